@@ -1,0 +1,118 @@
+import { canonicalJson, isWellFormed } from './canonical.js';
+import { sha256Hex } from './hash.js';
+import type { JsonValue } from './types.js';
+
+/** Domain-separation prefix of every commitment: ASCII `vigil.commitment.v1` then one 0x00 byte. */
+export const COMMITMENT_DOMAIN = Buffer.from('vigil.commitment.v1\u0000', 'latin1');
+
+/**
+ * The commitment to one personal field (PROTOCOL.md §5):
+ *
+ *     SHA-256( "vigil.commitment.v1" 0x00
+ *              || u32be(len salt)  || salt
+ *              || u32be(len path)  || UTF-8(JSON pointer)
+ *              || u32be(len value) || UTF-8(RFC 8785 of the value) )
+ *
+ * Length prefixes make the encoding injective; the path binds the value to its field so a
+ * commitment cannot be moved to another field; a fresh salt per field hides the value and
+ * makes two commitments to the same value unlinkable once the salt is erased.
+ */
+export function commitmentOf(path: string, value: JsonValue, salt: Buffer): string {
+  return commitmentOfCanonical(path, canonicalValue(value), salt);
+}
+
+/**
+ * RFC 8785 form of a value. Personal values are nearly always strings, whose JCS form is
+ * exactly JSON.stringify's for well-formed UTF-16 (RFC 8785 §3.2.2.2), so skip the generic walk.
+ */
+export function canonicalValue(value: unknown): string {
+  if (typeof value === 'string' && isWellFormed(value)) return JSON.stringify(value);
+  return canonicalJson(value);
+}
+
+/**
+ * One scratch buffer for building preimages: commitments are computed several times per event on
+ * the collector's hot path, and building them in place avoids an allocation and copies per field.
+ * Safe because the functions below are synchronous and finish with the buffer before returning.
+ */
+let scratch = Buffer.allocUnsafe(4096);
+
+function scratchFor(size: number): Buffer {
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
+  return scratch;
+}
+
+/** Same as {@link commitmentOf} for a value already in RFC 8785 form. */
+export function commitmentOfCanonical(path: string, canonicalValue: string, salt: Buffer): string {
+  const max =
+    COMMITMENT_DOMAIN.length + 12 + salt.length + 3 * (path.length + canonicalValue.length);
+  const buf = scratchFor(max);
+  let at = COMMITMENT_DOMAIN.copy(buf, 0);
+  at = buf.writeUInt32BE(salt.length, at);
+  at += salt.copy(buf, at);
+  return finishPreimage(buf, at, path, canonicalValue);
+}
+
+/**
+ * Same as {@link commitmentOfCanonical} with the salt as its base64url text (as disclosures carry
+ * it), decoded straight into the preimage. Returns `undefined` when the text is not the canonical
+ * base64url form of 16–64 bytes.
+ */
+export function commitmentOfSaltText(
+  path: string,
+  canonicalValue: string,
+  saltText: string,
+): string | undefined {
+  const saltBytes = canonicalBase64urlLength(saltText);
+  if (saltBytes === undefined || saltBytes < 16 || saltBytes > 64) return undefined;
+  const buf = scratchFor(
+    COMMITMENT_DOMAIN.length + 12 + saltBytes + 3 * (path.length + canonicalValue.length),
+  );
+  let at = COMMITMENT_DOMAIN.copy(buf, 0);
+  at = buf.writeUInt32BE(saltBytes, at);
+  at += buf.write(saltText, at, saltBytes, 'base64url');
+  return finishPreimage(buf, at, path, canonicalValue);
+}
+
+function finishPreimage(buf: Buffer, start: number, path: string, canonicalValue: string): string {
+  let at = start;
+  const pathAt = at + 4;
+  const pathLength = buf.write(path, pathAt, 'utf8');
+  buf.writeUInt32BE(pathLength, at);
+  at = pathAt + pathLength;
+  const valueAt = at + 4;
+  const valueLength = buf.write(canonicalValue, valueAt, 'utf8');
+  buf.writeUInt32BE(valueLength, at);
+  return sha256Hex(buf.subarray(0, valueAt + valueLength));
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const BASE64URL_INDEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < BASE64URL.length; i++) BASE64URL_INDEX[BASE64URL.charCodeAt(i)] = i;
+
+/**
+ * The number of bytes `text` encodes if it is canonical unpadded base64url (RFC 4648 §5, §3.5:
+ * the unused bits of the last character are zero), else `undefined`.
+ */
+export function canonicalBase64urlLength(text: string): number | undefined {
+  const rest = text.length % 4;
+  if (rest === 1) return undefined;
+  let last = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    last = c < 128 ? (BASE64URL_INDEX[c] as number) : -1;
+    if (last < 0) return undefined;
+  }
+  // 2 trailing characters carry 1 byte (4 unused bits), 3 carry 2 bytes (2 unused bits).
+  if (rest === 2 && (last & 0x0f) !== 0) return undefined;
+  if (rest === 3 && (last & 0x03) !== 0) return undefined;
+  return Math.floor((text.length * 3) / 4);
+}
+
+export function encodeSalt(salt: Buffer): string {
+  return salt.toString('base64url');
+}
+
+export function decodeSalt(text: string): Buffer {
+  return Buffer.from(text, 'base64url');
+}
