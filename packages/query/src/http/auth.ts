@@ -1,0 +1,48 @@
+import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import { VigilError } from '@vigil/protocol';
+import type { ApiKeyInfo, Scope } from '../auth/keys.js';
+import type { KeyRegistry } from '../auth/registry.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The API key that authenticated this request; its tenant scopes everything it does. */
+    vigilKey?: ApiKeyInfo;
+    /** The scope the route demanded of that key (rate limits are kept per key and scope). */
+    vigilScope?: Scope;
+  }
+}
+
+/** Observes refused requests (for metrics). */
+export type AuthObserver = (status: 401 | 403, scope: Scope) => void;
+
+/**
+ * A preHandler that admits only requests whose key has `scope`. The tenant comes from the key
+ * alone; nothing in the body or query string can choose it.
+ */
+export function requireScope(
+  registry: KeyRegistry,
+  scope: Scope,
+  observe?: AuthObserver,
+): preHandlerHookHandler {
+  return function authenticate(
+    request: FastifyRequest,
+    _reply: FastifyReply,
+    done: (error?: Error) => void,
+  ): void {
+    const result = registry.authenticate(request.headers.authorization, scope, request.ip);
+    if (result.ok) {
+      request.vigilKey = result.key;
+      request.vigilScope = scope;
+      done();
+      return;
+    }
+    observe?.(result.status, scope);
+    done(new VigilError(result.code, result.reason, { status: result.status }));
+  };
+}
+
+export function tenantOf(request: FastifyRequest): string {
+  const key = request.vigilKey;
+  if (!key) throw new Error('route reached without authentication: register requireScope');
+  return key.tenantId;
+}

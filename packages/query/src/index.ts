@@ -1,0 +1,195 @@
+export { openStore, onCluster, assertIdentifier } from './store/store.js';
+export type {
+  Store,
+  StoreConfig,
+  ChdbStoreConfig,
+  ClickHouseStoreConfig,
+  QueryParams,
+} from './store/store.js';
+export { migrate, MIGRATIONS } from './store/migrations.js';
+export type { MigrationReport } from './store/migrations.js';
+export type { Migration } from './store/migration-types.js';
+export { createTable, createMaterializedView, alterTable, localName } from './store/schema.js';
+export {
+  eventRow,
+  openRecord,
+  toChTime,
+  fromChTime,
+  ipColumn,
+  absentValue,
+  EVENT_FLAGS,
+  PERSONAL_COLUMNS,
+} from './store/rows.js';
+export type {
+  EventRow,
+  EventRowMeta,
+  EventFlag,
+  EventSource,
+  PersonalColumn,
+} from './store/rows.js';
+export {
+  DERIVED_PERSONAL_COLUMNS,
+  DERIVED_COLUMN_TYPES,
+  ERASED_VALUES,
+  GEO_COLUMNS,
+  USER_AGENT_COLUMNS,
+  derivedView,
+} from './store/derived.js';
+export type {
+  DerivedColumns,
+  DerivedColumn,
+  GeoColumns,
+  UserAgentColumns,
+  GeoView,
+  UserAgentView,
+} from './store/derived.js';
+export {
+  expirySeconds,
+  MIN_RETENTION_DAYS,
+  MAX_RETENTION_DAYS,
+  MAX_EXPIRY_SECONDS,
+} from './retention/expiry.js';
+export type { RetentionDays } from './retention/expiry.js';
+export { RetentionPolicies, DEFAULTS_TENANT, resolvePolicy, daysOf } from './retention/policies.js';
+export type {
+  PolicyEntry,
+  TenantPolicy,
+  PolicyChange,
+  PolicyUpdate,
+  AppliedPolicy,
+} from './retention/policies.js';
+export { LegalHolds, HOLD_SUBJECT_COLUMNS, NO_HOLDS, newHoldId } from './retention/holds.js';
+export type { LegalHold, ActiveHolds } from './retention/holds.js';
+export {
+  QueryError,
+  QueryErrorCodes,
+  QueryErrorDescriptions,
+  StoreUnavailableError,
+  StoreLockedError,
+  InvalidQueryError,
+} from './errors.js';
+export {
+  TenantDirectory,
+  SCOPES,
+  generateKey,
+  digestOfKey,
+  validTenantId,
+  isCidrOrIp,
+  scopesProblem,
+  OPERATOR_TENANT,
+  TENANT_SCOPES,
+  OPERATOR_SCOPES,
+} from './auth/keys.js';
+export type {
+  Scope,
+  Tenant,
+  ApiKeyInfo,
+  CreatedKey,
+  StoredKey,
+  PreparedKey,
+  KeyOptions,
+} from './auth/keys.js';
+export { KeyRegistry } from './auth/registry.js';
+export type { AuthResult, KeySource } from './auth/registry.js';
+export { HttpKeySource } from './auth/http-source.js';
+export type { KeyDirectory } from './auth/http-source.js';
+export { registerKeyDirectoryRoutes } from './http/key-directory-routes.js';
+export type { KeyDirectoryRoutesOptions } from './http/key-directory-routes.js';
+export { requireScope, tenantOf } from './http/auth.js';
+export type { AuthObserver } from './http/auth.js';
+export { registerQueryRoutes } from './http/routes.js';
+export type { QueryRoutesOptions } from './http/routes.js';
+export {
+  registerAdminRoutes,
+  keyView,
+  tenantView,
+  DEFAULT_ROTATION_GRACE_SECONDS,
+} from './http/admin-routes.js';
+export type { AdminRoutesOptions, KeyView, TenantView } from './http/admin-routes.js';
+export { ADMIN_ACTIONS } from './system/changes.js';
+export type { ChangeRecorder, ChangeActor, AdminChange, RecordedChange } from './system/changes.js';
+export { registerRetentionRoutes } from './http/retention-routes.js';
+export type { RetentionRoutesOptions, RecordChange } from './http/retention-routes.js';
+export {
+  searchEvents,
+  checkFilters,
+  encodeCursor,
+  MAX_LIMIT,
+  DEFAULT_LIMIT,
+} from './search/search.js';
+export type { SearchFilters, SearchPage, EventView } from './search/search.js';
+export { MerkleStore, TreeIncompleteError, TreeInconsistentError } from './proof/tree-store.js';
+export type { StoredLeaf, NodeRow } from './proof/tree-store.js';
+export { CheckpointStore, signedForm, CHECKPOINT_KEY_PURPOSE } from './proof/checkpoint-store.js';
+export type { StoredCheckpoint, CheckpointPage } from './proof/checkpoint-store.js';
+export { ProofService } from './proof/proofs.js';
+export type { InclusionProofResponse } from './proof/proofs.js';
+export {
+  registerProofRoutes,
+  signedCheckpointSchema,
+  inclusionProofSchema,
+  consistencyProofSchema,
+} from './http/proof-routes.js';
+export type { ProofRoutesOptions } from './http/proof-routes.js';
+export {
+  PSEUDONYM_FIELDS,
+  fieldOfPath,
+  pseudonymOf,
+  isPseudonym,
+  protectRow,
+  sealDisclosures,
+  openDisclosures,
+  rowPrivacyOf,
+} from './privacy/pseudonyms.js';
+export type { PseudonymField, RowPrivacy } from './privacy/pseudonyms.js';
+export { TenantKeys } from './privacy/keys.js';
+export type { TenantKey, TenantKeyInfo } from './privacy/keys.js';
+export { PrivacyService } from './privacy/service.js';
+export type { SubjectForms, PrivacySettingChange } from './privacy/service.js';
+export {
+  PARTIES,
+  SUBJECT_MATCH_SQL,
+  subjectParams,
+  subjectRoles,
+  subjectPaths,
+  correctionPaths,
+} from './privacy/subject.js';
+export type { MatchRow } from './privacy/subject.js';
+export { Eraser, newErasureId, serialised } from './privacy/erasure.js';
+export type {
+  StoredRow,
+  PlannedEvent,
+  ErasurePlan,
+  AppliedErasure,
+  ErasureMarker,
+} from './privacy/erasure.js';
+export { SubjectExporter, CSV_COLUMNS, safeCell } from './privacy/export.js';
+export type {
+  ExportFormat,
+  DocumentSigner,
+  PreparedExport,
+  SubjectItem,
+} from './privacy/export.js';
+export { Restrictions, newRestrictionId, UNRESTRICTED_SQL } from './privacy/restrictions.js';
+export type { Restriction, ActiveRestriction } from './privacy/restrictions.js';
+export { correctionEvent, correctViews, TRUSTED_CORRECTIONS_SQL } from './privacy/corrections.js';
+export type { CorrectionRequest } from './privacy/corrections.js';
+export { registerPrivacyRoutes } from './http/privacy-routes.js';
+export type { PrivacyRoutesOptions, LogErasure } from './http/privacy-routes.js';
+export { verifyLog } from './verify/verify.js';
+export type { VerifyOptions, VerifyProgress, VerifyReport } from './verify/verify.js';
+export { FAILURE_CATEGORIES, INFO_CATEGORIES, severityOf } from './verify/findings.js';
+export type {
+  Finding,
+  Category as FindingCategory,
+  FailureCategory,
+  InfoCategory,
+  Severity,
+  CheckpointSource,
+} from './verify/findings.js';
+export type { TrustedCheckpoint, CheckpointSummary } from './verify/checkpoints.js';
+export type { TenantKeyLookup, VerifierTenantKey } from './verify/events.js';
+export type { ScopeFilter } from './verify/scope.js';
+export type { TreeResult } from './verify/tree.js';
+export { registerVerifyRoutes } from './http/verify-routes.js';
+export type { VerifyRoutesOptions } from './http/verify-routes.js';

@@ -1,0 +1,275 @@
+import { isIPv4 } from 'node:net';
+import { correctionRef, parsePointer, type Disclosures, type EventRecord } from '@vigil/protocol';
+import type { DerivedColumns } from './derived.js';
+import { protectRow, type RowPrivacy } from '../privacy/pseudonyms.js';
+
+/**
+ * How an event becomes a row of `events`: typed columns for queries, derived from the hashed
+ * record with personal values taken from the disclosures (they are commitments in the record).
+ * Verification re-derives the columns from the bytes with this same function and compares, so
+ * an edit to what queries read cannot go unnoticed (PROTOCOL.md §1).
+ */
+
+export type EventSource = 'sealed' | 'unchained' | 'vigil';
+
+export const EVENT_FLAGS = [
+  'backfill',
+  'gap',
+  'fork',
+  'after_close',
+  'conflict',
+  'noncanonical',
+] as const;
+export type EventFlag = (typeof EVENT_FLAGS)[number];
+
+export interface EventRowMeta {
+  readonly tenantId: string;
+  readonly receivedAt: number;
+  readonly keyId: string;
+  readonly source: EventSource;
+  readonly submittedDigest: string;
+  readonly logPartition: number;
+  readonly logOffset: number;
+  /** Position of the event inside its log record (one record holds a batch). */
+  readonly logIndex: number;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+  readonly flags: readonly EventFlag[];
+}
+
+/**
+ * A row of `events` as the sink inserts it. The derived columns (enrichment) and `legal_hold`
+ * are set by sink plugins after eventRow() builds the rest; a column left out takes its DEFAULT.
+ */
+export interface EventRow extends Partial<DerivedColumns> {
+  legal_hold?: number;
+  /** Position of the event's leaf in its (tenant, partition) tree; set by the sink (PROTOCOL.md §13). */
+  leaf_index?: number;
+  /** hex SHA-256(0x00 || leaf data); '' or absent: no leaf. */
+  leaf_hash?: string;
+  /** Pointers whose disclosures an erasure removed (migration 5; PROTOCOL.md §5.4). */
+  erased_paths?: string[];
+  /** Ids of the active restrictions (GDPR Art. 18) that cover the row; empty: not restricted. */
+  restricted_by?: string[];
+  /** JSON {pointer: pseudonym} of the pseudonymised paths ('' when none; privacy/pseudonyms.ts). */
+  pseudonyms?: string;
+  /** The tenant key the pseudonyms and protected disclosures were made with. */
+  pseudonym_key?: string;
+  /** The disclosures of pseudonymised paths, encrypted with the tenant key. */
+  protected_disclosures?: string;
+  /** The id of the event a correction corrects (its `corrects.event`), else ''. */
+  corrects_id: string;
+  tenant_id: string;
+  id: string;
+  time: string;
+  received_at: number;
+  stream: string;
+  seq: number;
+  prev: string;
+  hash: string;
+  action: string;
+  category: string;
+  outcome: string;
+  actor_type: string;
+  actor_id: string;
+  actor_name: string;
+  actor_email: string;
+  target_type: string;
+  target_id: string;
+  target_name: string;
+  access_change: string;
+  subject_type: string;
+  subject_id: string;
+  access_role: string;
+  access_permission: string;
+  resource_type: string;
+  resource_id: string;
+  granted_by_id: string;
+  ip: string | null;
+  user_agent: string;
+  request_id: string;
+  session_id: string;
+  record: string;
+  disclosures: string;
+  personal: string[];
+  flags: string[];
+  source: string;
+  submitted_digest: string;
+  key_id: string;
+  log_partition: number;
+  log_offset: number;
+  log_index: number;
+  expires_at: number;
+}
+
+type Obj = Record<string, unknown>;
+
+function obj(value: unknown): Obj | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Obj)
+    : undefined;
+}
+
+/** The plain text of a field: its disclosed value where it is personal, else the record's. */
+function plain(
+  record: Obj,
+  disclosures: Disclosures,
+  personal: ReadonlySet<string>,
+  path: string,
+  parent: Obj | undefined,
+  key: string,
+): string {
+  if (personal.has(path)) {
+    const d = disclosures[path];
+    return d === undefined ? '' : textOf(d.value);
+  }
+  return textOf(parent?.[key]);
+}
+
+function textOf(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** `2026-11-23T10:50:48.123Z` → `2026-11-23 10:50:48.123`, ClickHouse's DateTime64(3) text. */
+export function toChTime(time: string): string {
+  return time.slice(0, 10) + ' ' + time.slice(11, 23);
+}
+
+export function fromChTime(text: string): number {
+  return Date.parse(text.replace(' ', 'T') + 'Z');
+}
+
+/** The typed columns that hold a personal field's plain value, by the field's pointer. */
+export const PERSONAL_COLUMNS = {
+  '/actor/id': 'actor_id',
+  '/actor/name': 'actor_name',
+  '/actor/email': 'actor_email',
+  '/target/id': 'target_id',
+  '/target/name': 'target_name',
+  '/access/subject/id': 'subject_id',
+  '/access/grantedBy/id': 'granted_by_id',
+  '/context/ip': 'ip',
+  '/context/userAgent': 'user_agent',
+  '/context/requestId': 'request_id',
+  '/context/sessionId': 'session_id',
+} as const satisfies Record<string, keyof EventRow>;
+
+export type PersonalColumn = (typeof PERSONAL_COLUMNS)[keyof typeof PERSONAL_COLUMNS];
+
+/** What eventRow gives a personal column whose disclosure is absent (withheld or erased). */
+export function absentValue(column: PersonalColumn): '' | null {
+  return column === 'ip' ? null : '';
+}
+
+/**
+ * The row of one event. With `privacy` (the tenant's pseudonymisation, privacy/pseudonyms.ts),
+ * the chosen personal fields are stored as pseudonyms and their disclosures encrypted: the sink
+ * applies that after its plugins (which need the plain values), a verifier in one call.
+ */
+export function eventRow(
+  event: { readonly record: string; readonly hash: string },
+  parsed: EventRecord,
+  disclosures: Disclosures | undefined,
+  meta: EventRowMeta,
+  privacy?: RowPrivacy,
+): EventRow {
+  const row = plainEventRow(event, parsed, disclosures, meta);
+  if (privacy) protectRow(row, parsed, disclosures, privacy);
+  return row;
+}
+
+function plainEventRow(
+  event: { readonly record: string; readonly hash: string },
+  parsed: EventRecord,
+  disclosures: Disclosures | undefined,
+  meta: EventRowMeta,
+): EventRow {
+  const d = disclosures ?? {};
+  const personal = new Set(parsed.personal ?? []);
+  const r = parsed as unknown as Obj;
+  const actor = obj(r['actor']);
+  const target = obj(r['target']);
+  const context = obj(r['context']);
+  const access = obj(r['access']);
+  const subject = obj(access?.['subject']);
+  const resource = obj(access?.['resource']);
+  const grantor = obj(access?.['grantedBy']);
+  const ip = plain(r, d, personal, '/context/ip', context, 'ip');
+  return {
+    tenant_id: meta.tenantId,
+    id: parsed.id,
+    time: toChTime(parsed.time),
+    received_at: meta.receivedAt,
+    stream: parsed.stream,
+    seq: parsed.seq,
+    prev: parsed.prev,
+    hash: event.hash,
+    action: parsed.action,
+    category: parsed.category,
+    outcome: parsed.outcome,
+    actor_type: textOf(actor?.['type']),
+    actor_id: plain(r, d, personal, '/actor/id', actor, 'id'),
+    actor_name: plain(r, d, personal, '/actor/name', actor, 'name'),
+    actor_email: plain(r, d, personal, '/actor/email', actor, 'email'),
+    target_type: textOf(target?.['type']),
+    target_id: plain(r, d, personal, '/target/id', target, 'id'),
+    target_name: plain(r, d, personal, '/target/name', target, 'name'),
+    access_change: textOf(access?.['change']),
+    subject_type: textOf(subject?.['type']),
+    subject_id: plain(r, d, personal, '/access/subject/id', subject, 'id'),
+    access_role: textOf(access?.['role']),
+    access_permission: textOf(access?.['permission']),
+    resource_type: textOf(resource?.['type']),
+    resource_id: textOf(resource?.['id']),
+    granted_by_id: plain(r, d, personal, '/access/grantedBy/id', grantor, 'id'),
+    ip: ipColumn(ip),
+    user_agent: plain(r, d, personal, '/context/userAgent', context, 'userAgent'),
+    request_id: plain(r, d, personal, '/context/requestId', context, 'requestId'),
+    session_id: plain(r, d, personal, '/context/sessionId', context, 'sessionId'),
+    record: event.record,
+    disclosures: disclosures === undefined ? '' : JSON.stringify(disclosures),
+    personal: parsed.personal ?? [],
+    flags: [...meta.flags],
+    source: meta.source,
+    submitted_digest: meta.submittedDigest,
+    key_id: meta.keyId,
+    log_partition: meta.logPartition,
+    log_offset: meta.logOffset,
+    log_index: meta.logIndex,
+    expires_at: meta.expiresAt,
+    corrects_id: correctionRef(parsed)?.event ?? '',
+  };
+}
+
+/** An address as the `ip` column holds it: IPv4 mapped into IPv6 (RFC 4291 §2.5.5.2). */
+export function ipColumn(text: string): string | null {
+  return text === '' ? null : isIPv4(text) ? `::ffff:${text}` : text;
+}
+
+/**
+ * The event as analysts see it: the record with every disclosed personal value put back in
+ * place; a pseudonymised field reads as its pseudonym, and a personal field whose disclosure is
+ * gone (erased) reads `null`.
+ */
+export function openRecord(record: string, disclosures: string, pseudonyms = ''): Obj {
+  const view = JSON.parse(record) as Obj;
+  const d = disclosures === '' ? {} : (JSON.parse(disclosures) as Disclosures);
+  const p = pseudonyms === '' ? {} : (JSON.parse(pseudonyms) as Record<string, string>);
+  const personal = (view['personal'] as string[] | undefined) ?? [];
+  for (const path of personal) {
+    const tokens = parsePointer(path);
+    if (!tokens) continue;
+    let node = view;
+    for (let i = 0; i < tokens.length - 1; i++) {
+      const next = obj(node[tokens[i] as string]);
+      if (!next) break;
+      node = next;
+    }
+    const leaf = tokens[tokens.length - 1] as string;
+    const disclosed = d[path];
+    node[leaf] = disclosed !== undefined ? disclosed.value : (p[path] ?? null);
+  }
+  delete view['personal'];
+  return view;
+}

@@ -1,0 +1,41 @@
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { migrate } from './migrations.js';
+import { openStore, type Store } from './store.js';
+
+/**
+ * Stores for tests: chDB in a temporary directory of this process (the engine allows one data
+ * directory per process, and vitest runs each test file in its own process), with a fresh
+ * database per test so tests never see each other's rows. Set VIGIL_TEST_CLICKHOUSE_URL to run
+ * the same tests against a ClickHouse server.
+ */
+const dir = join(tmpdir(), `vigil-test-store-${process.pid}`);
+let open = 0;
+
+export interface TestStore {
+  readonly store: Store;
+  cleanup(): Promise<void>;
+}
+
+export async function openTestStore(options: { migrate?: boolean } = {}): Promise<TestStore> {
+  const database = `t_${randomBytes(6).toString('hex')}`;
+  const url = process.env['VIGIL_TEST_CLICKHOUSE_URL'];
+  const store = url
+    ? await openStore({ kind: 'clickhouse', url, database })
+    : await openStore({ kind: 'chdb', path: dir, database });
+  open++;
+  if (options.migrate !== false) await migrate(store);
+  return {
+    store,
+    async cleanup() {
+      try {
+        await store.command(`DROP DATABASE IF EXISTS ${database} SYNC`);
+      } finally {
+        await store.close();
+        if (--open === 0 && !url) rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}

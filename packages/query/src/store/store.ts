@@ -1,0 +1,203 @@
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { StoreLockedError, StoreUnavailableError } from '../errors.js';
+
+/**
+ * One store dialect, two connections (BRIEF, "one store dialect"): a ClickHouse server over
+ * HTTP in production, in-process chDB by default. Both are driven through the same
+ * `@clickhouse/client` API, so every statement below runs unchanged on either.
+ */
+export type StoreConfig = ChdbStoreConfig | ClickHouseStoreConfig;
+
+export interface ChdbStoreConfig {
+  readonly kind: 'chdb';
+  /** Data directory; one process at a time may open it. */
+  readonly path: string;
+  readonly database: string;
+}
+
+export interface ClickHouseStoreConfig {
+  readonly kind: 'clickhouse';
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly database: string;
+  /** Cluster name for ON CLUSTER DDL with Replicated/Distributed tables (multi-node). */
+  readonly cluster?: string;
+  readonly tls?: {
+    readonly caCertPath: string;
+    readonly certPath?: string;
+    readonly keyPath?: string;
+  };
+  readonly requestTimeoutMs?: number;
+}
+
+export type QueryParams = Record<string, unknown>;
+
+export interface Store {
+  readonly kind: StoreConfig['kind'];
+  readonly database: string;
+  readonly cluster: string | undefined;
+  readonly client: ClickHouseClient;
+  /** `database.table`, for building statements (identifiers are validated at config time). */
+  table(name: string): string;
+  query<T>(sql: string, params?: QueryParams, settings?: ClickHouseSettings): Promise<T[]>;
+  command(sql: string, params?: QueryParams, settings?: ClickHouseSettings): Promise<void>;
+  /** Inserts rows as JSONEachRow. */
+  insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+export function assertIdentifier(name: string, what: string): void {
+  if (!IDENTIFIER.test(name)) {
+    throw new Error(`${what} "${name}" must match ${IDENTIFIER.source}`);
+  }
+}
+
+function mapError(error: unknown, config: StoreConfig): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  if (config.kind === 'chdb' && /Cannot lock file|status.*lock|is locked/i.test(message)) {
+    return new StoreLockedError(config.path, error);
+  }
+  if (
+    error instanceof Error &&
+    'code' in error &&
+    typeof (error as { code?: unknown }).code === 'string'
+  ) {
+    // ClickHouse server errors (syntax, type) are bugs, not outages: keep them as they are.
+    const code = (error as { code: string }).code;
+    if (/^\d+$/.test(code)) return error;
+  }
+  return new StoreUnavailableError(`store ${describe(config)}: ${message}`, error);
+}
+
+function describe(config: StoreConfig): string {
+  return config.kind === 'chdb' ? `chdb:${config.path}` : config.url;
+}
+
+async function chdbClient(config: ChdbStoreConfig): Promise<ClickHouseClient> {
+  mkdirSync(config.path, { recursive: true });
+  // Loaded lazily: the 560 MB engine is needed only by processes that embed the store.
+  const { createChdbConnection } = await import('chdb/connection');
+  try {
+    // chdb builds against its own copy of @clickhouse/client-common; the Connection contract is
+    // the same, only the nominal types differ.
+    const connection = createChdbConnection({ path: config.path }) as unknown;
+    return createClient({ connection } as Parameters<typeof createClient>[0]);
+  } catch (error) {
+    throw mapError(error, config);
+  }
+}
+
+function serverClient(config: ClickHouseStoreConfig): ClickHouseClient {
+  const tls = config.tls
+    ? config.tls.certPath && config.tls.keyPath
+      ? {
+          ca_cert: readFileSync(config.tls.caCertPath),
+          cert: readFileSync(config.tls.certPath),
+          key: readFileSync(config.tls.keyPath),
+        }
+      : { ca_cert: readFileSync(config.tls.caCertPath) }
+    : undefined;
+  return createClient({
+    url: config.url,
+    ...(config.username !== undefined ? { username: config.username } : {}),
+    ...(config.password !== undefined ? { password: config.password } : {}),
+    ...(tls ? { tls } : {}),
+    request_timeout: config.requestTimeoutMs ?? 30_000,
+    clickhouse_settings: {
+      // Wait for inserts to be written before acknowledging (the sink commits log offsets after).
+      async_insert: 0,
+      date_time_input_format: 'best_effort',
+    },
+  });
+}
+
+export async function openStore(config: StoreConfig): Promise<Store> {
+  assertIdentifier(config.database, 'store database');
+  const client = config.kind === 'chdb' ? await chdbClient(config) : serverClient(config);
+  const db = config.database;
+  const store: Store = {
+    kind: config.kind,
+    database: db,
+    cluster: config.kind === 'clickhouse' ? config.cluster : undefined,
+    client,
+    table: (name) => `${db}.${name}`,
+    async query<T>(
+      sql: string,
+      params: QueryParams = {},
+      settings?: ClickHouseSettings,
+    ): Promise<T[]> {
+      try {
+        const result = await client.query({
+          query: sql,
+          query_params: params,
+          format: 'JSONEachRow',
+          ...(settings ? { clickhouse_settings: settings } : {}),
+        });
+        return await result.json<T>();
+      } catch (error) {
+        throw mapError(error, config);
+      }
+    },
+    async command(
+      sql: string,
+      params: QueryParams = {},
+      settings?: ClickHouseSettings,
+    ): Promise<void> {
+      try {
+        await client.command({
+          query: sql,
+          query_params: params,
+          ...(settings ? { clickhouse_settings: settings } : {}),
+        });
+      } catch (error) {
+        throw mapError(error, config);
+      }
+    },
+    async insert(
+      table: string,
+      rows: readonly object[],
+      settings?: ClickHouseSettings,
+    ): Promise<void> {
+      if (rows.length === 0) return;
+      try {
+        await client.insert({
+          table,
+          values: rows as object[],
+          format: 'JSONEachRow',
+          ...(settings ? { clickhouse_settings: settings } : {}),
+        });
+      } catch (error) {
+        throw mapError(error, config);
+      }
+    },
+    async ping(): Promise<boolean> {
+      try {
+        const result = await client.ping();
+        return result.success;
+      } catch {
+        return false;
+      }
+    },
+    async close(): Promise<void> {
+      await client.close();
+    },
+  };
+  try {
+    await store.command(`CREATE DATABASE IF NOT EXISTS ${db}${onCluster(store)}`);
+  } catch (error) {
+    await client.close().catch(() => undefined);
+    throw error;
+  }
+  return store;
+}
+
+/** ` ON CLUSTER name` when the store runs on a cluster, else empty. */
+export function onCluster(store: Pick<Store, 'cluster'>): string {
+  return store.cluster ? ` ON CLUSTER ${store.cluster}` : '';
+}
