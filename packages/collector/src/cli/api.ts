@@ -1,0 +1,161 @@
+import { Readable } from 'node:stream';
+import { pino } from 'pino';
+import type { Config } from '../config/config.js';
+import { runRole, type RunningRole } from '../server/roles.js';
+
+export interface ApiResponse<T> {
+  readonly status: number;
+  readonly body: T;
+}
+
+/**
+ * The HTTP API as the CLI uses it. While a Vigil server runs, calls go to it (chDB lets one
+ * process open the store); when none answers and the store is the embedded one, the CLI runs
+ * the same API in its own process, without listening and without a sink, and calls it there.
+ * Either way every command has one code path: the API.
+ */
+export interface Api {
+  readonly via: 'server' | 'local';
+  readonly url: string;
+  call<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    key: string,
+    body?: unknown,
+  ): Promise<ApiResponse<T>>;
+  /** The response as a byte stream (exports), with its status and content type. */
+  stream(
+    method: 'GET' | 'POST',
+    path: string,
+    key: string,
+    body?: unknown,
+  ): Promise<{ status: number; contentType: string; body: Readable }>;
+  close(): Promise<void>;
+}
+
+function isConnectionRefused(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: string } }).cause;
+  return cause?.code === 'ECONNREFUSED' || cause?.code === 'ECONNRESET';
+}
+
+export function defaultUrl(config: Config): string {
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+}
+
+export async function connectApi(config: Config, url = defaultUrl(config)): Promise<Api> {
+  const base = url.replace(/\/$/, '');
+  try {
+    await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(5000) });
+    return {
+      via: 'server',
+      url: base,
+      async call<T>(
+        method: string,
+        path: string,
+        key: string,
+        body?: unknown,
+      ): Promise<ApiResponse<T>> {
+        const response = await fetch(`${base}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${key}`,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await response.text();
+        return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+      },
+      async stream(method, path, key, body) {
+        const response = await fetch(`${base}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${key}`,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        return {
+          status: response.status,
+          contentType: response.headers.get('content-type') ?? '',
+          body: response.body ? Readable.fromWeb(response.body) : Readable.from([]),
+        };
+      },
+      close: () => Promise.resolve(),
+    };
+  } catch (error) {
+    if (!isConnectionRefused(error) || config.store.kind !== 'chdb') {
+      throw new Error(`no Vigil server answers at ${base}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  const running: RunningRole = await runRole(
+    { ...config, bootstrap: false },
+    { logger: pino({ level: 'warn' }), listen: false, sink: false },
+  );
+  return {
+    via: 'local',
+    url: 'local store',
+    async call<T>(
+      method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+      path: string,
+      key: string,
+      body?: unknown,
+    ): Promise<ApiResponse<T>> {
+      const response = await running.app.inject({
+        method,
+        url: path,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+      });
+      return {
+        status: response.statusCode,
+        body: (response.body ? JSON.parse(response.body) : undefined) as T,
+      };
+    },
+    async stream(method, path, key, body) {
+      const response = await running.app.inject({
+        method,
+        url: path,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+      });
+      return {
+        status: response.statusCode,
+        contentType: String(response.headers['content-type'] ?? ''),
+        body: Readable.from([response.rawPayload]),
+      };
+    },
+    close: () => running.close(),
+  };
+}
+
+/** Throws the API's error body as a readable message. */
+export function ensureOk<T>(response: ApiResponse<T>): T {
+  if (response.status < 400) return response.body;
+  const error = (
+    response.body as
+      | {
+          error?: {
+            code?: string;
+            message?: string;
+            details?: { path?: string; message?: string }[];
+          };
+        }
+      | undefined
+  )?.error;
+  const details = (error?.details ?? [])
+    .map((d) => `\n  - ${d.path ? `${d.path}: ` : ''}${d.message ?? ''}`)
+    .join('');
+  throw new Error(
+    `${response.status} ${error?.code ?? ''}: ${error?.message ?? 'request failed'}${details}`,
+  );
+}

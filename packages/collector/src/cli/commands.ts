@@ -1,0 +1,38 @@
+import type { CliCommand } from './command.js';
+import { configCommand } from './config-command.js';
+import { roleCommands } from './role-commands.js';
+import { holdsCommand, retentionCommand } from './retention.js';
+import { searchCommand } from './search.js';
+import { proofCommand } from './proof.js';
+import { verifyCommand } from './verify.js';
+import { checkpointsCommand } from './checkpoints.js';
+import { tenantsCommand } from './tenants.js';
+import { keysCommand } from './keys.js';
+import {
+  correctCommand,
+  eraseCommand,
+  erasuresCommand,
+  exportCommand,
+  pseudonymsCommand,
+  restrictCommand,
+} from './privacy.js';
+
+/** Every `vigil` command, in the order `vigil --help` lists them. */
+export const COMMANDS: readonly CliCommand[] = [
+  ...roleCommands,
+  searchCommand,
+  proofCommand,
+  verifyCommand,
+  checkpointsCommand,
+  tenantsCommand,
+  keysCommand,
+  retentionCommand,
+  holdsCommand,
+  exportCommand,
+  eraseCommand,
+  erasuresCommand,
+  correctCommand,
+  restrictCommand,
+  pseudonymsCommand,
+  configCommand,
+];

@@ -1,0 +1,48 @@
+import { pino } from 'pino';
+import type { Role } from '../config/config.js';
+import { runRole } from '../server/roles.js';
+import type { CliCommand } from './command.js';
+import { configFor } from './command.js';
+import { roleHelp } from './help.js';
+
+const SUMMARIES: Readonly<Record<Role, string>> = {
+  start: 'Run everything in one process on embedded defaults (file log + chDB).',
+  collector: 'Run the ingest role (POST /v1/events) against Kafka.',
+  sink: 'Run the sink role: consume the log, check chains, store events.',
+  query: 'Run the query role (GET /v1/events) against a ClickHouse server.',
+};
+
+function roleCommand(role: Role): CliCommand {
+  return {
+    name: role,
+    summary: SUMMARIES[role],
+    help: () => roleHelp(role),
+    async run(args, context) {
+      const config = configFor(role, args, context.env);
+      const logger = pino({ level: config.logLevel, base: { role } });
+      const running = await runRole(config, { logger, print: context.print });
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: string): void => {
+          if (stopping) {
+            logger.warn({ signal }, 'second signal: exiting without waiting');
+            process.exit(1);
+          }
+          stopping = true;
+          logger.info({ signal }, 'shutting down: finishing in-flight requests and batches');
+          running.close().then(resolve, (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed');
+            resolve();
+          });
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      return 0;
+    },
+  };
+}
+
+export const roleCommands: readonly CliCommand[] = (
+  ['start', 'collector', 'sink', 'query'] as const
+).map(roleCommand);

@@ -1,0 +1,127 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RETENTION_DAYS, loadConfig } from './config.js';
+import { configMarkdownTable } from './markdown.js';
+import { OPTIONS } from './options.js';
+
+describe('loadConfig', () => {
+  it('runs on embedded defaults with nothing given', () => {
+    const c = loadConfig({ role: 'start' });
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      log: { kind: 'file', partitions: 4, fsync: 'always' },
+      store: { kind: 'chdb', database: 'vigil' },
+    });
+    expect(c.retentionDays).toEqual(DEFAULT_RETENTION_DAYS);
+    expect(Object.isFrozen(c) && Object.isFrozen(c.log)).toBe(true);
+  });
+
+  it('takes flags over the environment over the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-config-'));
+    const file = join(dir, 'vigil.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        port: 1000,
+        log: { partitions: 8 },
+        ingest: { maxEvents: 10 },
+        retention: { api: 30 },
+      }),
+    );
+    const c = loadConfig({
+      role: 'start',
+      file,
+      env: { VIGIL_PORT: '2000', VIGIL_INGEST_MAX_EVENTS: '20' },
+      flags: { port: '3000' },
+    });
+    expect(c.port).toBe(3000);
+    expect(c.ingest.maxEvents).toBe(20);
+    expect(c.log.partitions).toBe(8);
+    expect(c.retentionDays.api).toBe(30);
+  });
+
+  it('says what to change when the configuration cannot work', () => {
+    expect(() => loadConfig({ role: 'start', env: { VIGIL_LOG: 'kafka' } })).toThrow(
+      expect.objectContaining({
+        details: [expect.objectContaining({ message: expect.stringContaining('kafka.brokers') })],
+      }),
+    );
+    expect(() => loadConfig({ role: 'collector' })).toThrow(
+      expect.objectContaining({
+        details: [expect.objectContaining({ message: expect.stringContaining('VIGIL_LOG=kafka') })],
+      }),
+    );
+    expect(() => loadConfig({ role: 'start', env: { VIGIL_PORT: 'eighty' } })).toThrow(
+      expect.objectContaining({
+        details: [expect.objectContaining({ path: 'port (VIGIL_PORT, --port)' })],
+      }),
+    );
+    expect(() => loadConfig({ role: 'start', env: { VIGIL_KAFKA_SSL: 'maybe' } })).toThrow(
+      /not a boolean/,
+    );
+  });
+
+  it('configures a scale-out collector on Kafka and a ClickHouse server', () => {
+    const c = loadConfig({
+      role: 'collector',
+      env: {
+        VIGIL_LOG: 'kafka',
+        VIGIL_KAFKA_BROKERS: 'k1:9092, k2:9092',
+        VIGIL_STORE: 'clickhouse',
+        VIGIL_CLICKHOUSE_URL: 'https://ch:8443',
+        VIGIL_CLICKHOUSE_CLUSTER: 'main',
+      },
+    });
+    expect(c.log).toMatchObject({ kind: 'kafka', brokers: ['k1:9092', 'k2:9092'] });
+    expect(c.store).toMatchObject({ kind: 'clickhouse', url: 'https://ch:8443', cluster: 'main' });
+  });
+
+  it('refuses unknown settings in a file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-config-'));
+    const file = join(dir, 'vigil.json');
+    writeFileSync(file, JSON.stringify({ prot: 1 }));
+    expect(() => loadConfig({ role: 'start', file })).toThrow(/unknown setting "prot"/);
+  });
+
+  it('documents every setting once in the generated table', () => {
+    const table = configMarkdownTable();
+    for (const o of OPTIONS) expect(table).toContain(`\`${o.env}\``);
+    expect(new Set(OPTIONS.map((o) => o.env)).size).toBe(OPTIONS.length);
+    expect(new Set(OPTIONS.map((o) => o.flag)).size).toBe(OPTIONS.length);
+  });
+
+  it('lets a collector load keys from another node instead of a store, and says what is missing', () => {
+    const c = loadConfig({
+      role: 'collector',
+      env: {
+        VIGIL_LOG: 'kafka',
+        VIGIL_KAFKA_BROKERS: 'k:9092',
+        VIGIL_KEYS_URL: 'http://query:8082',
+        VIGIL_KEYS_TOKEN: 'vgl_x',
+      },
+    });
+    expect(c.keysFrom).toEqual({ url: 'http://query:8082', token: 'vgl_x' });
+    expect(() =>
+      loadConfig({
+        role: 'collector',
+        env: { VIGIL_LOG: 'kafka', VIGIL_KAFKA_BROKERS: 'k:9092', VIGIL_KEYS_URL: 'http://q' },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        details: [expect.objectContaining({ message: expect.stringContaining('keys.token') })],
+      }),
+    );
+    expect(() =>
+      loadConfig({ role: 'start', env: { VIGIL_KEYS_URL: 'http://q', VIGIL_KEYS_TOKEN: 't' } }),
+    ).toThrow(
+      expect.objectContaining({
+        details: [
+          expect.objectContaining({ message: expect.stringContaining('collector role only') }),
+        ],
+      }),
+    );
+  });
+});

@@ -1,0 +1,461 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { CATEGORIES, type Category } from '@vigil/protocol';
+import type { StoreConfig } from '@vigil/query';
+import { ConfigError } from '../errors.js';
+import { OPTIONS, type OptionSpec } from './options.js';
+
+export type Role = 'start' | 'collector' | 'sink' | 'query';
+
+export const DEFAULT_PORTS: Readonly<Record<Role, number>> = {
+  start: 8080,
+  collector: 8080,
+  sink: 8081,
+  query: 8082,
+};
+
+/** Days each category is kept by default; tenants can set their own (retention policies). */
+export const DEFAULT_RETENTION_DAYS: Readonly<Record<Category, number>> = {
+  authentication: 396, // 13 months
+  access_change: 1826, // 5 years: access reviews look back years
+  data_access: 396,
+  data_change: 1096,
+  admin: 1826,
+  api: 90,
+  security: 1096,
+  system: 396,
+};
+
+export type LogConfig =
+  | {
+      readonly kind: 'file';
+      readonly dir: string;
+      readonly topic: string;
+      readonly partitions: number;
+      readonly fsync: 'always' | 'interval' | 'never';
+      readonly fsyncIntervalMs: number;
+      readonly segmentBytes: number;
+      readonly retentionMs: number;
+    }
+  | {
+      readonly kind: 'kafka';
+      readonly topic: string;
+      readonly partitions: number;
+      readonly brokers: readonly string[];
+      readonly clientId: string;
+      readonly ssl: boolean;
+      readonly sasl?: {
+        readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+        readonly username: string;
+        readonly password: string;
+      };
+      readonly idempotent: boolean;
+      readonly sessionTimeoutMs: number;
+    };
+
+export interface IngestConfig {
+  readonly maxBodyBytes: number;
+  readonly maxEvents: number;
+  readonly maxRecordBytes: number;
+  readonly clockSkewMs: number;
+  readonly backfillAfterMs: number;
+  readonly dedupeWindow: number;
+  /** Worker threads for the per-event checks; 0: on the event loop. */
+  readonly workers: number;
+}
+
+/** Requests per minute per API key and scope, per instance; 0: no limit. */
+export interface RateLimitConfig {
+  readonly ingestPerMinute: number;
+  readonly queryPerMinute: number;
+  /** For admin and operator requests. */
+  readonly adminPerMinute: number;
+}
+
+export interface SinkConfig {
+  readonly group: string;
+  readonly maxBatchRecords: number;
+  /** How long retention policies and legal holds stay cached in a sink (default 10 s). */
+  readonly policyRefreshMs?: number;
+}
+
+/** Enrichment by the sink (sink/enrich.ts). Empty database lists: the defaults. */
+export interface EnrichConfig {
+  readonly geoip: {
+    readonly enabled: boolean;
+    readonly cityDb: readonly string[];
+    readonly asnDb: readonly string[];
+  };
+  readonly userAgent: { readonly enabled: boolean };
+}
+
+/** Checkpoints and witnesses (checkpoint/). */
+export interface CheckpointConfig {
+  readonly everyEvents: number;
+  readonly intervalMs: number;
+  readonly signer:
+    | { readonly kind: 'file'; readonly dir: string }
+    | {
+        readonly kind: 'command';
+        readonly command: string;
+        /** A PEM file path, or the raw key in base64url. */
+        readonly publicKey: string;
+      };
+  readonly witness: {
+    readonly dir?: string;
+    readonly webhooks: readonly string[];
+    readonly webhookToken?: string;
+    readonly queue: number;
+  };
+}
+
+export interface Config {
+  readonly role: Role;
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly logLevel: string;
+  readonly log: LogConfig;
+  readonly store: StoreConfig;
+  readonly ingest: IngestConfig;
+  readonly sink: SinkConfig;
+  readonly enrich: EnrichConfig;
+  readonly checkpoint: CheckpointConfig;
+  readonly retentionDays: Readonly<Record<Category, number>>;
+  readonly keysRefreshMs: number;
+  /** Where a collector loads keys from when not from the store (keys.url, keys.token). */
+  readonly keysFrom?: { readonly url: string; readonly token: string };
+  readonly rateLimits: RateLimitConfig;
+  readonly bootstrap: boolean;
+  /** Data-subject rights and pseudonymisation (privacy/). */
+  readonly privacy: { readonly keyFile: string };
+}
+
+type Flat = Record<string, unknown>;
+
+function coerce(spec: OptionSpec, raw: unknown, source: string): unknown {
+  if (typeof raw !== 'string') return raw;
+  switch (spec.type) {
+    case 'integer': {
+      const n = Number(raw);
+      return Number.isInteger(n) ? n : raw; // zod reports the error with the option's name
+    }
+    case 'boolean':
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      throw new ConfigError(`${source}: "${raw}" is not a boolean (use true or false)`);
+    case 'list':
+      return raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    default:
+      return raw;
+  }
+}
+
+function flattenFile(value: unknown, prefix = '', out: Flat = {}): Flat {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      const key = prefix ? `${prefix}.${k}` : k;
+      if (key === 'retention') out[key] = v;
+      else flattenFile(v, key, out);
+    }
+  } else {
+    out[prefix] = value;
+  }
+  return out;
+}
+
+const optionSchema = (spec: OptionSpec): z.ZodType => {
+  const base: z.ZodType =
+    spec.type === 'integer'
+      ? z
+          .number({ error: `${spec.key} must be a whole number` })
+          .int()
+          .min(0)
+      : spec.type === 'boolean'
+        ? z.boolean()
+        : spec.type === 'list'
+          ? z.array(z.string())
+          : spec.choices
+            ? z.enum(spec.choices as [string, ...string[]], {
+                error: `${spec.key} must be one of: ${spec.choices.join(', ')}`,
+              })
+            : z.string();
+  return spec.default === undefined ? base.optional() : base.default(spec.default as never);
+};
+
+const flatSchema = z
+  .object(Object.fromEntries(OPTIONS.map((o) => [o.key, optionSchema(o)])))
+  .extend({
+    retention: z.partialRecord(z.enum(CATEGORIES), z.number().int().min(1).max(36_600)).optional(),
+  })
+  .strict();
+
+export interface LoadOptions {
+  readonly role: Role;
+  /** Values from command-line flags, keyed by option key. */
+  readonly flags?: Flat;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file. */
+  readonly file?: string;
+}
+
+/**
+ * Builds the configuration once at start from defaults < config file < environment < flags,
+ * validates it with zod (messages name the setting and say what to change) and freezes it.
+ * Nothing else in Vigil reads process.env.
+ */
+export function loadConfig(options: LoadOptions): Config {
+  const flat: Flat = {};
+  if (options.file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(options.file, 'utf8'));
+    } catch (error) {
+      throw new ConfigError(`config file ${options.file}: ${(error as Error).message}`);
+    }
+    Object.assign(flat, flattenFile(parsed));
+  }
+  const env = options.env ?? {};
+  for (const spec of OPTIONS) {
+    const fromEnv = env[spec.env];
+    if (fromEnv !== undefined && fromEnv !== '') flat[spec.key] = coerce(spec, fromEnv, spec.env);
+    const fromFlag = options.flags?.[spec.key];
+    if (fromFlag !== undefined) flat[spec.key] = coerce(spec, fromFlag, `--${spec.flag}`);
+  }
+  for (const key of Object.keys(flat)) {
+    if (key !== 'retention' && !OPTIONS.some((o) => o.key === key)) {
+      throw new ConfigError(
+        `unknown setting "${key}"${options.file ? ` in ${options.file}` : ''}; run "vigil config" for the list`,
+      );
+    }
+  }
+  const result = flatSchema.safeParse(flat);
+  if (!result.success) {
+    const details = result.error.issues.map((i) => {
+      const key = i.path.join('.');
+      const spec = OPTIONS.find((o) => o.key === key);
+      const where = spec ? `${key} (${spec.env}, --${spec.flag})` : key;
+      return { path: where, message: i.message.replace(`${key} `, '') };
+    });
+    throw new ConfigError('invalid configuration', details);
+  }
+  return deepFreeze(build(options.role, result.data));
+}
+
+function build(role: Role, f: Flat): Config {
+  const s = (key: string): string => f[key] as string;
+  const n = (key: string): number => f[key] as number;
+  const optionalString = (key: string): string | undefined =>
+    (f[key] as string | undefined) || undefined;
+  const dataDir = resolve(s('dataDir'));
+  const problems: string[] = [];
+
+  let log: LogConfig;
+  if (s('log.kind') === 'kafka') {
+    const brokers = f['kafka.brokers'] as string[];
+    if (brokers.length === 0)
+      problems.push(
+        'log.kind is kafka, so kafka.brokers (VIGIL_KAFKA_BROKERS) must list at least one host:port',
+      );
+    const mechanism = optionalString('kafka.saslMechanism') as
+      'plain' | 'scram-sha-256' | 'scram-sha-512' | undefined;
+    const username = optionalString('kafka.username');
+    const password = optionalString('kafka.password');
+    if (mechanism && (!username || !password))
+      problems.push('kafka.saslMechanism needs kafka.username and kafka.password');
+    log = {
+      kind: 'kafka',
+      topic: s('log.topic'),
+      partitions: n('log.partitions'),
+      brokers,
+      clientId: s('kafka.clientId'),
+      ssl: f['kafka.ssl'] as boolean,
+      ...(mechanism && username && password ? { sasl: { mechanism, username, password } } : {}),
+      idempotent: f['kafka.idempotent'] as boolean,
+      sessionTimeoutMs: n('kafka.sessionTimeoutSeconds') * 1000,
+    };
+  } else {
+    if (role === 'collector' || role === 'sink') {
+      problems.push(
+        `the ${role} role runs as its own process, so it needs a shared log: set log.kind=kafka (VIGIL_LOG=kafka) or run "vigil start" for everything in one process`,
+      );
+    }
+    log = {
+      kind: 'file',
+      dir: resolve(dataDir, 'log'),
+      topic: s('log.topic'),
+      partitions: n('log.partitions'),
+      fsync: s('log.fsync') as 'always' | 'interval' | 'never',
+      fsyncIntervalMs: n('log.fsyncIntervalMs'),
+      segmentBytes: n('log.segmentMiB') * 1024 * 1024,
+      retentionMs: n('log.retentionHours') * 3_600_000,
+    };
+  }
+  if (n('log.partitions') < 1 || n('log.partitions') > 1024)
+    problems.push('log.partitions must be from 1 to 1024');
+
+  let store: StoreConfig;
+  if (s('store.kind') === 'clickhouse') {
+    const cluster = optionalString('clickhouse.cluster');
+    const caCert = optionalString('clickhouse.caCert');
+    store = {
+      kind: 'clickhouse',
+      url: s('clickhouse.url'),
+      username: s('clickhouse.username'),
+      password: s('clickhouse.password'),
+      database: s('store.database'),
+      ...(cluster ? { cluster } : {}),
+      ...(caCert ? { tls: { caCertPath: caCert } } : {}),
+    };
+  } else {
+    if (role === 'sink' || role === 'query') {
+      problems.push(
+        `the ${role} role runs as its own process, so it needs a shared store: set store.kind=clickhouse (VIGIL_STORE=clickhouse) or run "vigil start"`,
+      );
+    }
+    store = {
+      kind: 'chdb',
+      path: resolve(optionalString('store.path') ?? resolve(dataDir, 'store')),
+      database: s('store.database'),
+    };
+  }
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(s('store.database')))
+    problems.push('store.database must be a plain identifier (letters, digits, _)');
+
+  const ingest: IngestConfig = {
+    maxBodyBytes: n('ingest.maxBodyKiB') * 1024,
+    maxEvents: n('ingest.maxEvents'),
+    maxRecordBytes: n('ingest.maxRecordKiB') * 1024,
+    clockSkewMs: n('ingest.clockSkewSeconds') * 1000,
+    backfillAfterMs: n('ingest.backfillAfterHours') * 3_600_000,
+    dedupeWindow: n('ingest.dedupeWindow'),
+    workers:
+      (f['ingest.workers'] as number | undefined) ??
+      Math.max(1, Math.min(4, availableParallelism() - 1)),
+  };
+  if (ingest.maxEvents < 1) problems.push('ingest.maxEvents must be at least 1');
+  if (ingest.maxRecordBytes > ingest.maxBodyBytes)
+    problems.push('ingest.maxRecordKiB must not exceed ingest.maxBodyKiB');
+
+  const checkpoint = checkpointConfig(f, dataDir, problems);
+
+  const keysUrl = optionalString('keys.url');
+  const keysToken = optionalString('keys.token');
+  let keysFrom: { url: string; token: string } | undefined;
+  if (keysUrl !== undefined) {
+    if (role !== 'collector')
+      problems.push(
+        'keys.url is for the collector role only; other roles load keys from their store',
+      );
+    if (keysToken === undefined)
+      problems.push('keys.url needs keys.token (VIGIL_KEYS_TOKEN): an operator key of that node');
+    else if (!/^https?:\/\//.test(keysUrl))
+      problems.push(`keys.url "${keysUrl}" must be an http(s) URL`);
+    else keysFrom = { url: keysUrl, token: keysToken };
+  } else if (keysToken !== undefined) {
+    problems.push('keys.token is set but keys.url is not');
+  }
+
+  if (problems.length > 0) {
+    throw new ConfigError(
+      'invalid configuration',
+      problems.map((message) => ({ path: '', message })),
+    );
+  }
+  return {
+    role,
+    host: s('host'),
+    port: (f['port'] as number | undefined) ?? DEFAULT_PORTS[role],
+    dataDir,
+    logLevel: s('logLevel'),
+    log,
+    store,
+    ingest,
+    sink: {
+      group: s('sink.group'),
+      maxBatchRecords: Math.max(1, n('sink.maxBatchRecords')),
+      policyRefreshMs: n('sink.policyRefreshSeconds') * 1000,
+    },
+    enrich: {
+      geoip: {
+        enabled: f['geoip.enabled'] as boolean,
+        cityDb: (f['geoip.cityDb'] as string[]).map((p) => resolve(p)),
+        asnDb: (f['geoip.asnDb'] as string[]).map((p) => resolve(p)),
+      },
+      userAgent: { enabled: f['userAgent.enabled'] as boolean },
+    },
+    checkpoint,
+    retentionDays: {
+      ...DEFAULT_RETENTION_DAYS,
+      ...((f['retention'] as Partial<Record<Category, number>> | undefined) ?? {}),
+    },
+    keysRefreshMs: n('keys.refreshSeconds') * 1000,
+    ...(keysFrom ? { keysFrom } : {}),
+    rateLimits: {
+      ingestPerMinute: n('rateLimit.ingestPerMinute'),
+      queryPerMinute: n('rateLimit.queryPerMinute'),
+      adminPerMinute: n('rateLimit.adminPerMinute'),
+    },
+    bootstrap: f['bootstrap'] as boolean,
+    privacy: {
+      keyFile: resolve(
+        optionalString('privacy.keyFile') ?? resolve(dataDir, 'keys', 'privacy.key'),
+      ),
+    },
+  };
+}
+
+function checkpointConfig(f: Flat, dataDir: string, problems: string[]): CheckpointConfig {
+  const text = (key: string): string | undefined => (f[key] as string | undefined) || undefined;
+  const everyEvents = f['checkpoint.events'] as number;
+  const intervalSeconds = f['checkpoint.intervalSeconds'] as number;
+  if (everyEvents < 1) problems.push('checkpoint.events must be at least 1');
+  if (intervalSeconds < 1) problems.push('checkpoint.intervalSeconds must be at least 1');
+  let signer: CheckpointConfig['signer'];
+  const command = text('checkpoint.signerCommand');
+  const publicKey = text('checkpoint.signerPublicKey');
+  if (f['checkpoint.signer'] === 'command') {
+    if (!command || !publicKey)
+      problems.push(
+        'checkpoint.signer is command, so set checkpoint.signerCommand (the command that signs) and checkpoint.signerPublicKey (its public key: a PEM file or base64url)',
+      );
+    signer = { kind: 'command', command: command ?? '', publicKey: publicKey ?? '' };
+  } else {
+    if (command)
+      problems.push(
+        'checkpoint.signerCommand is set but checkpoint.signer is file: set checkpoint.signer=command to use it',
+      );
+    signer = { kind: 'file', dir: resolve(text('checkpoint.keyDir') ?? resolve(dataDir, 'keys')) };
+  }
+  const webhooks = f['witness.webhooks'] as string[];
+  for (const url of webhooks) {
+    if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol))
+      problems.push(`witness.webhooks: "${url}" is not an http(s) URL`);
+  }
+  const dir = text('witness.dir');
+  const token = text('witness.webhookToken');
+  return {
+    everyEvents,
+    intervalMs: intervalSeconds * 1000,
+    signer,
+    witness: {
+      ...(dir ? { dir: resolve(dir) } : {}),
+      webhooks,
+      ...(token ? { webhookToken: token } : {}),
+      queue: Math.max(1, f['witness.queue'] as number),
+    },
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

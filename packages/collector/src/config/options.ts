@@ -1,0 +1,584 @@
+/**
+ * Every setting of Vigil in one table: its key in a config file, its environment variable, its
+ * command-line flag, its default and what it means. The zod schema, `vigil --help`, `vigil
+ * config` and the README's configuration table are all generated from this list, so they
+ * cannot disagree.
+ */
+export interface OptionSpec {
+  /** Dotted key in the config file (JSON): `log.kind`. */
+  readonly key: string;
+  readonly env: string;
+  readonly flag: string;
+  readonly type: 'string' | 'integer' | 'boolean' | 'list';
+  readonly default?: string | number | boolean | readonly string[];
+  readonly choices?: readonly string[];
+  readonly description: string;
+  /** Roles the option matters to (for --help). */
+  readonly roles: readonly ('start' | 'collector' | 'sink' | 'query')[];
+}
+
+const ALL = ['start', 'collector', 'sink', 'query'] as const;
+const INGEST = ['start', 'collector'] as const;
+const SINK = ['start', 'sink'] as const;
+const STORE = ['start', 'sink', 'query'] as const;
+const LOG = ['start', 'collector', 'sink'] as const;
+
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    key: 'host',
+    env: 'VIGIL_HOST',
+    flag: 'host',
+    type: 'string',
+    default: '127.0.0.1',
+    description: 'Address the HTTP server binds to.',
+    roles: ALL,
+  },
+  {
+    key: 'port',
+    env: 'VIGIL_PORT',
+    flag: 'port',
+    type: 'integer',
+    description:
+      'HTTP port (default: 8080 for start and collector, 8081 for sink, 8082 for query).',
+    roles: ALL,
+  },
+  {
+    key: 'dataDir',
+    env: 'VIGIL_DATA_DIR',
+    flag: 'data-dir',
+    type: 'string',
+    default: './.vigil',
+    description:
+      'Directory for the embedded log, the embedded store and the bootstrap credentials.',
+    roles: ALL,
+  },
+  {
+    key: 'logLevel',
+    env: 'VIGIL_LOG_LEVEL',
+    flag: 'log-level',
+    type: 'string',
+    default: 'info',
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    description: 'Level of the structured (pino) logs on stdout.',
+    roles: ALL,
+  },
+
+  {
+    key: 'log.kind',
+    env: 'VIGIL_LOG',
+    flag: 'log',
+    type: 'string',
+    default: 'file',
+    choices: ['file', 'kafka'],
+    description: 'Where accepted events are written: the embedded on-disk log, or Kafka.',
+    roles: LOG,
+  },
+  {
+    key: 'log.topic',
+    env: 'VIGIL_LOG_TOPIC',
+    flag: 'log-topic',
+    type: 'string',
+    default: 'vigil.events',
+    description: 'Topic of the event log.',
+    roles: LOG,
+  },
+  {
+    key: 'log.partitions',
+    env: 'VIGIL_LOG_PARTITIONS',
+    flag: 'log-partitions',
+    type: 'integer',
+    default: 4,
+    description:
+      "Partitions of the event log (Kafka: must equal the topic's). Sinks scale up to this number.",
+    roles: LOG,
+  },
+  {
+    key: 'log.fsync',
+    env: 'VIGIL_LOG_FSYNC',
+    flag: 'log-fsync',
+    type: 'string',
+    default: 'always',
+    choices: ['always', 'interval', 'never'],
+    description:
+      'Embedded log: fsync before acknowledging (always), every log.fsyncIntervalMs (interval: a crash of the machine can lose that window), or never (benchmarks only).',
+    roles: LOG,
+  },
+  {
+    key: 'log.fsyncIntervalMs',
+    env: 'VIGIL_LOG_FSYNC_INTERVAL_MS',
+    flag: 'log-fsync-interval-ms',
+    type: 'integer',
+    default: 50,
+    description: 'Embedded log: fsync period when log.fsync is interval.',
+    roles: LOG,
+  },
+  {
+    key: 'log.segmentMiB',
+    env: 'VIGIL_LOG_SEGMENT_MIB',
+    flag: 'log-segment-mib',
+    type: 'integer',
+    default: 64,
+    description: 'Embedded log: segment file size.',
+    roles: LOG,
+  },
+  {
+    key: 'log.retentionHours',
+    env: 'VIGIL_LOG_RETENTION_HOURS',
+    flag: 'log-retention-hours',
+    type: 'integer',
+    default: 168,
+    description:
+      'Embedded log: keep consumed segments this long (they are deleted only once every consumer group has passed them).',
+    roles: LOG,
+  },
+  {
+    key: 'kafka.brokers',
+    env: 'VIGIL_KAFKA_BROKERS',
+    flag: 'kafka-brokers',
+    type: 'list',
+    default: [],
+    description: 'Kafka bootstrap brokers, comma-separated host:port.',
+    roles: LOG,
+  },
+  {
+    key: 'kafka.clientId',
+    env: 'VIGIL_KAFKA_CLIENT_ID',
+    flag: 'kafka-client-id',
+    type: 'string',
+    default: 'vigil',
+    description: 'Kafka client id.',
+    roles: LOG,
+  },
+  {
+    key: 'kafka.ssl',
+    env: 'VIGIL_KAFKA_SSL',
+    flag: 'kafka-ssl',
+    type: 'boolean',
+    default: false,
+    description: 'Connect to Kafka over TLS.',
+    roles: LOG,
+  },
+  {
+    key: 'kafka.saslMechanism',
+    env: 'VIGIL_KAFKA_SASL_MECHANISM',
+    flag: 'kafka-sasl-mechanism',
+    type: 'string',
+    choices: ['plain', 'scram-sha-256', 'scram-sha-512'],
+    description: 'Kafka SASL mechanism (with kafka.username and kafka.password).',
+    roles: LOG,
+  },
+  {
+    key: 'kafka.username',
+    env: 'VIGIL_KAFKA_USERNAME',
+    flag: 'kafka-username',
+    type: 'string',
+    description: 'Kafka SASL user.',
+    roles: LOG,
+  },
+  {
+    key: 'kafka.password',
+    env: 'VIGIL_KAFKA_PASSWORD',
+    flag: 'kafka-password',
+    type: 'string',
+    description: 'Kafka SASL password (prefer the environment variable to the flag).',
+    roles: LOG,
+  },
+  {
+    key: 'kafka.idempotent',
+    env: 'VIGIL_KAFKA_IDEMPOTENT',
+    flag: 'kafka-idempotent',
+    type: 'boolean',
+    default: false,
+    description: 'Idempotent Kafka producer (recommended on a real cluster).',
+    roles: LOG,
+  },
+  {
+    key: 'kafka.sessionTimeoutSeconds',
+    env: 'VIGIL_KAFKA_SESSION_TIMEOUT_SECONDS',
+    flag: 'kafka-session-timeout-seconds',
+    type: 'integer',
+    default: 30,
+    description:
+      'Consumer-group session timeout: how long a crashed sink holds its partitions before another sink (or its restart) takes them over.',
+    roles: LOG,
+  },
+
+  {
+    key: 'store.kind',
+    env: 'VIGIL_STORE',
+    flag: 'store',
+    type: 'string',
+    default: 'chdb',
+    choices: ['chdb', 'clickhouse'],
+    description:
+      'Embedded ClickHouse engine (chDB, one process per data directory) or a ClickHouse server over HTTP.',
+    roles: STORE,
+  },
+  {
+    key: 'store.database',
+    env: 'VIGIL_STORE_DATABASE',
+    flag: 'store-database',
+    type: 'string',
+    default: 'vigil',
+    description: 'ClickHouse database.',
+    roles: STORE,
+  },
+  {
+    key: 'store.path',
+    env: 'VIGIL_STORE_PATH',
+    flag: 'store-path',
+    type: 'string',
+    description: 'chDB data directory (default: <dataDir>/store).',
+    roles: STORE,
+  },
+  {
+    key: 'clickhouse.url',
+    env: 'VIGIL_CLICKHOUSE_URL',
+    flag: 'clickhouse-url',
+    type: 'string',
+    default: 'http://127.0.0.1:8123',
+    description: 'ClickHouse HTTP(S) endpoint.',
+    roles: STORE,
+  },
+  {
+    key: 'clickhouse.username',
+    env: 'VIGIL_CLICKHOUSE_USERNAME',
+    flag: 'clickhouse-username',
+    type: 'string',
+    default: 'default',
+    description: 'ClickHouse user.',
+    roles: STORE,
+  },
+  {
+    key: 'clickhouse.password',
+    env: 'VIGIL_CLICKHOUSE_PASSWORD',
+    flag: 'clickhouse-password',
+    type: 'string',
+    default: '',
+    description: 'ClickHouse password (prefer the environment variable).',
+    roles: STORE,
+  },
+  {
+    key: 'clickhouse.cluster',
+    env: 'VIGIL_CLICKHOUSE_CLUSTER',
+    flag: 'clickhouse-cluster',
+    type: 'string',
+    description: 'Cluster name: DDL runs ON CLUSTER with Replicated + Distributed tables.',
+    roles: STORE,
+  },
+  {
+    key: 'clickhouse.caCert',
+    env: 'VIGIL_CLICKHOUSE_CA_CERT',
+    flag: 'clickhouse-ca-cert',
+    type: 'string',
+    description: 'PEM file of the CA for a TLS ClickHouse endpoint.',
+    roles: STORE,
+  },
+
+  {
+    key: 'ingest.maxBodyKiB',
+    env: 'VIGIL_INGEST_MAX_BODY_KIB',
+    flag: 'ingest-max-body-kib',
+    type: 'integer',
+    default: 5120,
+    description: 'Largest request body, after gzip decompression (413 above).',
+    roles: INGEST,
+  },
+  {
+    key: 'ingest.maxEvents',
+    env: 'VIGIL_INGEST_MAX_EVENTS',
+    flag: 'ingest-max-events',
+    type: 'integer',
+    default: 1000,
+    description: 'Most events in one request (413 above).',
+    roles: INGEST,
+  },
+  {
+    key: 'ingest.maxRecordKiB',
+    env: 'VIGIL_INGEST_MAX_RECORD_KIB',
+    flag: 'ingest-max-record-kib',
+    type: 'integer',
+    default: 32,
+    description: 'Largest single event record.',
+    roles: INGEST,
+  },
+  {
+    key: 'ingest.clockSkewSeconds',
+    env: 'VIGIL_INGEST_CLOCK_SKEW_SECONDS',
+    flag: 'ingest-clock-skew-seconds',
+    type: 'integer',
+    default: 300,
+    description: "Events timed further ahead of the collector's clock are refused.",
+    roles: INGEST,
+  },
+  {
+    key: 'ingest.backfillAfterHours',
+    env: 'VIGIL_INGEST_BACKFILL_AFTER_HOURS',
+    flag: 'ingest-backfill-after-hours',
+    type: 'integer',
+    default: 24,
+    description: 'Events older than this when received are accepted and flagged backfill.',
+    roles: INGEST,
+  },
+  {
+    key: 'ingest.workers',
+    env: 'VIGIL_INGEST_WORKERS',
+    flag: 'ingest-workers',
+    type: 'integer',
+    description:
+      'Worker threads that run the per-event checks (hashes, commitments, schema) off the event loop; 0 runs them on it (default: CPUs − 1, at least 1, at most 4).',
+    roles: INGEST,
+  },
+  {
+    key: 'ingest.dedupeWindow',
+    env: 'VIGIL_INGEST_DEDUPE_WINDOW',
+    flag: 'ingest-dedupe-window',
+    type: 'integer',
+    default: 200000,
+    description:
+      'Event ids per collector remembered to answer replays as duplicates at once (the sink deduplicates beyond it).',
+    roles: INGEST,
+  },
+
+  {
+    key: 'sink.group',
+    env: 'VIGIL_SINK_GROUP',
+    flag: 'sink-group',
+    type: 'string',
+    default: 'vigil-sink',
+    description: 'Consumer group of the sinks.',
+    roles: SINK,
+  },
+  {
+    key: 'sink.maxBatchRecords',
+    env: 'VIGIL_SINK_MAX_BATCH_RECORDS',
+    flag: 'sink-max-batch-records',
+    type: 'integer',
+    default: 200,
+    description: 'Log records (each a batch of events) per store insert.',
+    roles: SINK,
+  },
+  {
+    key: 'sink.policyRefreshSeconds',
+    env: 'VIGIL_SINK_POLICY_REFRESH_SECONDS',
+    flag: 'sink-policy-refresh-seconds',
+    type: 'integer',
+    default: 10,
+    description:
+      'How long a sink uses the retention policies and legal holds it loaded before reloading them: a policy change reaches new events within this time (holds are re-checked after every insert).',
+    roles: ['start', 'sink', 'query'],
+  },
+  {
+    key: 'geoip.enabled',
+    env: 'VIGIL_GEOIP_ENABLED',
+    flag: 'geoip-enabled',
+    type: 'boolean',
+    default: true,
+    description:
+      "Add country, region, city, coordinates (and the AS number with geoip.asnDb) of each event's IP address. Derived from a personal field: erased with it.",
+    roles: SINK,
+  },
+  {
+    key: 'geoip.cityDb',
+    env: 'VIGIL_GEOIP_CITY_DB',
+    flag: 'geoip-city-db',
+    type: 'list',
+    default: [],
+    description:
+      'City database(s), comma-separated mmdb files: a GeoLite2-City or GeoIP2-City file, or the IPv4 and IPv6 files of a database shipped split. Empty: the bundled DB-IP Lite City (CC BY 4.0).',
+    roles: SINK,
+  },
+  {
+    key: 'geoip.asnDb',
+    env: 'VIGIL_GEOIP_ASN_DB',
+    flag: 'geoip-asn-db',
+    type: 'list',
+    default: [],
+    description:
+      'ASN database(s), comma-separated mmdb files with autonomous_system_number (GeoLite2-ASN). Empty: no AS numbers (none is bundled).',
+    roles: SINK,
+  },
+  {
+    key: 'userAgent.enabled',
+    env: 'VIGIL_USER_AGENT_ENABLED',
+    flag: 'user-agent-enabled',
+    type: 'boolean',
+    default: true,
+    description:
+      "Add browser, OS and device type parsed from each event's user agent. Derived from a personal field: erased with it.",
+    roles: SINK,
+  },
+
+  {
+    key: 'rateLimit.ingestPerMinute',
+    env: 'VIGIL_RATE_LIMIT_INGEST_PER_MINUTE',
+    flag: 'rate-limit-ingest-per-minute',
+    type: 'integer',
+    default: 6000,
+    description:
+      "Ingest requests per minute per API key, per instance (429 above; 0: no limit). A key's own rateLimitPerMinute wins.",
+    roles: INGEST,
+  },
+  {
+    key: 'rateLimit.queryPerMinute',
+    env: 'VIGIL_RATE_LIMIT_QUERY_PER_MINUTE',
+    flag: 'rate-limit-query-per-minute',
+    type: 'integer',
+    default: 600,
+    description:
+      "Query requests per minute per API key, per instance (429 above; 0: no limit). A key's own rateLimitPerMinute wins.",
+    roles: ['start', 'query'],
+  },
+  {
+    key: 'rateLimit.adminPerMinute',
+    env: 'VIGIL_RATE_LIMIT_ADMIN_PER_MINUTE',
+    flag: 'rate-limit-admin-per-minute',
+    type: 'integer',
+    default: 60,
+    description:
+      "Admin and operator requests per minute per API key, per instance (429 above; 0: no limit). A key's own rateLimitPerMinute wins.",
+    roles: ['start', 'collector', 'query'],
+  },
+
+  {
+    key: 'checkpoint.events',
+    env: 'VIGIL_CHECKPOINT_EVENTS',
+    flag: 'checkpoint-events',
+    type: 'integer',
+    default: 10000,
+    description:
+      'Sign a checkpoint of a tenant once this many new events of it are stored (or at checkpoint.intervalSeconds, whichever comes first).',
+    roles: SINK,
+  },
+  {
+    key: 'checkpoint.intervalSeconds',
+    env: 'VIGIL_CHECKPOINT_INTERVAL_SECONDS',
+    flag: 'checkpoint-interval-seconds',
+    type: 'integer',
+    default: 60,
+    description:
+      'Sign a checkpoint of every tenant with new events this often: the longest an event waits for a proof.',
+    roles: SINK,
+  },
+  {
+    key: 'checkpoint.signer',
+    env: 'VIGIL_CHECKPOINT_SIGNER',
+    flag: 'checkpoint-signer',
+    type: 'string',
+    default: 'file',
+    choices: ['file', 'command'],
+    description:
+      'Who signs checkpoints: an Ed25519 key file in checkpoint.keyDir (generated on first start), or an external command (checkpoint.signerCommand), so the key need not sit on the data host.',
+    roles: SINK,
+  },
+  {
+    key: 'checkpoint.keyDir',
+    env: 'VIGIL_CHECKPOINT_KEY_DIR',
+    flag: 'checkpoint-key-dir',
+    type: 'string',
+    description:
+      'Directory of the checkpoint key files (default: <dataDir>/keys); "vigil checkpoints rotate-key" adds a new key there.',
+    roles: SINK,
+  },
+  {
+    key: 'checkpoint.signerCommand',
+    env: 'VIGIL_CHECKPOINT_SIGNER_COMMAND',
+    flag: 'checkpoint-signer-command',
+    type: 'string',
+    description:
+      'External signer (checkpoint.signer=command): a shell command that reads the bytes to sign on stdin and prints the Ed25519 signature (hex, base64 or base64url).',
+    roles: SINK,
+  },
+  {
+    key: 'checkpoint.signerPublicKey',
+    env: 'VIGIL_CHECKPOINT_SIGNER_PUBLIC_KEY',
+    flag: 'checkpoint-signer-public-key',
+    type: 'string',
+    description:
+      "The external signer's Ed25519 public key: a PEM file, or the raw key in base64url. Every signature is checked against it.",
+    roles: SINK,
+  },
+  {
+    key: 'witness.dir',
+    env: 'VIGIL_WITNESS_DIR',
+    flag: 'witness-dir',
+    type: 'string',
+    description:
+      'Directory witness: write every checkpoint as its own file here, never overwriting. Use storage this host cannot rewrite.',
+    roles: SINK,
+  },
+  {
+    key: 'witness.webhooks',
+    env: 'VIGIL_WITNESS_WEBHOOKS',
+    flag: 'witness-webhooks',
+    type: 'list',
+    default: [],
+    description:
+      'Webhook witnesses: POST every checkpoint as JSON to these URLs (comma-separated), retried with backoff.',
+    roles: SINK,
+  },
+  {
+    key: 'witness.webhookToken',
+    env: 'VIGIL_WITNESS_WEBHOOK_TOKEN',
+    flag: 'witness-webhook-token',
+    type: 'string',
+    description: 'Sent to webhook witnesses as Authorization: Bearer <token>.',
+    roles: SINK,
+  },
+  {
+    key: 'witness.queue',
+    env: 'VIGIL_WITNESS_QUEUE',
+    flag: 'witness-queue',
+    type: 'integer',
+    default: 1000,
+    description:
+      'Checkpoints waiting per witness while it is unreachable; beyond, the oldest is dropped and counted (later checkpoints cover its events).',
+    roles: SINK,
+  },
+  {
+    key: 'privacy.keyFile',
+    env: 'VIGIL_PRIVACY_KEY_FILE',
+    flag: 'privacy-key-file',
+    type: 'string',
+    description:
+      "Privacy master key (generated on first start, mode 0600; default: <dataDir>/keys/privacy.key): wraps the tenants' pseudonym keys and keys subject digests. Keep it off the store host's backups of the store; every process of a deployment needs the same file.",
+    roles: ALL,
+  },
+  {
+    key: 'keys.refreshSeconds',
+    env: 'VIGIL_KEYS_REFRESH_SECONDS',
+    flag: 'keys-refresh-seconds',
+    type: 'integer',
+    default: 10,
+    description:
+      'How often API keys are reloaded from the store (changes made through this process apply at once).',
+    roles: ['start', 'collector', 'query'],
+  },
+  {
+    key: 'keys.url',
+    env: 'VIGIL_KEYS_URL',
+    flag: 'keys-url',
+    type: 'string',
+    description:
+      'Collector only: load API keys from this Vigil node (its GET /v1/operator/key-directory) instead of the store, so the collector needs no database credentials. Needs keys.token.',
+    roles: ['collector'],
+  },
+  {
+    key: 'keys.token',
+    env: 'VIGIL_KEYS_TOKEN',
+    flag: 'keys-token',
+    type: 'string',
+    description: 'Operator key for keys.url (prefer the environment variable to the flag).',
+    roles: ['collector'],
+  },
+  {
+    key: 'bootstrap',
+    env: 'VIGIL_BOOTSTRAP',
+    flag: 'bootstrap',
+    type: 'boolean',
+    default: true,
+    description:
+      'On first start, create tenant "default" with ingest, query and admin keys, print them once and write <dataDir>/bootstrap-credentials.json (mode 0600).',
+    roles: ['start', 'query'],
+  },
+];

@@ -1,0 +1,119 @@
+export {
+  CollectorError,
+  CollectorErrorCodes,
+  CollectorErrorDescriptions,
+  LogUnavailableError,
+  LogCorruptError,
+  LogClosedError,
+  LogTopicMissingError,
+  ConfigError,
+} from './errors.js';
+export type { CollectorErrorCode } from './errors.js';
+export { loadConfig, DEFAULT_PORTS, DEFAULT_RETENTION_DAYS } from './config/config.js';
+export type {
+  Config,
+  Role,
+  LogConfig,
+  IngestConfig,
+  SinkConfig,
+  RateLimitConfig,
+  EnrichConfig,
+  LoadOptions,
+} from './config/config.js';
+export { OPTIONS } from './config/options.js';
+export type { OptionSpec } from './config/options.js';
+export { configMarkdownTable } from './config/markdown.js';
+export type {
+  Log,
+  LogMessage,
+  LogConsumer,
+  ConsumeOptions,
+  ConsumedBatch,
+  ConsumedRecord,
+  AppendedPosition,
+} from './log/log.js';
+export { partitionForKey } from './log/partitioner.js';
+export { FileLog } from './log/file/file-log.js';
+export type { FileLogOptions, FsyncMode, FileLogLogger } from './log/file/file-log.js';
+export { openLog } from './log/open.js';
+export { Ingestor } from './ingest/ingestor.js';
+export type {
+  IngestResult,
+  IngestSource,
+  IngestObserver,
+  IngestorOptions,
+} from './ingest/ingestor.js';
+export { parseEventsBody, checkBatch, checkBody } from './ingest/batch-check.js';
+export type {
+  BatchCheck,
+  CheckedBatch,
+  RefusedBatch,
+  CheckContext,
+  CheckLimits,
+} from './ingest/batch-check.js';
+export { CheckPool } from './ingest/check-pool.js';
+export { SinkProcessor, integrityStream } from './sink/sink.js';
+export type { SinkObserver, SinkProcessorOptions } from './sink/sink.js';
+export { SinkRunner } from './sink/runner.js';
+export type { SinkPlugin, BatchContext, RowContext } from './sink/plugins.js';
+export { EnrichmentPlugin, openEnrichment } from './sink/enrich.js';
+export type { EnrichmentOptions, EnrichmentLogger } from './sink/enrich.js';
+export { GeoIp, bundledCityDbs, cityFields, asnFields } from './sink/geoip.js';
+export type { GeoIpOptions, GeoFields } from './sink/geoip.js';
+export { UserAgentParser } from './sink/user-agent.js';
+export type { UserAgentFields } from './sink/user-agent.js';
+export { RetentionPlugin, RETENTION_PLUGIN } from './sink/retention.js';
+export type { RetentionPluginOptions } from './sink/retention.js';
+export type { KafkaLogOptions, KafkaSaslOptions } from './log/kafka/kafka-log.js';
+export type { KafkaLogLogger } from './log/kafka/kafka-logger.js';
+export type { SinkRunnerOptions } from './sink/runner.js';
+export { buildApp } from './server/app.js';
+export type { AppOptions, ReadyReport } from './server/app.js';
+export { Metrics } from './server/metrics.js';
+export { registerRateLimits } from './server/rate-limit.js';
+export { SystemRecorder, ADMIN_STREAM_PREFIX, streamHost } from './system/recorder.js';
+export type { SystemRecorderOptions } from './system/recorder.js';
+export { runRole } from './server/roles.js';
+export type { RunningRole, RoleIo } from './server/roles.js';
+export type { BootstrapCredentials } from './server/bootstrap.js';
+export { VERSION } from './version.js';
+export { startEmbeddedCollector, EmbeddedTransport } from './embedded/embedded.js';
+export type { EmbeddedCollector, EmbeddedCollectorOptions } from './embedded/embedded.js';
+export { SignerError, WitnessError } from './errors.js';
+export type { CheckpointConfig } from './config/config.js';
+export { MerklePlugin, MERKLE_PLUGIN } from './sink/merkle.js';
+export type { TreeObserver, MerklePluginOptions } from './sink/merkle.js';
+export { Checkpointer } from './checkpoint/checkpointer.js';
+export type {
+  CheckpointerOptions,
+  CheckpointObserver,
+  HeadSource,
+  CheckpointSink,
+} from './checkpoint/checkpointer.js';
+export {
+  KeyFileSigner,
+  CommandSigner,
+  MemorySigner,
+  rotateCheckpointKey,
+  listKeyFiles,
+  parseSignatureText,
+} from './checkpoint/signer.js';
+export type { CheckpointSigner, CommandSignerOptions } from './checkpoint/signer.js';
+export {
+  DirectoryWitness,
+  WebhookWitness,
+  WitnessQueue,
+  WitnessDispatcher,
+  witnessDocument,
+} from './checkpoint/witness.js';
+export type {
+  CheckpointWitness,
+  WitnessedCheckpoint,
+  WitnessObserver,
+  WitnessQueueOptions,
+  WebhookWitnessOptions,
+} from './checkpoint/witness.js';
+export { openCheckpointing, openSigner } from './checkpoint/setup.js';
+export type { Checkpointing, CheckpointingDeps } from './checkpoint/setup.js';
+export { CheckpointMetrics } from './checkpoint/metrics.js';
+export { TreeWriter } from './checkpoint/tree-writer.js';

@@ -1,0 +1,486 @@
+import {
+  canonicalJson,
+  checkBatchLinks,
+  checkEventInput,
+  checkSealedEvent,
+  formatTime,
+  newEventId,
+  parseTime,
+  sha256Hex,
+  type BatchLinkItem,
+  type ErrorDetail,
+  type EventInput,
+} from '@vigil/protocol';
+import type { IngestConfig } from '../config/config.js';
+import { CollectorErrorCodes } from '../errors.js';
+import {
+  encodeEventMessage,
+  keyStream,
+  messageKey,
+  type EventMessage,
+  type SealedEntry,
+  type UnchainedEntry,
+} from '../log/event-message.js';
+
+/**
+ * The stateless checks of the collector (PROTOCOL.md §8.1, §9, §10): everything that can be
+ * judged from one request alone, as a pure function of its body. It runs on the main thread or
+ * in a worker thread (check-worker.ts) — hence plain data in and out, errors included.
+ */
+
+export type CheckLimits = Pick<
+  IngestConfig,
+  'maxEvents' | 'maxRecordBytes' | 'clockSkewMs' | 'backfillAfterMs'
+>;
+
+export interface CheckContext {
+  readonly tenantId: string;
+  readonly keyId: string;
+  /** Collector's clock when the request arrived (epoch ms). */
+  readonly receivedAt: number;
+  readonly limits: CheckLimits;
+}
+
+/** A log message ready to append: all events of one stream from one request. */
+export interface EncodedMessage {
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly timestamp: number;
+  readonly kind: 'sealed' | 'unchained';
+}
+
+export interface CheckedBatch {
+  readonly ok: true;
+  /** Per event, in request order: its id, fingerprint (hash, or `u:` + digest), message and slot in it. */
+  readonly ids: string[];
+  readonly fingerprints: string[];
+  readonly messageOf: number[];
+  readonly slotOf: number[];
+  readonly messages: EncodedMessage[];
+}
+
+/** A refusal as plain data (it may cross a worker boundary). */
+export interface RefusedBatch {
+  readonly ok: false;
+  readonly code: string;
+  readonly status: number;
+  readonly message: string;
+  readonly details: ErrorDetail[];
+}
+
+export type BatchCheck = CheckedBatch | RefusedBatch;
+
+function refuse(
+  code: string,
+  status: number,
+  message: string,
+  details: ErrorDetail[] = [],
+): RefusedBatch {
+  return { ok: false, code, status, message, details };
+}
+
+/**
+ * Parses a request body as `{"events":[…]}`, a JSON array, or NDJSON (one event per line).
+ * Plain JSON.parse: the result is checked against the protocol right after, and JSON.parse
+ * itself never touches prototypes.
+ */
+export function parseEventsBody(body: Uint8Array, contentType: string): unknown[] | RefusedBatch {
+  const parsed = parseBody(body, contentType.toLowerCase());
+  return Array.isArray(parsed) ? parsed : 'ok' in parsed ? parsed : parsed.events;
+}
+
+interface ParsedBody {
+  readonly events: unknown[];
+  /** The body was an object whose only member is `events`. */
+  readonly onlyEvents: boolean;
+}
+
+function parseBody(body: Uint8Array, contentType: string): unknown[] | ParsedBody | RefusedBatch {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  if (
+    contentType.startsWith('application/x-ndjson') ||
+    contentType.startsWith('application/jsonl')
+  ) {
+    const events: unknown[] = [];
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = (lines[i] as string).trim();
+      if (line === '') continue;
+      try {
+        events.push(JSON.parse(line));
+      } catch (error) {
+        const message = `line ${i + 1} is not JSON: ${(error as Error).message}`;
+        return refuse(CollectorErrorCodes.BAD_REQUEST, 400, message, [
+          { index: events.length, path: '', message },
+        ]);
+      }
+    }
+    return events;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    const message = `the body is not JSON: ${(error as Error).message}`;
+    return refuse(CollectorErrorCodes.BAD_REQUEST, 400, message, [{ path: '', message }]);
+  }
+  if (Array.isArray(parsed)) return parsed as unknown[];
+  const events = (parsed as { events?: unknown } | null)?.events;
+  if (!Array.isArray(events)) {
+    const message = 'must be {"events":[…]}, a JSON array, or NDJSON';
+    return refuse(CollectorErrorCodes.BAD_REQUEST, 400, message, [{ path: '/events', message }]);
+  }
+  let members = 0;
+  for (const _ in parsed as object) members++;
+  return { events, onlyEvents: members === 1 };
+}
+
+export function checkBody(
+  body: Uint8Array,
+  contentType: string,
+  context: CheckContext,
+): BatchCheck {
+  // Media types are case-insensitive (RFC 9110 §8.3.1).
+  const type = contentType.toLowerCase();
+  const parsed = parseBody(body, type);
+  if (Array.isArray(parsed)) return checkBatch(parsed, context);
+  if ('ok' in parsed) return parsed;
+  const raw = parsed.onlyEvents ? rawEventsArray(body, type) : undefined;
+  return checkBatch(parsed.events, context, raw);
+}
+
+const EVENTS_PREFIX = Buffer.from('{"events":');
+
+function isSpace(byte: number | undefined): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+/**
+ * The bytes of the events array when the body is exactly `{"events":[…]}` (what the SDK sends):
+ * an accepted single-stream batch then goes to the log with those bytes as they came instead of
+ * being serialised again. The body already parsed as an object whose only member is `events`;
+ * if it starts with `{"events":[` and ends with `]}` (blanks aside), the text between is exactly
+ * that array. `undefined` for any other body.
+ */
+function rawEventsArray(body: Uint8Array, contentType: string): Uint8Array | undefined {
+  if (!contentType.startsWith('application/json') || body.length < EVENTS_PREFIX.length + 3) {
+    return undefined;
+  }
+  for (let i = 0; i < EVENTS_PREFIX.length; i++) if (body[i] !== EVENTS_PREFIX[i]) return undefined;
+  if (body[EVENTS_PREFIX.length] !== 0x5b) return undefined;
+  let end = body.length - 1;
+  while (end > 0 && isSpace(body[end])) end--;
+  if (body[end] !== 0x7d) return undefined;
+  let last = end - 1;
+  while (last > 0 && isSpace(body[last])) last--;
+  if (body[last] !== 0x5d) return undefined;
+  return body.subarray(EVENTS_PREFIX.length, last + 1);
+}
+
+interface Pending {
+  readonly index: number;
+  readonly id: string;
+  readonly fingerprint: string;
+  readonly stream: string;
+  readonly sealed?: SealedEntry;
+  readonly unchained?: UnchainedEntry;
+}
+
+/** Stream, seq, prev and claimed hash of a sealed event that failed its checks, if readable. */
+function claimedLink(event: object, index: number): BatchLinkItem | undefined {
+  const { record, hash } = event as { record?: unknown; hash?: unknown };
+  if (typeof record !== 'string' || typeof hash !== 'string') return undefined;
+  try {
+    const r = JSON.parse(record) as { stream?: unknown; seq?: unknown; prev?: unknown };
+    if (typeof r.stream === 'string' && typeof r.seq === 'number' && typeof r.prev === 'string') {
+      return { index, stream: r.stream, seq: r.seq, prev: r.prev, hash };
+    }
+  } catch {
+    // unreadable: reported by the checks already
+  }
+  return undefined;
+}
+
+/**
+ * Checks a parsed batch. All or nothing: any bad event refuses the batch with every problem
+ * listed. On success, the events are already encoded as log messages, one per stream.
+ */
+export function checkBatch(
+  events: readonly unknown[],
+  context: CheckContext,
+  raw?: Uint8Array,
+): BatchCheck {
+  const { limits } = context;
+  if (events.length === 0) {
+    return refuse(CollectorErrorCodes.INVALID_BATCH, 400, 'the batch holds no events', [
+      { path: '/events', message: 'must hold at least one event' },
+    ]);
+  }
+  if (events.length > limits.maxEvents) {
+    return refuse(
+      CollectorErrorCodes.TOO_MANY_EVENTS,
+      413,
+      `the batch holds ${events.length} events; the limit is ${limits.maxEvents}: send smaller batches`,
+    );
+  }
+  const details: ErrorDetail[] = [];
+  const pending: Pending[] = [];
+  const links: BatchLinkItem[] = [];
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index];
+    if (typeof event === 'object' && event !== null && 'record' in event) {
+      checkSealed(event, index, context, details, pending, links);
+    } else {
+      checkUnchained(event, index, context, details, pending);
+    }
+  }
+  // An unreadable sealed event hides where its stream stands; link errors would be guesses.
+  if (!links.some((l) => l.seq === -1)) {
+    // A link error right after an event already reported is that event's fault, not its
+    // successor's: report each bad event once.
+    const reported = new Set(details.map((d) => d.index));
+    const predecessor = new Map<number, number>();
+    const lastOfStream = new Map<string, number>();
+    for (const l of links) {
+      const before = lastOfStream.get(l.stream);
+      if (before !== undefined) predecessor.set(l.index, before);
+      lastOfStream.set(l.stream, l.index);
+    }
+    for (const d of checkBatchLinks(links)) {
+      const index = d.index as number;
+      const before = predecessor.get(index);
+      if (!reported.has(index) && (before === undefined || !reported.has(before))) details.push(d);
+    }
+  }
+  if (details.length > 0) {
+    details.sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+    const bad = new Set(details.map((d) => d.index)).size;
+    return refuse(
+      CollectorErrorCodes.INVALID_BATCH,
+      400,
+      `${bad} of ${events.length} events are invalid; nothing of this batch was stored`,
+      details,
+    );
+  }
+  return encode(pending, context, raw);
+}
+
+/** Whether `timeMs` is acceptable: pushes a detail when it is too far ahead of the collector's clock. */
+function checkTime(
+  timeMs: number,
+  path: string,
+  index: number,
+  context: CheckContext,
+  details: ErrorDetail[],
+): void {
+  const { receivedAt, limits } = context;
+  const ahead = timeMs - receivedAt;
+  if (ahead > limits.clockSkewMs) {
+    details.push({
+      index,
+      path,
+      message: `is ${Math.round(ahead / 1000)} s ahead of the collector's clock (${formatTime(receivedAt)}); the limit is ${limits.clockSkewMs / 1000} s: check the producer's clock`,
+    });
+  }
+}
+
+function checkSealed(
+  event: object,
+  index: number,
+  context: CheckContext,
+  details: ErrorDetail[],
+  pending: Pending[],
+  links: BatchLinkItem[],
+): void {
+  const { maxRecordBytes } = context.limits;
+  const record = (event as { record?: unknown }).record;
+  if (typeof record === 'string' && record.length > maxRecordBytes) {
+    const bytes = Buffer.byteLength(record, 'utf8');
+    if (bytes > maxRecordBytes) {
+      details.push({
+        index,
+        path: '/record',
+        message: `is ${bytes} bytes; the limit is ${maxRecordBytes}`,
+      });
+      links.push(
+        claimedLink(event, index) ?? {
+          index,
+          stream: '\u0000unknown',
+          seq: -1,
+          prev: '',
+          hash: '',
+        },
+      );
+      return;
+    }
+  }
+  const checked = checkSealedEvent(event, index);
+  if (!checked.ok) {
+    details.push(...checked.details);
+    // Keep its claimed position in the stream, so that the events after it are not also
+    // reported as broken links: the problem is this event, not its successors.
+    links.push(
+      claimedLink(event, index) ?? { index, stream: '\u0000unknown', seq: -1, prev: '', hash: '' },
+    );
+    return;
+  }
+  const { record: parsed, timeMs, event: sealed } = checked.value;
+  checkTime(timeMs, '/record/time', index, context, details);
+  const entry: SealedEntry = sealed.disclosures
+    ? { record: sealed.record, hash: sealed.hash, disclosures: sealed.disclosures }
+    : { record: sealed.record, hash: sealed.hash };
+  pending.push({
+    index,
+    id: parsed.id,
+    fingerprint: sealed.hash,
+    stream: parsed.stream,
+    sealed: entry,
+  });
+  links.push({
+    index,
+    stream: parsed.stream,
+    seq: parsed.seq,
+    prev: parsed.prev,
+    hash: sealed.hash,
+  });
+}
+
+function checkUnchained(
+  event: unknown,
+  index: number,
+  context: CheckContext,
+  details: ErrorDetail[],
+  pending: Pending[],
+): void {
+  const checked = checkEventInput(event, index);
+  if (!checked.ok) {
+    details.push(...checked.details);
+    return;
+  }
+  const input = checked.value;
+  let canonical: string;
+  try {
+    canonical = canonicalJson(input);
+  } catch (error) {
+    details.push({ index, path: '', message: (error as Error).message });
+    return;
+  }
+  const bytes = Buffer.byteLength(canonical, 'utf8');
+  if (bytes > context.limits.maxRecordBytes) {
+    details.push({
+      index,
+      path: '',
+      message: `is ${bytes} bytes; the limit is ${context.limits.maxRecordBytes}`,
+    });
+    return;
+  }
+  const { receivedAt } = context;
+  const timeMs = input.time === undefined ? receivedAt : (parseTime(input.time) as number);
+  checkTime(timeMs, '/time', index, context, details);
+  const digest = sha256Hex(canonical);
+  const complete: EventInput & { id: string; time: string } = {
+    ...input,
+    id: input.id ?? newEventId(receivedAt),
+    time: input.time ?? formatTime(receivedAt),
+  };
+  pending.push({
+    index,
+    id: complete.id,
+    fingerprint: 'u:' + digest,
+    stream: keyStream(context.keyId),
+    unchained: { input: complete, digest },
+  });
+}
+
+const CLOSE = Buffer.from('}');
+
+/** One log message per stream, events in request order. */
+function encode(
+  pending: readonly Pending[],
+  context: CheckContext,
+  raw: Uint8Array | undefined,
+): CheckedBatch {
+  const groups = new Map<
+    string,
+    {
+      stream: string;
+      kind: 'sealed' | 'unchained';
+      sealed: SealedEntry[];
+      unchained: UnchainedEntry[];
+    }
+  >();
+  const ids: string[] = [];
+  const fingerprints: string[] = [];
+  const groupOf: string[] = [];
+  const slotOf: number[] = [];
+  for (const p of pending) {
+    const kind = p.sealed ? 'sealed' : 'unchained';
+    const groupKey = kind + '\u0000' + p.stream;
+    let group = groups.get(groupKey);
+    if (!group)
+      groups.set(groupKey, (group = { stream: p.stream, kind, sealed: [], unchained: [] }));
+    ids.push(p.id);
+    fingerprints.push(p.fingerprint);
+    groupOf.push(groupKey);
+    if (p.sealed) slotOf.push(group.sealed.push(p.sealed) - 1);
+    else if (p.unchained) slotOf.push(group.unchained.push(p.unchained) - 1);
+  }
+  const head = {
+    v: 1 as const,
+    tenant: context.tenantId,
+    keyId: context.keyId,
+    receivedAt: context.receivedAt,
+    backfillBefore: context.receivedAt - context.limits.backfillAfterMs,
+  };
+  const [only] = groups.values();
+  if (
+    raw &&
+    groups.size === 1 &&
+    only?.kind === 'sealed' &&
+    only.sealed.length === pending.length
+  ) {
+    // The request is one stream of sealed events, as the SDK sends them: its events array goes
+    // into the log record byte for byte instead of being serialised again.
+    const open =
+      JSON.stringify({ ...head, stream: only.stream, kind: 'sealed' }).slice(0, -1) + ',"events":';
+    const value = Buffer.concat([Buffer.from(open), raw, CLOSE]);
+    return {
+      ok: true,
+      ids,
+      fingerprints,
+      messageOf: ids.map(() => 0),
+      slotOf,
+      messages: [
+        {
+          key: messageKey(context.tenantId, only.stream),
+          value,
+          timestamp: context.receivedAt,
+          kind: 'sealed',
+        },
+      ],
+    };
+  }
+  const messages: EncodedMessage[] = [];
+  const indexOfGroup = new Map<string, number>();
+  for (const [groupKey, g] of groups) {
+    const message: EventMessage =
+      g.kind === 'sealed'
+        ? { ...head, stream: g.stream, kind: 'sealed', events: g.sealed }
+        : { ...head, stream: g.stream, kind: 'unchained', events: g.unchained };
+    indexOfGroup.set(groupKey, messages.length);
+    messages.push({
+      key: messageKey(context.tenantId, g.stream),
+      value: encodeEventMessage(message),
+      timestamp: context.receivedAt,
+      kind: g.kind,
+    });
+  }
+  return {
+    ok: true,
+    ids,
+    fingerprints,
+    messageOf: groupOf.map((k) => indexOfGroup.get(k) as number),
+    slotOf,
+    messages,
+  };
+}

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { randomSaltSource, sealEvent, ZERO_HASH } from '@vigil/protocol';
+import { decodeEventMessage, encodeEventMessage, type EventMessage } from '../log/event-message.js';
+import { subjectLogTransform } from './log-erasure.js';
+
+const T0 = Date.parse('2026-11-23T10:00:00.000Z');
+const head = { v: 1, keyId: 'k1', receivedAt: T0, backfillBefore: 0 } as const;
+
+function sealedMessage(tenant: string): EventMessage {
+  const { event } = sealEvent(
+    {
+      id: '0193a4b2-6c1e-7000-8000-000000000001',
+      time: '2026-11-23T10:00:00.000Z',
+      action: 'document.shared',
+      category: 'data_access',
+      outcome: 'success',
+      actor: { type: 'user', id: 'u-7', email: 'kim@example.eu' },
+      target: { type: 'user', id: 'u-1042', email: 'Zoe@Example.eu' },
+      context: { ip: '198.51.100.7' },
+    },
+    { stream: 'app/1', seq: 0, prev: ZERO_HASH },
+    randomSaltSource(),
+  );
+  return { ...head, tenant, stream: 'app/1', kind: 'sealed', events: [event] };
+}
+
+function unchainedMessage(tenant: string): EventMessage {
+  return {
+    ...head,
+    tenant,
+    stream: 'key/k1',
+    kind: 'unchained',
+    events: [
+      {
+        input: {
+          id: '0193a4b2-6c1e-7000-8000-000000000002',
+          time: '2026-11-23T10:00:00.000Z',
+          action: 'user.login',
+          category: 'authentication',
+          outcome: 'failure',
+          actor: { type: 'user', id: 'u-1042', name: 'Zoë' },
+          context: { ip: '203.0.113.9', requestId: 'r-1' },
+        },
+        digest: 'd'.repeat(64),
+      },
+    ],
+  };
+}
+
+const record = (message: EventMessage) => ({
+  partition: 0,
+  offset: 7,
+  key: `${message.tenant}/${message.stream}`,
+  timestamp: T0,
+  value: encodeEventMessage(message),
+});
+
+describe('erasing a subject from log records', () => {
+  const { transform, prefilter } = subjectLogTransform(
+    'acme',
+    { id: 'u-1042', emails: ['zoe@example.eu'] },
+    T0 + 1000,
+  );
+
+  it('drops the subject’s disclosures from a sealed event, keeping the record and the length', () => {
+    const original = sealedMessage('acme');
+    const r = record(original);
+    expect(prefilter(r.value)).toBe(true);
+    const value = transform(r) as Buffer;
+    expect(value.length).toBe(r.value.length);
+    const message = decodeEventMessage(value);
+    if (message.kind !== 'sealed' || original.kind !== 'sealed') throw new Error('kind');
+    const [event] = message.events;
+    expect(event?.record).toBe(original.events[0]?.record);
+    expect(event?.hash).toBe(original.events[0]?.hash);
+    expect(Object.keys(event?.disclosures ?? {}).sort()).toEqual([
+      '/actor/email',
+      '/actor/id',
+      '/context/ip',
+    ]);
+    expect(value.includes(Buffer.from('u-1042'))).toBe(false);
+    expect(value.toString().toLowerCase().includes('zoe@example.eu')).toBe(false);
+  });
+
+  it('blanks the subject’s values in an unchained event, and their context as the actor', () => {
+    const r = record(unchainedMessage('acme'));
+    const message = decodeEventMessage(transform(r) as Buffer);
+    if (message.kind !== 'unchained') throw new Error('kind');
+    const input = message.events[0]?.input;
+    expect(input?.actor).toEqual({ type: 'user', id: '', name: '' });
+    // The committed context goes; a request id in the clear is not personal and stays.
+    expect(input?.context).toEqual({ ip: '', requestId: 'r-1' });
+  });
+
+  it('leaves other tenants, later events and unrelated records alone', () => {
+    expect(transform(record(sealedMessage('other')))).toBeUndefined();
+    const later = { ...unchainedMessage('acme'), receivedAt: T0 + 5000 };
+    expect(transform(record(later))).toBeUndefined();
+    expect(prefilter(Buffer.from('{"v":1,"tenant":"acme","events":[]}'))).toBe(false);
+  });
+});

@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+import { ConfigError } from '../errors.js';
+
+/**
+ * The privacy master key (`privacy.keyFile`): 32 random bytes, base64url, in a file readable by
+ * its owner only, generated on first start like the checkpoint key. It wraps the tenants'
+ * pseudonym keys in the store and derives the keys of subject digests (query/privacy/keys.ts),
+ * so it must stay off the store: GDPR Art. 4(5) asks that what re-identifies be kept apart.
+ * Every process of one deployment (API, sinks) must use the same file.
+ */
+export function openMasterKey(file: string, onCreate?: (file: string) => void): Buffer {
+  try {
+    if (!existsSync(file)) {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      const tmp = `${file}.tmp-${process.pid}`;
+      writeFileSync(tmp, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+      const fd = openSync(tmp, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      // A second process starting at the same moment keeps the first key written.
+      if (!existsSync(file)) {
+        renameSync(tmp, file);
+        onCreate?.(file);
+      }
+    }
+    chmodSync(file, 0o600);
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
+    if (key.length !== 32) throw new Error('it does not hold 32 bytes in base64url');
+    return key;
+  } catch (error) {
+    throw new ConfigError(
+      `privacy.keyFile ${file}: ${(error as Error).message}; it must hold a 32-byte key in base64url (a new one is made when the file does not exist)`,
+    );
+  }
+}

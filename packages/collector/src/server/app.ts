@@ -1,0 +1,214 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import {
+  registerQueryRoutes,
+  registerPrivacyRoutes,
+  type PrivacyRoutesOptions,
+  registerProofRoutes,
+  registerVerifyRoutes,
+  registerAdminRoutes,
+  registerKeyDirectoryRoutes,
+  type ChangeRecorder,
+  type TenantDirectory,
+  registerRetentionRoutes,
+  type KeyRegistry,
+  type RetentionRoutesOptions,
+  type Store,
+} from '@vigil/query';
+import type { EventInput } from '@vigil/protocol';
+import { registerIngestRoutes } from '../ingest/routes.js';
+import type { Ingestor } from '../ingest/ingestor.js';
+import { installErrorHandling } from './errors-http.js';
+import type { RateLimitConfig } from '../config/config.js';
+import { registerRateLimits } from './rate-limit.js';
+import type { Metrics } from './metrics.js';
+
+export interface ReadyReport {
+  readonly ready: boolean;
+  readonly checks: Readonly<Record<string, string>>;
+}
+
+export interface AppOptions {
+  readonly logger: FastifyBaseLogger;
+  readonly metrics: Metrics;
+  readonly readiness: () => Promise<ReadyReport>;
+  readonly registry?: KeyRegistry;
+  readonly ingest?: { readonly ingestor: Ingestor; readonly maxBodyBytes: number };
+  readonly query?: { readonly store: Store };
+  /** Tenants and keys (admin and operator API); changes are recorded through `recorder`. */
+  readonly admin?: { readonly directory: TenantDirectory; readonly recorder: ChangeRecorder };
+  /** Per-key rate limits; absent: none. */
+  readonly rateLimits?: RateLimitConfig;
+  /** Serve GET /v1/operator/key-directory (roles with a store) for store-less collectors. */
+  readonly keyDirectory?: TenantDirectory;
+  /** Retention policies and legal holds (admin API, on the query store). */
+  readonly retention?: Pick<RetentionRoutesOptions, 'defaults' | 'recordChange' | 'refreshSeconds'>;
+  /** Data-subject rights and pseudonymisation (admin API on the query store, with a recorder). */
+  readonly privacy?: Omit<PrivacyRoutesOptions, 'store' | 'registry' | 'onAuthFailure'>;
+  readonly version: string;
+}
+
+/**
+ * The HTTP surface of a Vigil process. Which routes it has depends on the role: a collector
+ * ingests, a query server answers searches, `vigil start` does both; every role has health,
+ * readiness, metrics and the OpenAPI description at /docs.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    trustProxy: false,
+    // Request ids in logs; honour a caller's X-Request-Id for end-to-end tracing.
+    requestIdHeader: 'x-request-id',
+    // No log line per request: at thousands of ingest requests a second they would drown the
+    // log; /metrics has the request latencies and counts.
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: 'idle',
+    // Unknown query parameters are an error (a typo must not silently widen a search).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
+  installErrorHandling(app);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Vigil API',
+        version: options.version,
+        description: 'Audit events in; searches, proofs and exports out.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'An API key: vgl_<id>_<secret>' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const { metrics } = options;
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.requestDuration.observe(
+      { route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+  const onAuthFailure = (status: 401 | 403, scope: string): void => {
+    metrics.requestsRefused.inc({ status: String(status), scope });
+  };
+  // Registered before the routes: the limiter attaches itself to each route as it is added.
+  if (options.rateLimits) {
+    await registerRateLimits(app, options.rateLimits, (scope) =>
+      metrics.requestsRefused.inc({ status: '429', scope: scope ?? 'unknown' }),
+    );
+  }
+
+  app.get(
+    '/healthz',
+    { schema: { description: 'The process is alive.', tags: ['operations'] } },
+    () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        description: 'Whether this process can do its job now (log, store, sink).',
+        tags: ['operations'],
+      },
+    },
+    async (_request, reply) => {
+      const report = await options.readiness();
+      return reply.status(report.ready ? 200 : 503).send(report);
+    },
+  );
+  app.get(
+    '/metrics',
+    { schema: { description: 'Prometheus metrics.', tags: ['operations'] } },
+    async (_request, reply) => {
+      return reply
+        .header('content-type', metrics.registry.contentType)
+        .send(await metrics.registry.metrics());
+    },
+  );
+
+  if (options.ingest && options.registry) {
+    registerIngestRoutes(app, {
+      ingestor: options.ingest.ingestor,
+      registry: options.registry,
+      maxBodyBytes: options.ingest.maxBodyBytes,
+      onAuthFailure,
+    });
+  }
+  if (options.query && options.registry) {
+    const recorder = options.privacy?.recorder;
+    registerQueryRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      onAuthFailure,
+      // Searches that include restricted subjects' events are recorded (GDPR Art. 18).
+      ...(recorder
+        ? {
+            recordAccess: (tenant: string, keyId: string, event: EventInput) =>
+              recorder.record(tenant, keyId, event).then(() => undefined),
+          }
+        : {}),
+    });
+  }
+  if (options.query && options.registry && options.privacy) {
+    registerPrivacyRoutes(app, {
+      ...options.privacy,
+      store: options.query.store,
+      registry: options.registry,
+      onAuthFailure,
+    });
+  }
+  if (options.query && options.registry) {
+    // Public keys, checkpoints, inclusion and consistency proofs (PROTOCOL.md §15.4).
+    registerProofRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      onAuthFailure,
+    });
+  }
+  if (options.query && options.registry) {
+    // vigil verify, run in this process for a CLI that cannot open the store (PROTOCOL.md §19).
+    registerVerifyRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      onAuthFailure,
+    });
+  }
+  if (options.query && options.registry && options.retention) {
+    const privacy = options.privacy?.privacy;
+    registerRetentionRoutes(app, {
+      ...options.retention,
+      // Holds cover the rows that name a person by pseudonym too.
+      ...(privacy
+        ? {
+            subjectForms: async (tenant: string, subject: string) =>
+              (await privacy.subjectForms(tenant, { id: subject })).ids.filter(
+                (f) => f !== subject,
+              ),
+          }
+        : {}),
+      store: options.query.store,
+      registry: options.registry,
+      onAuthFailure,
+    });
+  }
+  if (options.keyDirectory && options.registry) {
+    registerKeyDirectoryRoutes(app, {
+      directory: options.keyDirectory,
+      registry: options.registry,
+      onAuthFailure,
+    });
+  }
+  if (options.admin && options.registry) {
+    registerAdminRoutes(app, {
+      directory: options.admin.directory,
+      registry: options.registry,
+      recorder: options.admin.recorder,
+      onAuthFailure,
+    });
+  }
+  return app;
+}

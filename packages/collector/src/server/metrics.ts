@@ -1,0 +1,127 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { IngestObserver } from '../ingest/ingestor.js';
+import type { SinkObserver } from '../sink/sink.js';
+
+/**
+ * Prometheus metrics of one process (`GET /metrics`). One registry per process (not the global
+ * one) so that tests can run several servers side by side.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly eventsAccepted: Counter;
+  readonly eventsDuplicate: Counter;
+  readonly eventsRejected: Counter<'reason'>;
+  readonly requestsRefused: Counter<'status' | 'scope'>;
+  readonly requestDuration: Histogram<'route' | 'status'>;
+  readonly batchEvents: Histogram;
+  readonly logAppendSeconds: Histogram;
+  readonly sinkInsertSeconds: Histogram;
+  readonly sinkRows: Counter;
+  readonly sinkDuplicates: Counter;
+  readonly chainIssues: Counter<'kind'>;
+  readonly sinkRejectedRecords: Counter;
+  readonly consumerLag: Gauge<'partition'>;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'vigil_process_' });
+    const r = [this.registry];
+    this.eventsAccepted = new Counter({
+      name: 'vigil_events_accepted_total',
+      help: 'Events accepted and durably appended to the log.',
+      registers: r,
+    });
+    this.eventsDuplicate = new Counter({
+      name: 'vigil_events_duplicate_total',
+      help: 'Events answered as duplicates (already accepted).',
+      registers: r,
+    });
+    this.eventsRejected = new Counter({
+      name: 'vigil_events_rejected_total',
+      help: 'Events in refused batches, by error code.',
+      labelNames: ['reason'],
+      registers: r,
+    });
+    this.requestsRefused = new Counter({
+      name: 'vigil_requests_refused_total',
+      help: 'Requests refused by authentication or rate limiting (401, 403, 429).',
+      labelNames: ['status', 'scope'],
+      registers: r,
+    });
+    this.requestDuration = new Histogram({
+      name: 'vigil_http_request_duration_seconds',
+      help: 'HTTP request latency by route and status.',
+      labelNames: ['route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: r,
+    });
+    this.batchEvents = new Histogram({
+      name: 'vigil_ingest_batch_events',
+      help: 'Events per ingest request.',
+      buckets: [1, 5, 10, 50, 100, 250, 500, 1000],
+      registers: r,
+    });
+    this.logAppendSeconds = new Histogram({
+      name: 'vigil_log_append_seconds',
+      help: 'Time to durably append a batch to the log.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: r,
+    });
+    this.sinkInsertSeconds = new Histogram({
+      name: 'vigil_sink_insert_seconds',
+      help: 'Time of one store insert by the sink.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: r,
+    });
+    this.sinkRows = new Counter({
+      name: 'vigil_sink_rows_total',
+      help: 'Rows the sink inserted into the store.',
+      registers: r,
+    });
+    this.sinkDuplicates = new Counter({
+      name: 'vigil_sink_duplicates_total',
+      help: 'Events the sink recognised as already stored.',
+      registers: r,
+    });
+    this.chainIssues = new Counter({
+      name: 'vigil_chain_issues_total',
+      help: 'Chain gaps, forks, events after close and id conflicts recorded.',
+      labelNames: ['kind'],
+      registers: r,
+    });
+    this.sinkRejectedRecords = new Counter({
+      name: 'vigil_sink_rejected_records_total',
+      help: 'Log records the sink could not decode (kept in rejected_records).',
+      registers: r,
+    });
+    this.consumerLag = new Gauge({
+      name: 'vigil_consumer_lag_records',
+      help: 'Log records not yet stored by the sink, per partition.',
+      labelNames: ['partition'],
+      registers: r,
+    });
+  }
+
+  ingestObserver(): IngestObserver {
+    return {
+      accepted: (events, duplicates) => {
+        this.eventsAccepted.inc(events);
+        if (duplicates > 0) this.eventsDuplicate.inc(duplicates);
+        this.batchEvents.observe(events + duplicates);
+      },
+      rejected: (reason, events) => this.eventsRejected.inc({ reason }, events),
+      appendLatency: (seconds) => this.logAppendSeconds.observe(seconds),
+    };
+  }
+
+  sinkObserver(): SinkObserver {
+    return {
+      inserted: (rows, seconds) => {
+        this.sinkRows.inc(rows);
+        this.sinkInsertSeconds.observe(seconds);
+      },
+      duplicate: (count) => this.sinkDuplicates.inc(count),
+      chainIssue: (kind) => this.chainIssues.inc({ kind }),
+      rejectedRecord: () => this.sinkRejectedRecords.inc(),
+    };
+  }
+}

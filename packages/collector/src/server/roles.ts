@@ -1,0 +1,300 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import {
+  HttpKeySource,
+  KeyRegistry,
+  TenantDirectory,
+  migrate,
+  openStore,
+  type RecordChange,
+  type Store,
+} from '@vigil/query';
+import type { Config } from '../config/config.js';
+import { Ingestor } from '../ingest/ingestor.js';
+import { CheckPool } from '../ingest/check-pool.js';
+import type { Log } from '../log/log.js';
+import { openLog } from '../log/open.js';
+import { SinkRunner } from '../sink/runner.js';
+import { defaultSinkPlugins } from '../sink/default-plugins.js';
+import { openCheckpointing, type Checkpointing } from '../checkpoint/setup.js';
+import { buildApp, type ReadyReport } from './app.js';
+import {
+  bootstrapIfEmpty,
+  credentialsPath,
+  formatCredentials,
+  type BootstrapCredentials,
+} from './bootstrap.js';
+import { Metrics } from './metrics.js';
+import { SystemRecorder } from '../system/recorder.js';
+import { openPrivacyService, privacyRoutes } from '../privacy/setup.js';
+import { VERSION } from '../version.js';
+
+export interface RunningRole {
+  readonly app: FastifyInstance;
+  /** Base URL the HTTP server listens on. */
+  readonly url: string;
+  /** Absent on a collector that loads keys over HTTP (keys.url). */
+  readonly store: Store | undefined;
+  readonly log: Log | undefined;
+  readonly ingestor: Ingestor | undefined;
+  readonly sink: SinkRunner | undefined;
+  /** The sink's signer, checkpointer and witnesses (roles that run a sink). */
+  readonly checkpointing: Checkpointing | undefined;
+  readonly registry: KeyRegistry;
+  readonly directory: TenantDirectory | undefined;
+  /** Records changes to tenants, keys and retention as audit events (roles with a log). */
+  readonly recorder: SystemRecorder | undefined;
+  readonly metrics: Metrics;
+  /** Set on the first start of an empty store (role start or query). */
+  readonly credentials: BootstrapCredentials | undefined;
+  /** Graceful stop: no new requests, in-flight requests and the sink's batch finish. */
+  close(): Promise<void>;
+}
+
+export interface RoleIo {
+  readonly logger: Logger;
+  /** Where one-time output (the bootstrap keys) goes; stdout by default. */
+  readonly print?: (text: string) => void;
+  /** Listen on config.host:port (default). Off for an in-process API used by the CLI. */
+  readonly listen?: boolean;
+  /** Run the sink where the role has one (default). */
+  readonly sink?: boolean;
+}
+
+/**
+ * Runs one role in this process. `start` is everything on embedded defaults; `collector`,
+ * `sink` and `query` are the scale-out roles, each with its own port, each depending only on
+ * what its job needs (see /readyz).
+ */
+export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> {
+  const { role } = config;
+  const logger = io.logger;
+  const metrics = new Metrics();
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        logger.error({ err: error }, 'error while shutting down');
+      }
+    }
+  };
+  try {
+    // A collector given keys.url needs no store: it authenticates with key digests from another
+    // node's key directory and only appends to the log.
+    let store: Store | undefined;
+    let directory: TenantDirectory | undefined;
+    if (!config.keysFrom) {
+      const opened = await openStore(config.store);
+      store = opened;
+      closers.push(() => opened.close());
+      const report = await migrate(opened);
+      if (report.applied.length > 0)
+        logger.info({ applied: report.applied, version: report.current }, 'store migrated');
+      directory = new TenantDirectory(opened);
+    }
+    const registry = new KeyRegistry(
+      directory ??
+        new HttpKeySource(
+          (config.keysFrom as { url: string }).url,
+          (config.keysFrom as { token: string }).token,
+        ),
+    );
+    await registry.refresh();
+    const refresh = setInterval(() => {
+      registry
+        .refresh()
+        .catch((error: unknown) =>
+          logger.warn({ err: error }, 'could not reload API keys; keeping the last ones'),
+        );
+    }, config.keysRefreshMs);
+    refresh.unref();
+    closers.push(() => {
+      clearInterval(refresh);
+      return Promise.resolve();
+    });
+
+    let log: Log | undefined;
+    if (role === 'start' || role === 'collector' || role === 'sink') {
+      log = await openLog(config.log, logger);
+      const opened = log;
+      closers.push(() => opened.close());
+    }
+    // Changes to tenants and keys are audit events: where this role has a log, they are sealed
+    // into the changed tenant's system stream and appended to the log (system/recorder.ts).
+    const recorder = log ? new SystemRecorder(log) : undefined;
+    let credentials: BootstrapCredentials | undefined;
+    if (directory && config.bootstrap && (role === 'start' || role === 'query')) {
+      credentials = await bootstrapIfEmpty(directory, registry, config.dataDir, recorder);
+      if (credentials)
+        (io.print ?? ((t: string) => process.stdout.write(t + '\n')))(
+          formatCredentials(credentials, credentialsPath(config.dataDir)),
+        );
+    }
+    let ingestor: Ingestor | undefined;
+    if (log && (role === 'start' || role === 'collector')) {
+      const pool =
+        config.ingest.workers > 0
+          ? new CheckPool(config.ingest.workers, config.ingest, 32, logger)
+          : undefined;
+      if (pool) closers.push(() => pool.close());
+      ingestor = new Ingestor(log, config.ingest, {
+        observer: metrics.ingestObserver(),
+        ...(pool ? { pool } : {}),
+      });
+    }
+    // Erasure markers, restrictions and pseudonyms (privacy/): the sink applies them to new
+    // rows, the admin API serves the data-subject rights.
+    const privacy = store ? openPrivacyService(config, store, logger) : undefined;
+    let sink: SinkRunner | undefined;
+    let checkpointing: Checkpointing | undefined;
+    if (store && log && (role === 'start' || role === 'sink') && io.sink !== false) {
+      const opened = await openCheckpointing({
+        config: config.checkpoint,
+        store,
+        registry: metrics.registry,
+        logger: logger.child({ component: 'checkpoint' }),
+      });
+      checkpointing = opened;
+      // Closers run in reverse: this one after the sink has stopped, so the leaves of its last
+      // batch are signed before the process exits.
+      closers.push(() => opened.close());
+      const runner = new SinkRunner({
+        store,
+        log,
+        plugins: await defaultSinkPlugins({
+          config,
+          store,
+          logger,
+          trees: opened.checkpointer,
+          ...(privacy ? { privacy } : {}),
+        }),
+        config: config.sink,
+        retentionDays: config.retentionDays,
+        observer: metrics.sinkObserver(),
+        logger: logger.child({ component: 'sink' }),
+        metrics,
+      });
+      // Not awaited: joining a consumer group can take a session timeout (a crashed predecessor
+      // still holds the partitions), and the HTTP server — health, readiness, the API — must
+      // answer meanwhile; /readyz reports the sink until it runs.
+      runner
+        .start()
+        .catch((error: unknown) => logger.error({ err: error }, 'the sink could not start'));
+      closers.push(() => runner.stop());
+      sink = runner;
+    }
+
+    // Each retention or legal-hold change made through the admin API is handed to
+    // recordChange as an audit event of its tenant. The change itself is already kept by then
+    // in the append-only tables retention_policies and legal_holds; the system recorder
+    // (system/recorder.ts) writes such events to the tenant's system stream. A role without a
+    // log (query) has no recorder and writes each change to its own log.
+    const recordRetentionChange: RecordChange = (tenantId, actorKeyId, event) => {
+      if (recorder) return recorder.record(tenantId, actorKeyId, event).then(() => undefined);
+      logger.info({ tenant: tenantId, key: actorKeyId, event }, 'retention change');
+      return Promise.resolve();
+    };
+
+    let storeOk = true;
+    let storeCheckedAt = 0;
+    const readiness = async (): Promise<ReadyReport> => {
+      const checks: Record<string, string> = {};
+      if (store) {
+        if (Date.now() - storeCheckedAt > 2000) {
+          storeOk = await store.ping();
+          storeCheckedAt = Date.now();
+        }
+        checks['store'] = storeOk ? 'ok' : 'unreachable';
+      }
+      if (log) checks['log'] = log.ready() ? 'ok' : 'unavailable';
+      if (sink) {
+        const state = sink.state;
+        checks['sink'] =
+          state === 'running'
+            ? 'ok'
+            : state === 'starting'
+              ? 'starting: joining the consumer group'
+              : `${state}${sink.error ? `: ${sink.error.message}` : ''}`;
+      }
+      checks['keys'] =
+        registry.size === 0
+          ? 'none loaded'
+          : Date.now() - registry.lastRefresh > 3 * config.keysRefreshMs + 5000
+            ? 'stale: the key source has not answered for a while'
+            : 'ok';
+      const ready = Object.entries(checks).every(
+        ([name, v]) => v === 'ok' || (name === 'keys' && role === 'sink'),
+      );
+      return { ready, checks };
+    };
+
+    const app = await buildApp({
+      logger,
+      metrics,
+      readiness,
+      registry,
+      ...(ingestor ? { ingest: { ingestor, maxBodyBytes: config.ingest.maxBodyBytes } } : {}),
+      ...(store && (role === 'start' || role === 'query') ? { query: { store } } : {}),
+      ...(directory && recorder && (role === 'start' || role === 'collector')
+        ? { admin: { directory, recorder } }
+        : {}),
+      ...(directory ? { keyDirectory: directory } : {}),
+      ...(store && privacy && recorder && (role === 'start' || role === 'collector')
+        ? {
+            privacy: await privacyRoutes({
+              config,
+              store,
+              service: privacy,
+              recorder,
+              log,
+              checkpointing,
+            }),
+          }
+        : {}),
+      rateLimits: config.rateLimits,
+      retention: {
+        defaults: config.retentionDays,
+        refreshSeconds: (config.sink.policyRefreshMs ?? 10_000) / 1000,
+        recordChange: recordRetentionChange,
+      },
+      version: VERSION,
+    });
+    // Closed first: stop taking requests and let in-flight ones (and their appends) finish.
+    closers.push(() => app.close());
+    let url = 'inject://local';
+    if (io.listen === false) {
+      await app.ready();
+    } else {
+      url = await app.listen({ host: config.host, port: config.port });
+      logger.info(
+        {
+          url,
+          log: config.log.kind,
+          store: config.keysFrom ? 'none' : config.store.kind,
+          version: VERSION,
+        },
+        `vigil ${role} listening`,
+      );
+    }
+    return {
+      app,
+      url,
+      store,
+      log,
+      ingestor,
+      sink,
+      checkpointing,
+      registry,
+      directory,
+      recorder,
+      metrics,
+      credentials,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,52 @@
+import type { PrivacyService, Store } from '@vigil/query';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { openEnrichment } from './enrich.js';
+import { MerklePlugin, type TreeObserver } from './merkle.js';
+import type { SinkPlugin } from './plugins.js';
+import { RetentionPlugin } from './retention.js';
+import { PrivacyPlugin } from './privacy.js';
+
+export interface SinkPluginDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly logger: Logger;
+  /** Told about every tree extension (the checkpointer). */
+  readonly trees?: TreeObserver;
+  /** Erasure markers, restrictions and pseudonymisation (sink/privacy.ts). */
+  readonly privacy?: PrivacyService;
+}
+
+/** The sink's plugins in the order they run on each row. */
+export async function defaultSinkPlugins(deps: SinkPluginDeps): Promise<SinkPlugin[]> {
+  const plugins: SinkPlugin[] = [
+    // Geo and user agent columns (sink/enrich.ts); databases are opened once, here.
+    await openEnrichment(deps.config.enrich, deps.logger.child({ component: 'enrich' })),
+    // expires_at from the tenant's policy, legal_hold from active holds (sink/retention.ts).
+    new RetentionPlugin({
+      store: deps.store,
+      defaults: deps.config.retentionDays,
+      ...(deps.config.sink.policyRefreshMs !== undefined
+        ? { refreshMs: deps.config.sink.policyRefreshMs }
+        : {}),
+      logger: deps.logger.child({ component: 'retention' }),
+    }),
+    // Leaf positions and hashes (sink/merkle.ts). Last: it reads only the chain columns, and
+    // its `stored` writes tree nodes and heads once the others have done their part.
+    new MerklePlugin({
+      store: deps.store,
+      ...(deps.trees ? { observer: deps.trees } : {}),
+      logger: deps.logger.child({ component: 'merkle' }),
+    }),
+  ];
+  // Last: it needs the plain values the others read, then erases, restricts and pseudonymises.
+  if (deps.privacy)
+    plugins.push(
+      new PrivacyPlugin({
+        store: deps.store,
+        privacy: deps.privacy,
+        logger: deps.logger.child({ component: 'privacy' }),
+      }),
+    );
+  return plugins;
+}

@@ -1,0 +1,258 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  randomSaltSource,
+  sealEvent,
+  sha256Hex,
+  ZERO_HASH,
+  type EventInput,
+  type SealedEvent,
+} from '@vigil/protocol';
+import { searchEvents, type Store } from '@vigil/query';
+import { openTestStore, type TestStore } from '../../../query/src/store/store.testkit.js';
+import { DEFAULT_RETENTION_DAYS } from '../config/config.js';
+import { encodeEventMessage, type EventMessage } from '../log/event-message.js';
+import type { ConsumedBatch, ConsumedRecord } from '../log/log.js';
+import { SinkProcessor, integrityStream } from './sink.js';
+
+const salts = randomSaltSource();
+const T0 = Date.parse('2026-11-23T10:00:00.000Z');
+let offset = 0;
+
+function input(
+  i: number,
+  overrides: Partial<EventInput> = {},
+): EventInput & { id: string; time: string } {
+  return {
+    id: `0193a4b2-6c1e-7000-8000-${String(i).padStart(12, '0')}`,
+    time: new Date(T0 + i).toISOString(),
+    action: 'document.viewed',
+    category: 'data_access',
+    outcome: 'success',
+    actor: { type: 'user', id: `u-${i % 3}`, email: `u${i % 3}@example.eu` },
+    target: { type: 'document', id: `doc-${i}` },
+    context: { ip: '198.51.100.7', userAgent: 'test/1' },
+    ...overrides,
+  };
+}
+
+function chain(
+  stream: string,
+  from: number,
+  count: number,
+  prev: string,
+  idBase = 0,
+): SealedEvent[] {
+  const out: SealedEvent[] = [];
+  for (let i = 0; i < count; i++) {
+    const e = sealEvent(input(idBase + from + i), { stream, seq: from + i, prev }, salts).event;
+    out.push(e);
+    prev = e.hash;
+  }
+  return out;
+}
+
+function record(message: EventMessage, partition = 0): ConsumedRecord {
+  return {
+    partition,
+    offset: offset++,
+    key: `${message.tenant}/${message.stream}`,
+    value: encodeEventMessage(message),
+    timestamp: message.receivedAt,
+  };
+}
+
+function batch(...records: ConsumedRecord[]): ConsumedBatch {
+  return { partition: records[0]?.partition ?? 0, records, highWatermark: offset };
+}
+
+function sealedMessage(tenant: string, stream: string, events: SealedEvent[]): EventMessage {
+  return {
+    v: 1,
+    tenant,
+    keyId: 'k1',
+    receivedAt: T0 + 5000,
+    backfillBefore: T0 - 86_400_000,
+    stream,
+    kind: 'sealed',
+    events,
+  };
+}
+
+async function count(store: Store, tenant: string, where = '1'): Promise<number> {
+  const rows = await store.query<{ c: number | string }>(
+    `SELECT count() AS c FROM ${store.table('events')} FINAL WHERE tenant_id = {t:String} AND ${where}`,
+    { t: tenant },
+  );
+  return Number(rows[0]?.c ?? 0);
+}
+
+describe('SinkProcessor on chDB', () => {
+  let ts: TestStore;
+  let sink: SinkProcessor;
+  const processor = (): SinkProcessor =>
+    new SinkProcessor({
+      store: ts.store,
+      config: { group: 'g', maxBatchRecords: 100 },
+      retentionDays: DEFAULT_RETENTION_DAYS,
+      salts,
+    });
+
+  beforeAll(async () => {
+    ts = await openTestStore();
+    sink = processor();
+  });
+  afterAll(async () => {
+    await ts.cleanup();
+  });
+
+  it('stores sealed events with their exact bytes and opens personal values for search', async () => {
+    const events = chain('app/h/1', 0, 3, ZERO_HASH);
+    await sink.process(batch(record(sealedMessage('acme', 'app/h/1', events))));
+    const page = await searchEvents(ts.store, 'acme', { order: 'asc' });
+    expect(page.events.map((e) => e['hash'])).toEqual(events.map((e) => e.hash));
+    expect(page.events[0]).toMatchObject({
+      actor: { type: 'user', id: 'u-0', email: 'u0@example.eu' },
+      context: { ip: '198.51.100.7' },
+    });
+    const stored = await ts.store.query<{ record: string; hash: string }>(
+      `SELECT record, hash FROM ${ts.store.table('events')} WHERE tenant_id = 'acme' ORDER BY seq`,
+    );
+    for (const [i, row] of stored.entries()) {
+      expect(row.record).toBe(events[i]?.record);
+      expect(sha256Hex(row.record)).toBe(row.hash);
+    }
+    expect((await searchEvents(ts.store, 'acme', { actor: 'u-1' })).events).toHaveLength(1);
+    expect((await searchEvents(ts.store, 'other', {})).events).toHaveLength(0);
+  });
+
+  it('stores a replayed batch once', async () => {
+    const events = chain('app/h/2', 0, 4, ZERO_HASH, 100);
+    const message = sealedMessage('acme', 'app/h/2', events);
+    await sink.process(batch(record(message)));
+    await sink.process(batch(record(message)));
+    // A fresh processor (after a restart) recognises the replay from the store alone.
+    await processor().process(batch(record(message)));
+    expect(await count(ts.store, 'acme', "stream = 'app/h/2'")).toBe(4);
+  });
+
+  it('continues a chain after a restart without reporting a gap', async () => {
+    const first = chain('app/h/3', 0, 2, ZERO_HASH, 200);
+    await sink.process(batch(record(sealedMessage('acme', 'app/h/3', first))));
+    const next = chain('app/h/3', 2, 2, first[1]!.hash, 200);
+    await processor().process(batch(record(sealedMessage('acme', 'app/h/3', next))));
+    expect(await count(ts.store, 'acme', "stream = 'app/h/3'")).toBe(4);
+    expect(await count(ts.store, 'acme', "has(flags, 'gap') OR has(flags, 'fork')")).toBe(0);
+  });
+
+  it('stores and marks gaps and forks, and records a security event for each', async () => {
+    const events = chain('app/h/4', 0, 5, ZERO_HASH, 300);
+    await sink.process(batch(record(sealedMessage('acme', 'app/h/4', events.slice(0, 2)))));
+    // seq 2 lost: 3 and 4 arrive.
+    await sink.process(batch(record(sealedMessage('acme', 'app/h/4', events.slice(3)))));
+    // seq 5 that does not link to seq 4.
+    const forked = sealEvent(
+      input(399),
+      { stream: 'app/h/4', seq: 5, prev: events[2]!.hash },
+      salts,
+    ).event;
+    await sink.process(batch(record(sealedMessage('acme', 'app/h/4', [forked]))));
+    expect(await count(ts.store, 'acme', "stream = 'app/h/4'")).toBe(5);
+    expect(await count(ts.store, 'acme', "stream = 'app/h/4' AND has(flags, 'gap')")).toBe(1);
+    expect(await count(ts.store, 'acme', "stream = 'app/h/4' AND has(flags, 'fork')")).toBe(1);
+    const alerts = await searchEvents(ts.store, 'acme', {
+      stream: integrityStream(0),
+      order: 'asc',
+    });
+    alerts.events.sort((a, b) => Number(a['seq']) - Number(b['seq']));
+    const actions = alerts.events.map((e) => e['action']);
+    expect(actions[0]).toBe('stream.opened');
+    expect(actions).toContain('integrity.chain_gap');
+    expect(actions).toContain('integrity.chain_fork');
+    const gap = alerts.events.find((e) => e['action'] === 'integrity.chain_gap');
+    expect(gap).toMatchObject({
+      category: 'security',
+      metadata: { seq: 3, expectedSeq: 2, eventId: events[3] && JSON.parse(events[3].record).id },
+    });
+  });
+
+  it('chains unchained events on the key stream and recognises their replays', async () => {
+    const plain = { ...input(500), personal: ['/metadata/phone'], metadata: { phone: '+33 1 23' } };
+    const digest = sha256Hex(JSON.stringify(plain));
+    const message: EventMessage = {
+      v: 1,
+      tenant: 'acme',
+      keyId: 'kx',
+      receivedAt: T0 + 9000,
+      backfillBefore: T0 - 86_400_000,
+      stream: 'key/kx',
+      kind: 'unchained',
+      events: [{ input: plain, digest }],
+    };
+    await sink.process(batch(record(message)));
+    await processor().process(batch(record(message)));
+    const page = await searchEvents(ts.store, 'acme', { stream: 'key/kx', order: 'asc' });
+    page.events.sort((a, b) => Number(a['seq']) - Number(b['seq']));
+    expect(page.events.map((e) => [e['seq'], e['action']])).toEqual([
+      [0, 'stream.opened'],
+      [1, 'document.viewed'],
+    ]);
+    expect(page.events[1]).toMatchObject({ metadata: { phone: '+33 1 23' }, source: 'unchained' });
+    const conflicting: EventMessage = {
+      ...message,
+      events: [{ input: { ...plain, outcome: 'failure' }, digest: 'other' }],
+    };
+    await sink.process(batch(record(conflicting)));
+    expect(await count(ts.store, 'acme', "stream = 'key/kx' AND has(flags, 'conflict')")).toBe(1);
+  });
+
+  it('recognises an unchained event posted again through another collector, whose clock filled in another time', async () => {
+    const plain = { ...input(700), time: new Date(T0 + 1000).toISOString() };
+    const digest = sha256Hex('same submitted content');
+    const first: EventMessage = {
+      v: 1,
+      tenant: 'acme',
+      keyId: 'ky',
+      receivedAt: T0 + 1000,
+      backfillBefore: T0 - 86_400_000,
+      stream: 'key/ky',
+      kind: 'unchained',
+      events: [{ input: plain, digest }],
+    };
+    await sink.process(batch(record(first)));
+    // Hours later, through another collector: same id and content, another filled-in time.
+    const later = {
+      ...first,
+      receivedAt: T0 + 7_200_000,
+      events: [{ input: { ...plain, time: new Date(T0 + 7_200_000).toISOString() }, digest }],
+    };
+    await processor().process(batch(record(later)));
+    expect(await count(ts.store, 'acme', "stream = 'key/ky' AND action != 'stream.opened'")).toBe(
+      1,
+    );
+  });
+
+  it('flags records that are not in canonical form', async () => {
+    const [e] = chain('app/h/5', 0, 1, ZERO_HASH, 600);
+    const spaced = e!.record.replace('"v":1', '"v": 1');
+    const bad = { ...e!, record: spaced, hash: sha256Hex(spaced) };
+    await sink.process(batch(record(sealedMessage('acme', 'app/h/5', [bad]))));
+    expect(await count(ts.store, 'acme', "stream = 'app/h/5' AND has(flags, 'noncanonical')")).toBe(
+      1,
+    );
+  });
+
+  it('keeps undecodable log records instead of dropping them', async () => {
+    const junk: ConsumedRecord = {
+      partition: 0,
+      offset: offset++,
+      key: 'x',
+      value: Buffer.from('{not json'),
+      timestamp: T0,
+    };
+    await sink.process(batch(junk));
+    const rows = await ts.store.query<{ c: number | string }>(
+      `SELECT count() AS c FROM ${ts.store.table('rejected_records')}`,
+    );
+    expect(Number(rows[0]?.c)).toBe(1);
+  });
+});

@@ -1,0 +1,501 @@
+import {
+  derivedEventId,
+  formatTime,
+  isCanonicalRecord,
+  judgeLink,
+  randomSaltSource,
+  sealEvent,
+  STREAM_CLOSED,
+  STREAM_OPENED,
+  ZERO_HASH,
+  type Category,
+  type CompleteInput,
+  type Disclosures,
+  type EventRecord,
+  type SaltSource,
+} from '@vigil/protocol';
+import {
+  eventRow,
+  toChTime,
+  type EventFlag,
+  type EventRow,
+  type EventSource,
+  type Store,
+} from '@vigil/query';
+import type { SinkConfig } from '../config/config.js';
+import { decodeEventMessage, keyStream, type EventMessage } from '../log/event-message.js';
+import type { ConsumedBatch, ConsumedRecord } from '../log/log.js';
+import { HeadCache, type Head } from './heads.js';
+import type { BatchContext, SinkPlugin } from './plugins.js';
+import { RETENTION_PLUGIN, RetentionPlugin } from './retention.js';
+
+export interface SinkObserver {
+  inserted(rows: number, seconds: number): void;
+  duplicate(count: number): void;
+  chainIssue(kind: 'gap' | 'fork' | 'after_close' | 'conflict' | 'noncanonical'): void;
+  rejectedRecord(): void;
+}
+
+const noopObserver: SinkObserver = {
+  inserted() {},
+  duplicate() {},
+  chainIssue() {},
+  rejectedRecord() {},
+};
+
+export interface SinkLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface SinkProcessorOptions {
+  readonly store: Store;
+  readonly config: SinkConfig;
+  /** Days per category for tenants without their own retention policy (config `retention`). */
+  readonly retentionDays: Readonly<Record<Category, number>>;
+  readonly observer?: SinkObserver;
+  readonly logger?: SinkLogger;
+  readonly salts?: SaltSource;
+  /** Row-building steps besides the chain (enrichment, retention, tree positions), in order. */
+  readonly plugins?: readonly SinkPlugin[];
+}
+
+/** The system actor of events Vigil writes itself. */
+const SINK_ACTOR = { type: 'system', id: 'vigil-sink' } as const;
+
+const INTEGRITY_ACTIONS = {
+  gap: 'integrity.chain_gap',
+  fork: 'integrity.chain_fork',
+  after_close: 'integrity.event_after_close',
+  noncanonical: 'integrity.noncanonical_record',
+} as const;
+
+export function integrityStream(partition: number): string {
+  return `vigil/integrity/p${partition}`;
+}
+
+interface Decoded {
+  readonly record: ConsumedRecord;
+  readonly message: EventMessage;
+  /** Parsed records of a sealed message, parsed once per batch. */
+  readonly parsed: readonly EventRecord[];
+}
+
+interface Known {
+  readonly hash: string;
+  readonly digest: string;
+}
+
+/**
+ * The stateful half of ingest (PROTOCOL.md §6.2, §7): the one consumer of a log partition owns
+ * every stream keyed to it, so it alone judges links across batches, gaps and forks, and chains
+ * the events posted without chain fields. It never refuses an event — a gap or fork is stored,
+ * marked, and reported as a security event — and it is idempotent: a batch delivered again
+ * after a crash yields no second row (ids already stored are recognised and skipped).
+ */
+export class SinkProcessor {
+  private readonly heads: HeadCache;
+  private readonly observer: SinkObserver;
+  private readonly salts: SaltSource;
+  private readonly plugins: readonly SinkPlugin[];
+
+  constructor(private readonly options: SinkProcessorOptions) {
+    this.heads = new HeadCache(options.store);
+    this.observer = options.observer ?? noopObserver;
+    this.salts = options.salts ?? randomSaltSource();
+    // expires_at and legal_hold come from the retention plugin; a processor given none runs one
+    // on the configured defaults, so no row is ever stored without its expiry.
+    const plugins = options.plugins ?? [];
+    this.plugins = plugins.some((p) => p.name === RETENTION_PLUGIN)
+      ? plugins
+      : [
+          ...plugins,
+          new RetentionPlugin({
+            store: options.store,
+            defaults: options.retentionDays,
+            ...(options.logger ? { logger: options.logger } : {}),
+          }),
+        ];
+  }
+
+  /** Forget cached heads (after a failure or a rebalance): they are reloaded from the store. */
+  reset(): void {
+    this.heads.clear();
+    for (const plugin of this.plugins) plugin.reset?.();
+  }
+
+  async process(batch: ConsumedBatch): Promise<void> {
+    const { store } = this.options;
+    const decoded: Decoded[] = [];
+    const rejects: object[] = [];
+    for (const record of batch.records) {
+      try {
+        const message = decodeEventMessage(record.value);
+        const parsed =
+          message.kind === 'sealed'
+            ? message.events.map((e) => JSON.parse(e.record) as EventRecord)
+            : [];
+        decoded.push({ record, message, parsed });
+      } catch (error) {
+        // Kept, not dropped: an operator can inspect and replay it.
+        rejects.push({
+          log_partition: record.partition,
+          log_offset: record.offset,
+          logged_at: record.timestamp,
+          error: (error as Error).message,
+          payload: record.value.toString('base64'),
+        });
+        this.observer.rejectedRecord();
+        this.options.logger?.error(
+          { partition: record.partition, offset: record.offset, err: error },
+          'undecodable log record kept in rejected_records',
+        );
+      }
+    }
+    await this.prefetch(batch.partition, decoded);
+    const known = await this.lookupIds(decoded);
+    const context: BatchContext = {
+      partition: batch.partition,
+      tenants: new Set(decoded.map((d) => d.message.tenant)),
+    };
+    const plugins = this.plugins;
+    for (const plugin of plugins) await plugin.prepare?.(context);
+    const run = new BatchRun(this, batch.partition, known, plugins);
+    for (const d of decoded) run.apply(d);
+    const rows = run.rows;
+    const started = performance.now();
+    if (rejects.length > 0) await store.insert(store.table('rejected_records'), rejects);
+    await store.insert(store.table('events'), rows);
+    this.observer.inserted(rows.length, (performance.now() - started) / 1000);
+    if (run.duplicates > 0) this.observer.duplicate(run.duplicates);
+    for (const [k, v] of run.headUpdates) this.heads.set(k.tenant, k.stream, v);
+    for (const plugin of plugins) await plugin.stored?.(rows, context);
+  }
+
+  /** Heads of every stream this batch touches, including key and integrity streams. */
+  private async prefetch(partition: number, decoded: readonly Decoded[]): Promise<void> {
+    const wanted = new Map<string, Set<string>>();
+    for (const { message } of decoded) {
+      let set = wanted.get(message.tenant);
+      if (!set) wanted.set(message.tenant, (set = new Set([integrityStream(partition)])));
+      set.add(message.stream);
+    }
+    await this.heads.load(wanted);
+  }
+
+  /**
+   * Stored copies of ids that may be replays: unchained events (their replays carry no chain
+   * position) and sealed events at or below their stream's head. One query per tenant, bounded
+   * by the events' own times so the primary key prunes it.
+   */
+  private async lookupIds(decoded: readonly Decoded[]): Promise<Map<string, Known>> {
+    const { store } = this.options;
+    // Sealed events carry their time in their bytes, so a replay has the same time and the
+    // lookup can be bounded by it (the primary key prunes). An unchained event's time may have
+    // been filled in by whichever collector took it, so its copies can differ in time: those are
+    // looked up by id alone (the id bloom-filter index skips granules).
+    const bounded = new Map<string, { ids: string[]; min: string; max: string }>();
+    const loose = new Map<string, string[]>();
+    for (const { message, parsed } of decoded) {
+      if (message.kind === 'unchained') {
+        let ids = loose.get(message.tenant);
+        if (!ids) loose.set(message.tenant, (ids = []));
+        for (const e of message.events) ids.push(e.input.id);
+        continue;
+      }
+      const head = this.heads.peek(message.tenant, message.stream);
+      if (!head) continue;
+      for (const r of parsed) {
+        if (r.seq > head.seq) continue;
+        let t = bounded.get(message.tenant);
+        if (!t) bounded.set(message.tenant, (t = { ids: [], min: r.time, max: r.time }));
+        t.ids.push(r.id);
+        if (r.time < t.min) t.min = r.time;
+        if (r.time > t.max) t.max = r.time;
+      }
+    }
+    const known = new Map<string, Known>();
+    const remember = (
+      tenant: string,
+      rows: { event_id: string; hash: string; submitted_digest: string }[],
+    ): void => {
+      for (const r of rows)
+        known.set(tenant + '\u0000' + r.event_id, { hash: r.hash, digest: r.submitted_digest });
+    };
+    // Aliases must not reuse column names: ClickHouse resolves them in WHERE too.
+    const columns = `SELECT toString(id) AS event_id, hash, submitted_digest FROM ${store.table('events')}`;
+    for (const [tenant, { ids, min, max }] of bounded) {
+      remember(
+        tenant,
+        await store.query(
+          `${columns} WHERE tenant_id = {tenant:String} AND time >= {min:DateTime64(3)} AND time <= {max:DateTime64(3)}
+             AND id IN {ids:Array(UUID)}`,
+          { tenant, ids, min: toChTime(min), max: toChTime(max) },
+        ),
+      );
+    }
+    for (const [tenant, ids] of loose) {
+      remember(
+        tenant,
+        await store.query(
+          `${columns} WHERE tenant_id = {tenant:String} AND id IN {ids:Array(UUID)}`,
+          { tenant, ids },
+        ),
+      );
+    }
+    return known;
+  }
+
+  /** @internal used by BatchRun */
+  cachedHead(tenant: string, stream: string): Head | null {
+    return this.heads.peek(tenant, stream) ?? null;
+  }
+
+  /** @internal */
+  get salt(): SaltSource {
+    return this.salts;
+  }
+
+  /** @internal */
+  get opts(): SinkProcessorOptions {
+    return this.options;
+  }
+}
+
+interface StreamKey {
+  readonly tenant: string;
+  readonly stream: string;
+}
+
+/** The judging of one batch, in log order, with the heads as they advance through it. */
+class BatchRun {
+  readonly rows: EventRow[] = [];
+  readonly headUpdates = new Map<StreamKey, Head>();
+  duplicates = 0;
+  private readonly local = new Map<string, { key: StreamKey; head: Head }>();
+  /** Ids stored by this batch, for replays inside one batch. */
+  private readonly batchIds = new Map<string, Known>();
+
+  constructor(
+    private readonly sink: SinkProcessor,
+    private readonly partition: number,
+    private readonly known: Map<string, Known>,
+    private readonly plugins: readonly SinkPlugin[],
+  ) {}
+
+  private head(tenant: string, stream: string): Head | null {
+    const l = this.local.get(tenant + '\u0000' + stream);
+    return l ? l.head : this.sink.cachedHead(tenant, stream);
+  }
+
+  private advance(tenant: string, stream: string, head: Head): void {
+    const id = tenant + '\u0000' + stream;
+    let entry = this.local.get(id);
+    if (!entry) {
+      entry = { key: { tenant, stream }, head };
+      this.local.set(id, entry);
+    } else {
+      entry.head = head;
+    }
+    this.headUpdates.set(entry.key, head);
+  }
+
+  private knownId(tenant: string, id: string): Known | undefined {
+    const k = tenant + '\u0000' + id;
+    return this.batchIds.get(k) ?? this.known.get(k);
+  }
+
+  apply({ record, message, parsed: records }: Decoded): void {
+    // Protocol times are fixed-width UTC text, so they compare as strings.
+    const backfillBefore = formatTime(message.backfillBefore);
+    if (message.kind === 'sealed') {
+      message.events.forEach((e, index) => {
+        const parsed = records[index] as EventRecord;
+        const flags: EventFlag[] = parsed.time < backfillBefore ? ['backfill'] : [];
+        const head = this.head(message.tenant, parsed.stream);
+        let verdict = judgeLink(head ?? undefined, parsed.seq, parsed.prev);
+        if (verdict === 'behind') {
+          const stored = this.knownId(message.tenant, parsed.id);
+          if (stored && stored.hash === e.hash) {
+            this.duplicates++;
+            return;
+          }
+          verdict = 'fork';
+        }
+        // The collector hashes the bytes as sent; whether they are the canonical form is
+        // checked here, off the request path (PROTOCOL.md §8.1).
+        if (!isCanonicalRecord(e.record, parsed)) {
+          flags.push('noncanonical');
+          this.integrity(message, record, 'noncanonical', parsed, e.hash, head);
+        }
+        if (head?.closed && verdict !== 'fork') {
+          flags.push('after_close');
+          this.integrity(message, record, 'after_close', parsed, e.hash, head);
+        }
+        if (verdict === 'gap' || verdict === 'fork') {
+          flags.push(verdict);
+          this.integrity(message, record, verdict, parsed, e.hash, head);
+        }
+        this.row(message, record, index, e, parsed, 'sealed', '', flags);
+        this.batchIds.set(message.tenant + '\u0000' + parsed.id, { hash: e.hash, digest: '' });
+        if (verdict !== 'fork' || !head || parsed.seq > head.seq) {
+          this.advance(message.tenant, parsed.stream, {
+            seq: parsed.seq,
+            hash: e.hash,
+            // Once closed, a stream stays closed: every later event is flagged, not just the first.
+            closed: (head?.closed ?? false) || parsed.action === STREAM_CLOSED,
+          });
+        }
+      });
+      return;
+    }
+    const stream = keyStream(message.keyId);
+    message.events.forEach((e, index) => {
+      const stored = this.knownId(message.tenant, e.input.id);
+      const flags: EventFlag[] = e.input.time < backfillBefore ? ['backfill'] : [];
+      if (stored) {
+        if (stored.digest === e.digest) {
+          this.duplicates++;
+          return;
+        }
+        flags.push('conflict');
+        this.sink.opts.logger?.warn(
+          { tenant: message.tenant, id: e.input.id },
+          'event id reused with other content; stored and flagged',
+        );
+      }
+      this.appendChained(message, record, index, stream, e.input, 'unchained', e.digest, flags);
+    });
+  }
+
+  /** Chains an event on a stream this sink writes (key and integrity streams), opening it first if new. */
+  private appendChained(
+    message: EventMessage,
+    record: ConsumedRecord,
+    index: number,
+    stream: string,
+    input: CompleteInput,
+    source: EventSource,
+    digest: string,
+    flags: EventFlag[],
+  ): void {
+    let head = this.head(message.tenant, stream);
+    if (!head) {
+      const opened: CompleteInput = {
+        id: derivedEventId(message.receivedAt, `${message.tenant}|${stream}|opened`),
+        time: formatTime(message.receivedAt),
+        action: STREAM_OPENED,
+        category: 'system',
+        outcome: 'success',
+        actor: SINK_ACTOR,
+        metadata: { chainedBy: 'vigil-sink', logPartition: this.partition },
+      };
+      head = this.seal(message, record, index, stream, opened, null, 'vigil', '', []);
+    }
+    this.seal(message, record, index, stream, input, head, source, digest, flags);
+  }
+
+  private seal(
+    message: EventMessage,
+    record: ConsumedRecord,
+    index: number,
+    stream: string,
+    input: CompleteInput,
+    head: Head | null,
+    source: EventSource,
+    digest: string,
+    flags: EventFlag[],
+  ): Head {
+    const link = head
+      ? { stream, seq: head.seq + 1, prev: head.hash }
+      : { stream, seq: 0, prev: ZERO_HASH };
+    const sealed = sealEvent(input, link, this.sink.salt);
+    this.row(message, record, index, sealed.event, sealed.record, source, digest, flags);
+    this.batchIds.set(message.tenant + '\u0000' + input.id, { hash: sealed.event.hash, digest });
+    const next = { seq: link.seq, hash: sealed.event.hash, closed: false };
+    this.advance(message.tenant, stream, next);
+    return next;
+  }
+
+  private integrity(
+    message: EventMessage,
+    record: ConsumedRecord,
+    kind: 'gap' | 'fork' | 'after_close' | 'noncanonical',
+    parsed: EventRecord,
+    hash: string,
+    head: Head | null,
+  ): void {
+    this.sink.opts.logger?.warn(
+      {
+        tenant: message.tenant,
+        stream: parsed.stream,
+        seq: parsed.seq,
+        headSeq: head?.seq ?? null,
+        kind,
+      },
+      `chain ${kind} recorded`,
+    );
+    this.sink.opts.observer?.chainIssue(kind);
+    const action = INTEGRITY_ACTIONS[kind];
+    const input: CompleteInput = {
+      id: derivedEventId(
+        message.receivedAt,
+        `${message.tenant}|${parsed.stream}|${parsed.id}|${hash}|${kind}`,
+      ),
+      time: formatTime(message.receivedAt),
+      action,
+      category: 'security',
+      outcome: 'failure',
+      actor: SINK_ACTOR,
+      target: { type: 'stream', id: parsed.stream },
+      metadata: {
+        eventId: parsed.id,
+        eventHash: hash,
+        seq: parsed.seq,
+        prev: parsed.prev,
+        expectedSeq: head ? head.seq + 1 : 0,
+        expectedPrev: head ? head.hash : ZERO_HASH,
+        keyId: message.keyId,
+        logPartition: record.partition,
+        logOffset: record.offset,
+      },
+    };
+    this.appendChained(message, record, 0, integrityStream(this.partition), input, 'vigil', '', []);
+  }
+
+  private row(
+    message: EventMessage,
+    record: ConsumedRecord,
+    index: number,
+    event: {
+      readonly record: string;
+      readonly hash: string;
+      readonly disclosures?: Disclosures | undefined;
+    },
+    parsed: EventRecord,
+    source: EventSource,
+    digest: string,
+    flags: readonly EventFlag[],
+  ): void {
+    const row = eventRow(event, parsed, event.disclosures, {
+      tenantId: message.tenant,
+      receivedAt: message.receivedAt,
+      keyId: message.keyId,
+      source,
+      submittedDigest: digest,
+      logPartition: record.partition,
+      logOffset: record.offset,
+      logIndex: index,
+      // Set by the retention plugin (./retention.ts), which every processor runs.
+      expiresAt: 0,
+      flags,
+    });
+    for (const plugin of this.plugins)
+      plugin.decorate?.(row, {
+        partition: this.partition,
+        record: parsed,
+        disclosures: event.disclosures,
+      });
+    this.rows.push(row);
+  }
+}
