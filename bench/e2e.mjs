@@ -1,0 +1,121 @@
+// Question: at a steady ingest rate, does the sink keep up — how far behind the accepted events
+// are the stored (queryable) ones? End to end: `vigil start` as a process (collector + log +
+// sink + chDB), unique events, autocannon at a fixed rate. The log is the embedded file log
+// (fsync before each 202), or with --kafka librdkafka's mock broker (one broker, 4 partitions;
+// the mock keeps only ~5 MiB per partition, so the sink must keep up or events are lost there).
+//
+//   npm run build && node bench/e2e-embedded.mjs [eventsPerSecond=20000] [seconds=20] [--kafka]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { sealedBatches } from './lib/events.mjs';
+import { describeResult, load } from './lib/run.mjs';
+import { startMockBroker } from './lib/kafka-mock.mjs';
+
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const kafkaMode = process.argv.includes('--kafka');
+const rate = Number(positional[0] ?? 20000);
+const seconds = Number(positional[1] ?? 20);
+const EVENTS = 100;
+const cli = new URL('../packages/collector/dist/cli/main.js', import.meta.url).pathname;
+
+const total = rate * seconds;
+console.log(`generating ${total} unique sealed events …`);
+const bodies = sealedBatches(Math.ceil(total / EVENTS), EVENTS, 'e2e');
+
+const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-e2e-'));
+const broker = kafkaMode
+  ? await startMockBroker([{ name: 'vigil.events', partitions: 4 }])
+  : undefined;
+const logArgs = broker
+  ? ['--log', 'kafka', '--kafka-brokers', broker.brokers, '--kafka-session-timeout-seconds', '6']
+  : [];
+const child = spawn(
+  process.execPath,
+  [
+    cli,
+    'start',
+    '--data-dir',
+    dir,
+    '--port',
+    '0',
+    '--log-level',
+    'warn',
+    '--rate-limit-ingest-per-minute',
+    '0',
+    ...logArgs,
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
+let out = '';
+child.stdout.on('data', (c) => (out += c.toString()));
+const url = await new Promise((resolve, reject) => {
+  const timer = setInterval(() => {
+    const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
+    if (m) {
+      clearInterval(timer);
+      resolve(m[1]);
+    }
+  }, 50);
+  child.once('exit', (code) => reject(new Error(`vigil exited ${code}: ${out}`)));
+});
+const creds = JSON.parse(
+  (await import('node:fs')).readFileSync(join(dir, 'bootstrap-credentials.json'), 'utf8'),
+);
+
+async function metric(name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n'))
+    if (line.startsWith(name)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+const samples = [];
+const sampler = setInterval(async () => {
+  const [accepted, stored] = await Promise.all([
+    metric('vigil_events_accepted_total'),
+    metric('vigil_sink_rows_total'),
+  ]);
+  samples.push({ t: Date.now(), accepted, stored });
+}, 1000);
+
+const started = Date.now();
+const result = describeResult(
+  await load({ url, key: creds.ingestKey, bodies, seconds, connections: 8, rate: rate / EVENTS }),
+  EVENTS,
+);
+// Wait for the sink to drain.
+let drained;
+for (let i = 0; i < 120; i++) {
+  const [accepted, stored] = await Promise.all([
+    metric('vigil_events_accepted_total'),
+    metric('vigil_sink_rows_total'),
+  ]);
+  if (stored >= accepted) {
+    drained = (Date.now() - started) / 1000 - seconds;
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 500));
+}
+clearInterval(sampler);
+const steady = samples.slice(Math.floor(samples.length / 4), samples.length - 1);
+const lags = steady.map((s) => s.accepted - s.stored);
+const summary = {
+  log: kafkaMode ? 'kafka (mock broker)' : 'embedded file log',
+  targetEventsPerSecond: rate,
+  acceptedEventsPerSecond: result.eventsPerSecond,
+  failedRequests: result.non2xx + result.errors,
+  p99AckMs: result.latencyMs.p99,
+  steadyLagEvents: {
+    median: lags.sort((a, b) => a - b)[Math.floor(lags.length / 2)] ?? 0,
+    max: Math.max(0, ...lags),
+  },
+  secondsToDrainAfterLoad: drained ?? 'did not drain in 60 s',
+};
+console.log(JSON.stringify(summary));
+child.kill('SIGTERM');
+await new Promise((r) => child.once('exit', r));
+await broker?.stop();
+rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,195 @@
+// SDK record() cost, total cost per event, and event-loop stalls while flushing.
+// Question, method and caveats: bench/README-sdk.md. Run after `npm run build`:
+//   node bench/sdk-record.mjs [events=1000000]
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setImmediate } from 'node:timers';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pino from 'pino';
+import { createAuditClient } from '@vigil/sdk';
+
+const N = Number(process.argv[2] ?? 1_000_000);
+const CHUNK = 2_000;
+
+/** ~500 bytes as JSON, 4 personal fields: actor id and email, context ip and user agent. */
+function makeEvent(i) {
+  return {
+    action: 'document.viewed',
+    category: 'data_access',
+    outcome: 'success',
+    actor: { type: 'user', id: `u-${100000 + (i % 5000)}`, email: `user${i % 5000}@example.eu` },
+    target: { type: 'document', id: `doc-${i}`, name: 'Quarterly report Q3 2026' },
+    context: {
+      ip: '203.0.113.7',
+      userAgent:
+        'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0',
+      requestId: `req-${i.toString(16)}`,
+      sessionId: 'sess-1bf0c7d2',
+    },
+    metadata: {
+      tenant: 'acme',
+      plan: 'enterprise',
+      region: 'eu-west-1',
+      bytes: 18231 + (i % 97),
+      pages: 12,
+    },
+  };
+}
+
+const events = Array.from({ length: 1024 }, (_, i) => makeEvent(i));
+const eventBytes = JSON.stringify(events[0]).length;
+
+function cpuMicros(since) {
+  const u = process.cpuUsage(since);
+  return u.user + u.system;
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A sink that accepts and discards, in its own process so its CPU is not counted here. */
+async function startSink() {
+  const code = `
+    const http = require('node:http');
+    const server = http.createServer((req, res) => {
+      req.on('data', () => {});
+      req.on('end', () => { res.writeHead(202, { 'content-type': 'application/json' }); res.end('{"accepted":0,"duplicates":0}'); });
+    });
+    server.keepAliveTimeout = 60000;
+    server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+    process.on('disconnect', () => process.exit(0));
+  `;
+  const child = spawn(process.execPath, ['-e', code], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    child.once('error', reject);
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
+async function pinoBaseline(sync) {
+  const dest = pino.destination({ dest: '/dev/null', sync });
+  if (!sync) await once(dest, 'ready');
+  const log = pino({ base: undefined }, dest);
+  for (let i = 0; i < 50_000; i++) log.info(events[i & 1023]);
+  const start = process.cpuUsage();
+  for (let i = 0; i < N; i++) log.info(events[i & 1023]);
+  dest.flushSync();
+  return cpuMicros(start) / N;
+}
+
+async function sdkRun(url, gzip) {
+  const audit = createAuditClient({
+    endpoint: url,
+    apiKey: 'bench',
+    service: 'bench',
+    logger: false,
+    gzip,
+    batch: { maxEvents: 1000, maxDelayMs: 50 },
+    queue: { maxEvents: 50_000, maxBytes: 128 * 1024 * 1024 },
+  });
+  // Warm-up, not measured.
+  for (let i = 0; i < 20_000; i++) void audit.record(events[i & 1023]);
+  await audit.flush({ deadlineMs: 60_000 });
+  const sentBefore = audit.stats().sent;
+
+  const start = process.cpuUsage();
+  const wallStart = performance.now();
+  let recordCpu = 0;
+  for (let done = 0; done < N; done += CHUNK) {
+    const t = process.cpuUsage();
+    for (let i = done; i < done + CHUNK; i++) void audit.record(events[i & 1023]);
+    recordCpu += cpuMicros(t);
+    // Back-pressure for the bench itself: never let the queue overflow (nothing may be dropped).
+    while (audit.stats().queued > 20_000) await tick();
+    await tick();
+  }
+  const delivered = await audit.flush({ deadlineMs: 120_000 });
+  const total = cpuMicros(start);
+  const wall = performance.now() - wallStart;
+  const stats = audit.stats();
+  await audit.close({ deadlineMs: 5000 });
+  if (!delivered || stats.dropped > 0 || stats.sent - sentBefore < N) {
+    throw new Error(`not everything was delivered: ${JSON.stringify(stats)}`);
+  }
+  return { record: recordCpu / N, total: total / N, rate: N / (wall / 1000) };
+}
+
+/**
+ * Event-loop stalls caused by the SDK: the application records at a steady pace from a 1 ms
+ * timer (about 50 000 events/s, each tick far below 10 ms), so any long delay comes from the
+ * SDK's own work (batch assembly, body encoding, responses). Then a 200 000-event backlog is
+ * flushed with nothing else running.
+ */
+async function stallRun(url) {
+  const audit = createAuditClient({
+    endpoint: url,
+    apiKey: 'bench',
+    service: 'bench',
+    logger: false,
+    batch: { maxEvents: 1000, maxDelayMs: 50 },
+    queue: { maxEvents: 250_000, maxBytes: 512 * 1024 * 1024 },
+  });
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  let n = 0;
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      for (let i = 0; i < 50; i++) void audit.record(events[n++ & 1023]);
+      if (n >= 200_000) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  await audit.flush({ deadlineMs: 60_000 });
+  h.disable();
+  const underLoad = h.max / 1e6;
+
+  for (let i = 0; i < 200_000; i += CHUNK) {
+    for (let j = i; j < i + CHUNK; j++) void audit.record(events[j & 1023]);
+  }
+  const g = monitorEventLoopDelay({ resolution: 1 });
+  g.enable();
+  await audit.flush({ deadlineMs: 60_000 });
+  g.disable();
+  await audit.close({ deadlineMs: 5000 });
+  return { underLoad, backlog: g.max / 1e6, p99: h.percentile(99) / 1e6 };
+}
+
+const sink = await startSink();
+try {
+  const pinoSync = await pinoBaseline(true);
+  const pinoAsync = await pinoBaseline(false);
+  const plain = await sdkRun(sink.url, false);
+  const gzipped = await sdkRun(sink.url, true);
+  const stall = await stallRun(sink.url);
+  const f = (x) => x.toFixed(2);
+  console.log(
+    `events: ${N}, ${eventBytes} bytes as JSON, 4 personal fields; node ${process.version}`,
+  );
+  console.log(`pino to /dev/null (sync destination, pino's default):   ${f(pinoSync)} µs/event`);
+  console.log(`pino to /dev/null (async destination):                   ${f(pinoAsync)} µs/event`);
+  console.log(
+    `SDK record(), caller's thread:                           ${f(plain.record)} µs/event`,
+  );
+  console.log(
+    `SDK total (seal + serialise + HTTP to a local sink):     ${f(plain.total)} µs/event  (${Math.round(plain.rate)} events/s)`,
+  );
+  console.log(
+    `SDK total with gzip:                                     ${f(gzipped.total)} µs/event`,
+  );
+  console.log(
+    `ratio total / pino (sync):                               ${f(plain.total / pinoSync)}×  (bar 1.5×)`,
+  );
+  console.log(
+    `ratio total / pino (async):                              ${f(plain.total / pinoAsync)}×`,
+  );
+  console.log(
+    `max event-loop stall, recording at 50k/s while sending:  ${f(stall.underLoad)} ms (p99 ${f(stall.p99)} ms; bar 10 ms)`,
+  );
+  console.log(`max event-loop stall, flushing a 200k backlog:           ${f(stall.backlog)} ms`);
+} finally {
+  sink.stop();
+}
