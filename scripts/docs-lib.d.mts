@@ -1,0 +1,4 @@
+export function renderErrorsMarkdown(
+  tables: { package: string; descriptions: Readonly<Record<string, string>> }[],
+): string;
+export function withConfigTable(readme: string, table: string): string;
