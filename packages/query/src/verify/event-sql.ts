@@ -166,10 +166,8 @@ export function eventCheckSql(from: string, options: EventSqlOptions): string {
     const k = i + 1;
     return `(length(dk) < ${k} OR ${opens(String(k), `dk[${k}]`, be32(`length(dk[${k}])`), `rv[indexOf(${fixed}, dk[${k}])]`)})`;
   });
-  const commitments =
-    process.env['VIGIL_VERIFY_COMMIT'] === 'lambda'
-      ? `arrayAll((p, i) -> ${opens('i', 'p', be32('length(p)'), `rv[indexOf(${fixed}, p)]`)}, dk, arrayEnumerate(dk))`
-      : unrolled.join('\n          AND ');
+  // Unrolled rather than arrayAll over a lambda: measured ~5 % faster on chDB.
+  const commitments = unrolled.join('\n          AND ');
   // Disclosures as eventRow wrote them, JSON.stringify of {path: {salt, value}}. The engine
   // judges only the plain shape: every value a JSON string (so that re-escaping it gives the
   // bytes committed to), exactly the members salt and value, no path twice, every path listed
@@ -188,15 +186,14 @@ export function eventCheckSql(from: string, options: EventSqlOptions): string {
       ${be32('length(tenant_id)')}, tenant_id, ${be32('length(stream)')}, stream,
       ${be64('seq')}, unhex(hash)))))`;
   const needsJs = `(${pseudonymised} OR has(flags, 'noncanonical') OR NOT ${guard})`;
-  const skip = (process.env['VIGIL_VERIFY_SKIP'] ?? '').split(',');
   return `SELECT toString(id) AS eid, hash AS h, log_partition AS part, leaf_index AS li,
        leaf_hash AS lh, stream AS st, seq AS sq, flags AS fl,
        toUnixTimestamp64Milli(received_at) AS rcv,
-       (if(${skip.includes('hash') ? '0' : 'SHA256(record) != unhex(hash)'}, ${ROW_BITS.hash}, 0)
+       (if(SHA256(record) != unhex(hash), ${ROW_BITS.hash}, 0)
         + if(leaf_hash != '' AND leaf_hash != ${leaf}, ${ROW_BITS.leaf}, 0)
         + if(leaf_hash = '', ${ROW_BITS.noLeaf}, 0)
-        + if(${skip.includes('cols') ? '1' : columnChecks.join('\n          AND ')}, 0, ${ROW_BITS.columns})
-        + if(js, ${ROW_BITS.js}, if(${skip.includes('commit') ? '1' : commitments}, 0, ${ROW_BITS.disclosure}))) AS bits,
+        + if(${columnChecks.join('\n          AND ')}, 0, ${ROW_BITS.columns})
+        + if(js, ${ROW_BITS.js}, if(${commitments}, 0, ${ROW_BITS.disclosure}))) AS bits,
        if(length(r.personal) > length(dk), arrayFilter(p -> NOT has(dk, p) AND NOT has(pk, p), r.personal), emptyArrayString()) AS und,
        if(empty(und), emptyArrayString(), arrayFilter(p -> has(${erased}, p), und)) AS ers
 FROM (
