@@ -66,6 +66,8 @@ export interface RefusedBatch {
   readonly status: number;
   readonly message: string;
   readonly details: ErrorDetail[];
+  /** Events in the refused batch, once the body parsed (0 when it did not). */
+  readonly events?: number;
 }
 
 export type BatchCheck = CheckedBatch | RefusedBatch;
@@ -75,8 +77,9 @@ function refuse(
   status: number,
   message: string,
   details: ErrorDetail[] = [],
+  events = 0,
 ): RefusedBatch {
-  return { ok: false, code, status, message, details };
+  return { ok: false, code, status, message, details, events };
 }
 
 /**
@@ -221,6 +224,8 @@ export function checkBatch(
       CollectorErrorCodes.TOO_MANY_EVENTS,
       413,
       `the batch holds ${events.length} events; the limit is ${limits.maxEvents}: send smaller batches`,
+      [],
+      events.length,
     );
   }
   const details: ErrorDetail[] = [];
@@ -260,6 +265,7 @@ export function checkBatch(
       400,
       `${bad} of ${events.length} events are invalid; nothing of this batch was stored`,
       details,
+      events.length,
     );
   }
   return encode(pending, context, raw);

@@ -283,4 +283,32 @@ describe('Ingestor', () => {
       events: [expect.objectContaining({ hash: full[3]!.hash })],
     });
   });
+
+  it('counts every event of a refused body as rejected, by reason', async () => {
+    const log = new MemoryLog('events', 4);
+    const rejected: [string, number][] = [];
+    const ingestor = new Ingestor(log, config, {
+      now: () => NOW,
+      observer: {
+        rejected: (reason, events) => rejected.push([reason, events]),
+        accepted() {},
+        appendLatency() {},
+      },
+    });
+    const batch = chain(3, 'bad/h/1', 950);
+    const tampered = [batch[0], { ...batch[1]!, hash: ZERO_HASH }, batch[2]];
+    const bad = Buffer.from(JSON.stringify({ events: tampered }));
+    await expect(ingestor.ingestBody(source, bad, 'application/json')).rejects.toThrow();
+    const many = Buffer.from(JSON.stringify({ events: chain(11, 'big/h/1', 960) }));
+    await expect(ingestor.ingestBody(source, many, 'application/json')).rejects.toThrow();
+    await expect(
+      ingestor.ingestBody(source, Buffer.from('{"events":'), 'application/json'),
+    ).rejects.toThrow();
+    expect(rejected).toEqual([
+      ['VIGIL_ERR_INVALID_BATCH', 3],
+      ['VIGIL_ERR_TOO_MANY_EVENTS', 11],
+      ['VIGIL_ERR_BAD_REQUEST', 0],
+    ]);
+    expect(log.all()).toEqual([]);
+  });
 });

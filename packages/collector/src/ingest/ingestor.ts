@@ -100,7 +100,7 @@ export class Ingestor {
           receivedAt,
         })
       : checkBody(body, contentType, { ...source, receivedAt, limits: this.limits });
-    return this.commit(source, checked, checked.ok ? checked.ids.length : 0);
+    return this.commit(source, checked, checked.ok ? checked.ids.length : (checked.events ?? 0));
   }
 
   private async commit(
