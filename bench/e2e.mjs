@@ -4,7 +4,7 @@
 // (fsync before each 202), or with --kafka librdkafka's mock broker (one broker, 4 partitions;
 // the mock keeps only ~5 MiB per partition, so the sink must keep up or events are lost there).
 //
-//   npm run build && node bench/e2e-embedded.mjs [eventsPerSecond=20000] [seconds=20] [--kafka]
+//   npm run build && node bench/e2e.mjs [eventsPerSecond=20000] [seconds=20] [--kafka]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
