@@ -40,8 +40,9 @@ const child = spawn(
     dir,
     '--port',
     '0',
+    // info: the line that says where it listens (request logging is off).
     '--log-level',
-    'warn',
+    'info',
     '--rate-limit-ingest-per-minute',
     '0',
     ...logArgs,
@@ -79,6 +80,7 @@ const sampler = setInterval(async () => {
     metric('vigil_sink_rows_total'),
   ]);
   samples.push({ t: Date.now(), accepted, stored });
+  process.stderr.write(`  t=${samples.length}s accepted ${accepted} stored ${stored}\n`);
 }, 1000);
 
 const started = Date.now();

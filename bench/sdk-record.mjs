@@ -1,5 +1,5 @@
 // SDK record() cost, total cost per event, and event-loop stalls while flushing.
-// Question, method and caveats: bench/README-sdk.md. Run after `npm run build`:
+// Question, method and caveats: bench/README.md. Run after `npm run build`:
 //   node bench/sdk-record.mjs [events=1000000]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

@@ -27,7 +27,7 @@ interface ErrorBody {
 /**
  * The default transport: one keep-alive connection (node:http), because the SDK sends one batch
  * at a time per client; it cost about half the CPU per request of the global fetch on Node 20
- * (bench/README-sdk.md). Bodies
+ * (bench/README.md). Bodies
  * are the batch's pre-serialised JSON; gzip runs on libuv's thread pool.
  */
 export class HttpTransport implements AuditTransport {
