@@ -4,7 +4,7 @@ import type {
   FastifyRequest,
   preValidationHookHandler,
 } from 'fastify';
-import { VigilError, type JsonObject } from '@vigil/protocol';
+import type { JsonObject } from '@vigil/protocol';
 import {
   OPERATOR_SCOPES,
   OPERATOR_TENANT,
@@ -19,7 +19,12 @@ import {
 } from '../auth/keys.js';
 import type { KeyRegistry } from '../auth/registry.js';
 import { QueryError, QueryErrorCodes } from '../errors.js';
-import { ADMIN_ACTIONS, type AdminChange, type ChangeRecorder } from '../system/changes.js';
+import {
+  ADMIN_ACTIONS,
+  recordThenApply as recordChangeThenApply,
+  type AdminChange,
+  type ChangeRecorder,
+} from '../system/changes.js';
 import { requireScope, type AuthObserver } from './auth.js';
 
 /**
@@ -345,30 +350,19 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
       ...change,
       metadata: { ...change.metadata, actorScope: request.vigilScope ?? null },
     };
-    const recorded = await recorder.record(tenantId, actor.keyId, full);
-    let result: T;
-    try {
-      result = await apply();
-    } catch (error) {
-      await recorder
-        .record(tenantId, actor.keyId, {
-          ...full,
-          outcome: 'error',
-          metadata: {
-            ...full.metadata,
-            recordedEventId: recorded.id,
-            // The code only: a store's message may quote the row it failed on.
-            error: error instanceof VigilError ? error.code : 'internal error',
-          },
-        })
-        .catch((failure: unknown) =>
+    const result = await recordChangeThenApply(
+      (c) => recorder.record(tenantId, actor.keyId, c),
+      full,
+      apply,
+      {
+        failed: (recorded) => ({ recordedEventId: recorded.id }),
+        unrecorded: (failure) =>
           request.log.error(
-            { err: failure, eventId: recorded.id },
+            { err: failure, change: full.action },
             'a recorded admin change failed and its failure could not be recorded',
           ),
-        );
-      throw error;
-    }
+      },
+    );
     // This process applies the change at once; others within keys.refreshSeconds.
     await registry.refresh();
     return result;

@@ -6,7 +6,6 @@ import {
   formatTime,
   normalEmail,
   signedErasureReceipt,
-  VigilError,
   type ErasureReceiptStatement,
   type JsonValue,
   type SignedErasureReceipt,
@@ -22,7 +21,11 @@ import { PSEUDONYM_FIELDS, type PseudonymField } from '../privacy/pseudonyms.js'
 import { newRestrictionId, Restrictions } from '../privacy/restrictions.js';
 import type { PrivacyService } from '../privacy/service.js';
 import type { Store } from '../store/store.js';
-import type { AdminChange, ChangeRecorder } from '../system/changes.js';
+import {
+  recordThenApply as recordChangeThenApply,
+  type AdminChange,
+  type ChangeRecorder,
+} from '../system/changes.js';
 import { requireScope, tenantOf, type AuthObserver } from './auth.js';
 
 /**
@@ -106,30 +109,12 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   const security = [{ bearer: [] }];
 
   /** Records, then applies; a failure after the record gets a second event with outcome error. */
-  const recordThenApply = async <T>(
+  const recordThenApply = <T>(
     tenant: string,
     keyId: string,
     change: AdminChange,
     apply: () => Promise<T>,
-  ): Promise<T> => {
-    await recorder.record(tenant, keyId, change);
-    try {
-      return await apply();
-    } catch (error) {
-      await recorder
-        .record(tenant, keyId, {
-          ...change,
-          outcome: 'error',
-          // The code only: a store's message may quote the row it failed on.
-          metadata: {
-            ...change.metadata,
-            error: error instanceof VigilError ? error.code : 'internal error',
-          },
-        })
-        .catch(() => undefined);
-      throw error;
-    }
-  };
+  ): Promise<T> => recordChangeThenApply((c) => recorder.record(tenant, keyId, c), change, apply);
 
   app.post(
     '/v1/admin/subjects/export',

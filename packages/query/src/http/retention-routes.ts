@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { CATEGORIES, VigilError, type Category, type EventInput } from '@vigil/protocol';
+import { CATEGORIES, type Category, type EventInput } from '@vigil/protocol';
 import type { KeyRegistry } from '../auth/registry.js';
 import type { Store } from '../store/store.js';
 import { MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, type RetentionDays } from '../retention/expiry.js';
@@ -10,6 +10,7 @@ import {
   type PolicyChange,
   type PolicyUpdate,
 } from '../retention/policies.js';
+import { recordThenApply as recordChangeThenApply } from '../system/changes.js';
 import { requireScope, tenantOf, type AuthObserver } from './auth.js';
 
 /**
@@ -130,30 +131,13 @@ export function registerRetentionRoutes(
   const tags = ['retention'];
   const security = [{ bearer: [] }];
 
-  const recordThenApply = async <T>(
+  const recordThenApply = <T>(
     tenant: string,
     keyId: string,
     event: EventInput,
     apply: () => Promise<T>,
-  ): Promise<T> => {
-    await options.recordChange(tenant, keyId, event);
-    try {
-      return await apply();
-    } catch (error) {
-      await options
-        .recordChange(tenant, keyId, {
-          ...event,
-          outcome: 'error',
-          // The code only: a store's message may quote the row it failed on.
-          metadata: {
-            ...event.metadata,
-            error: error instanceof VigilError ? error.code : 'internal error',
-          },
-        })
-        .catch(() => undefined);
-      throw error;
-    }
-  };
+  ): Promise<T> =>
+    recordChangeThenApply((e) => options.recordChange(tenant, keyId, e), event, apply);
 
   const applyAll = async (
     tenant: string,

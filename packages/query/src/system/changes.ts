@@ -1,4 +1,5 @@
 import type { Category, JsonObject, Outcome, Party } from '@vigil/protocol';
+import { VigilError } from '@vigil/protocol';
 
 /**
  * Changes to tenants, keys and retention are audit events themselves (issue 4: "every change
@@ -58,3 +59,37 @@ export const ADMIN_ACTIONS = {
   keyRevoked: 'api_key.revoked',
   keyRotated: 'api_key.rotated',
 } as const;
+
+/**
+ * Records a change, then applies it: no change happens without its audit event (when recording
+ * fails, the change is refused), and when applying fails after the event is durable, a second
+ * event with outcome `error` says so. That event names the failure by its code only: a store's
+ * message may quote the row it failed on. `failed` adds metadata to it from the first record's
+ * result; a failure to record it goes to `unrecorded` (the original error is thrown either way).
+ */
+export async function recordThenApply<
+  C extends { readonly outcome?: Outcome; readonly metadata?: JsonObject },
+  R,
+  T,
+>(
+  record: (change: C) => Promise<R>,
+  change: C,
+  apply: () => Promise<T>,
+  options: { failed?: (recorded: R) => JsonObject; unrecorded?: (error: unknown) => void } = {},
+): Promise<T> {
+  const recorded = await record(change);
+  try {
+    return await apply();
+  } catch (error) {
+    await record({
+      ...change,
+      outcome: 'error',
+      metadata: {
+        ...change.metadata,
+        ...options.failed?.(recorded),
+        error: error instanceof VigilError ? error.code : 'internal error',
+      },
+    }).catch((failure: unknown) => options.unrecorded?.(failure));
+    throw error;
+  }
+}
