@@ -115,6 +115,11 @@ const summary = {
     max: Math.max(0, ...lags),
   },
   secondsToDrainAfterLoad: drained ?? 'did not drain in 60 s',
+  // Rows per store insert: the sink's batching (one insert costs tens of ms whatever its size).
+  eventsPerInsert: Math.round(
+    (await metric('vigil_sink_rows_total')) /
+      Math.max(1, await metric('vigil_sink_insert_seconds_count')),
+  ),
 };
 console.log(JSON.stringify(summary));
 child.kill('SIGTERM');

@@ -26,6 +26,7 @@ import type { SinkConfig } from '../config/config.js';
 import { decodeEventMessage, keyStream, type EventMessage } from '../log/event-message.js';
 import type { ConsumedBatch, ConsumedRecord } from '../log/log.js';
 import { HeadCache, type Head } from './heads.js';
+import { InsertGroup } from './insert-group.js';
 import type { BatchContext, SinkPlugin } from './plugins.js';
 import { RETENTION_PLUGIN, RetentionPlugin } from './retention.js';
 
@@ -98,10 +99,18 @@ export class SinkProcessor {
   private readonly observer: SinkObserver;
   private readonly salts: SaltSource;
   private readonly plugins: readonly SinkPlugin[];
+  /** One INSERT for the batches of several partitions processed at the same time. */
+  private readonly inserts: InsertGroup<object>;
 
   constructor(private readonly options: SinkProcessorOptions) {
     this.heads = new HeadCache(options.store);
+    const { store } = options;
     this.observer = options.observer ?? noopObserver;
+    this.inserts = new InsertGroup(async (rows) => {
+      const started = performance.now();
+      await store.insert(store.table('events'), rows);
+      this.observer.inserted(rows.length, (performance.now() - started) / 1000);
+    });
     this.salts = options.salts ?? randomSaltSource();
     // expires_at and legal_hold come from the retention plugin; a processor given none runs one
     // on the configured defaults, so no row is ever stored without its expiry.
@@ -125,6 +134,18 @@ export class SinkProcessor {
   }
 
   async process(batch: ConsumedBatch): Promise<void> {
+    this.inserts.begin();
+    let submitted = false;
+    try {
+      await this.processBatch(batch, () => {
+        submitted = true;
+      });
+    } finally {
+      if (!submitted) this.inserts.abandon();
+    }
+  }
+
+  private async processBatch(batch: ConsumedBatch, submitting: () => void): Promise<void> {
     const { store } = this.options;
     const decoded: Decoded[] = [];
     const rejects: object[] = [];
@@ -163,10 +184,9 @@ export class SinkProcessor {
     const run = new BatchRun(this, batch.partition, known, plugins);
     for (const d of decoded) run.apply(d);
     const rows = run.rows;
-    const started = performance.now();
     if (rejects.length > 0) await store.insert(store.table('rejected_records'), rejects);
-    await store.insert(store.table('events'), rows);
-    this.observer.inserted(rows.length, (performance.now() - started) / 1000);
+    submitting();
+    await this.inserts.submit(rows);
     if (run.duplicates > 0) this.observer.duplicate(run.duplicates);
     for (const [k, v] of run.headUpdates) this.heads.set(k.tenant, k.stream, v);
     for (const plugin of plugins) await plugin.stored?.(rows, context);
