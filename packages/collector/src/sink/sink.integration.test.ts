@@ -201,8 +201,21 @@ describe('SinkProcessor on chDB', () => {
       ...message,
       events: [{ input: { ...plain, outcome: 'failure' }, digest: 'other' }],
     };
-    await sink.process(batch(record(conflicting)));
+    const issues: string[] = [];
+    await new SinkProcessor({
+      store: ts.store,
+      config: { group: 'g', maxBatchRecords: 100 },
+      retentionDays: DEFAULT_RETENTION_DAYS,
+      salts,
+      observer: {
+        inserted() {},
+        duplicate() {},
+        rejectedRecord() {},
+        chainIssue: (kind) => issues.push(kind),
+      },
+    }).process(batch(record(conflicting)));
     expect(await count(ts.store, 'acme', "stream = 'key/kx' AND has(flags, 'conflict')")).toBe(1);
+    expect(issues).toEqual(['conflict']);
   });
 
   it('recognises an unchained event posted again through another collector, whose clock filled in another time', async () => {

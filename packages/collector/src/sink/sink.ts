@@ -379,6 +379,7 @@ class BatchRun {
           return;
         }
         flags.push('conflict');
+        this.sink.opts.observer?.chainIssue('conflict');
         this.sink.opts.logger?.warn(
           { tenant: message.tenant, id: e.input.id },
           'event id reused with other content; stored and flagged',
