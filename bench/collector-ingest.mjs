@@ -2,7 +2,9 @@
 // full validation, hash checks and a durable append, compared with a bare fastify endpoint that
 // only JSON.parses the same bodies? And what is the p99 acknowledgement latency at half that load?
 //
-//   npm run build && node bench/collector-ingest.mjs [seconds=10] [connections=16]
+//   npm run build && node bench/collector-ingest.mjs [seconds=10] [connections=16] [workers]
+//
+// workers: check worker threads of the collector (default: as `vigil start`, one per CPU, ≤ 4).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import { describeResult, load, startServer } from './lib/run.mjs';
 
 const seconds = Number(process.argv[2] ?? 10);
 const connections = Number(process.argv[3] ?? 16);
+const workers = process.argv[4];
 const EVENTS = 100;
 const here = new URL('.', import.meta.url).pathname;
 
@@ -32,7 +35,11 @@ console.log('bare fastify (JSON.parse only):', baseline);
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-ingest-'));
 try {
-  const vigil = await startServer(join(here, 'servers/collector.mjs'), [dir, 'always']);
+  const vigil = await startServer(join(here, 'servers/collector.mjs'), [
+    dir,
+    'always',
+    ...(workers === undefined ? [] : [workers]),
+  ]);
   await load({ url: vigil.url, key: vigil.extra, bodies, seconds: 2, connections });
   const full = describeResult(
     await load({ url: vigil.url, key: vigil.extra, bodies, seconds, connections }),

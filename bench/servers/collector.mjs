@@ -10,9 +10,7 @@ import { KeyRegistry, TenantDirectory, migrate, openStore } from '@vigil/query';
 
 const [dir, fsync = 'always', workersArg] = process.argv.slice(2);
 const workers =
-  workersArg === undefined
-    ? Math.max(1, Math.min(4, availableParallelism() - 1))
-    : Number(workersArg);
+  workersArg === undefined ? Math.max(1, Math.min(4, availableParallelism())) : Number(workersArg);
 mkdirSync(dir, { recursive: true });
 const store = await openStore({ kind: 'chdb', path: `${dir}/store`, database: 'vigil' });
 await migrate(store);

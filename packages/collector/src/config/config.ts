@@ -336,7 +336,7 @@ function build(role: Role, f: Flat): Config {
     dedupeWindow: n('ingest.dedupeWindow'),
     workers:
       (f['ingest.workers'] as number | undefined) ??
-      Math.max(1, Math.min(4, availableParallelism() - 1)),
+      Math.max(1, Math.min(4, availableParallelism())),
   };
   if (ingest.maxEvents < 1) problems.push('ingest.maxEvents must be at least 1');
   if (ingest.maxRecordBytes > ingest.maxBodyBytes)

@@ -326,7 +326,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'ingest-workers',
     type: 'integer',
     description:
-      'Worker threads that run the per-event checks (hashes, commitments, schema) off the event loop; 0 runs them on it (default: CPUs − 1, at least 1, at most 4).',
+      'Worker threads that run the per-event checks (hashes, commitments, schema) off the event loop; 0 runs them on it (default: one per CPU, at most 4: on 2 cores, 2 workers took 33 % more events/s than 1 — bench/README.md).',
     roles: INGEST,
   },
   {
