@@ -1,6 +1,6 @@
 // SDK record() cost, total cost per event, and event-loop stalls while flushing.
 // Question, method and caveats: bench/README.md. Run after `npm run build`:
-//   node bench/sdk-record.mjs [events=1000000]
+//   node bench/sdk-record.mjs [events=1000000] [batchEvents=1000]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setImmediate } from 'node:timers';
@@ -9,6 +9,7 @@ import pino from 'pino';
 import { createAuditClient } from '@vigil/sdk';
 
 const N = Number(process.argv[2] ?? 1_000_000);
+const BATCH = Number(process.argv[3] ?? 1000);
 const CHUNK = 2_000;
 
 /** ~500 bytes as JSON, 4 personal fields: actor id and email, context ip and user agent. */
@@ -86,7 +87,7 @@ async function sdkRun(url, gzip) {
     service: 'bench',
     logger: false,
     gzip,
-    batch: { maxEvents: 1000, maxDelayMs: 50 },
+    batch: { maxEvents: BATCH, maxDelayMs: 50 },
     queue: { maxEvents: 50_000, maxBytes: 128 * 1024 * 1024 },
   });
   // Warm-up, not measured.
@@ -128,7 +129,7 @@ async function stallRun(url) {
     apiKey: 'bench',
     service: 'bench',
     logger: false,
-    batch: { maxEvents: 1000, maxDelayMs: 50 },
+    batch: { maxEvents: BATCH, maxDelayMs: 50 },
     queue: { maxEvents: 250_000, maxBytes: 512 * 1024 * 1024 },
   });
   const h = monitorEventLoopDelay({ resolution: 1 });
