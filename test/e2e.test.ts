@@ -1,14 +1,9 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  newEventId,
-  randomSaltSource,
-  sealEvent,
-  ZERO_HASH,
-  type SealedEvent,
-} from '@vigil/protocol';
+import { newEventId } from '@vigil/protocol';
 import { startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
+import { sealedChain } from './helpers/cli.js';
 
 interface Page {
   events: Record<string, unknown>[];
@@ -40,29 +35,6 @@ async function search(
     headers: key ? { authorization: `Bearer ${key}` } : {},
   });
   return { status: res.status, body: (await res.json()) as Page };
-}
-
-const salts = randomSaltSource();
-
-function sealedChain(count: number, stream: string): SealedEvent[] {
-  let prev = ZERO_HASH;
-  return Array.from({ length: count }, (_, seq) => {
-    const e = sealEvent(
-      {
-        id: newEventId(),
-        time: new Date().toISOString(),
-        action: 'invoice.viewed',
-        category: 'data_access',
-        outcome: 'success',
-        actor: { type: 'user', id: `u-${seq}` },
-        target: { type: 'invoice', id: `inv-${seq}` },
-      },
-      { stream, seq, prev },
-      salts,
-    ).event;
-    prev = e.hash;
-    return e;
-  });
 }
 
 describe('vigil start, end to end over HTTP', () => {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,8 @@ import {
   type SealedEvent,
   type SignedErasureReceipt,
 } from '@vigil/protocol';
-import { CLI, startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
+import { startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
+import { runCli } from './helpers/cli.js';
 
 /**
  * The data-subject rights against a real `vigil start`, through its HTTP API and the `vigil`
@@ -36,16 +36,6 @@ const FAST = [
   '--rate-limit-admin-per-minute',
   '0',
 ];
-
-function runCli(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) => resolve({ code, out }));
-  });
-}
 
 async function api<T>(
   v: VigilProcess,
@@ -165,23 +155,23 @@ describe('data-subject rights against a running vigil', () => {
       file,
       ...common,
     ]);
-    expect(exported.code, exported.out).toBe(0);
+    expect(exported.code, exported.all).toBe(0);
     const bundle = readFileSync(file);
     const check = verifyBundle(bundle, [publicKey]);
     expect(check.ok ? check.entries : check.problem).toBe(3);
     const verified = await runCli(['verify', '--bundle', file, '--key', publicKey]);
-    expect(verified.code, verified.out).toBe(0);
+    expect(verified.code, verified.all).toBe(0);
     const altered = Buffer.from(bundle);
     const at = altered.indexOf(Buffer.from(`"value":"${EMAIL}"`)) + 10;
     altered[at] = (altered[at] as number) ^ 1;
     writeFileSync(file, altered);
     const refused = await runCli(['verify', '--bundle', file, '--key', publicKey]);
     expect(refused.code).toBe(1);
-    expect(refused.out).toMatch(/\/disclosures\/~1actor~1email does not open the commitment/);
+    expect(refused.all).toMatch(/\/disclosures\/~1actor~1email does not open the commitment/);
 
     // A CSV export for a spreadsheet.
     const csv = await runCli(['export', '--subject', SUBJECT, '--format', 'csv', ...common]);
-    expect(csv.out.startsWith('\ufefftime,id,action')).toBe(true);
+    expect(csv.all.startsWith('\ufefftime,id,action')).toBe(true);
 
     // A legal hold on the person blocks the erasure; overriding it is recorded.
     expect(
@@ -203,7 +193,7 @@ describe('data-subject rights against a running vigil', () => {
       ...common,
     ]);
     expect(held.code).not.toBe(0);
-    expect(held.out).toContain('VIGIL_ERR_ERASURE_HELD');
+    expect(held.all).toContain('VIGIL_ERR_ERASURE_HELD');
     const receiptFile = join(data.dir, 'receipt.json');
     const erased = await runCli([
       'erase',
@@ -221,8 +211,8 @@ describe('data-subject rights against a running vigil', () => {
       receiptFile,
       ...common,
     ]);
-    expect(erased.code, erased.out).toBe(0);
-    expect(erased.out).toContain('the superseded rows are gone from the table');
+    expect(erased.code, erased.all).toBe(0);
+    expect(erased.all).toContain('the superseded rows are gone from the table');
     const receipt = JSON.parse(readFileSync(receiptFile, 'utf8')) as SignedErasureReceipt;
     expect(verifyErasureReceipt(receipt, [publicKey]).ok).toBe(true);
     expect(named(receipt)).toEqual([]);
@@ -236,7 +226,7 @@ describe('data-subject rights against a running vigil', () => {
     );
     expect(named(all.body)).toEqual([]);
     const again = await runCli(['export', '--subject', SUBJECT, '--email', EMAIL, ...common]);
-    expect((JSON.parse(again.out) as { events: number }).events).toBe(0);
+    expect((JSON.parse(again.all) as { events: number }).events).toBe(0);
     for (const e of all.body.events) {
       const proof = await waitFor(
         () =>
@@ -287,7 +277,7 @@ describe('data-subject rights against a running vigil', () => {
       'typo',
       ...common,
     ]);
-    expect(corrected.code, corrected.out).toBe(0);
+    expect(corrected.code, corrected.all).toBe(0);
     const view = await waitFor(
       () =>
         api<{ events: Record<string, unknown>[] }>(
@@ -323,7 +313,7 @@ describe('data-subject rights against a running vigil', () => {
       'objection pending',
       ...common,
     ]);
-    expect(restricted.code, restricted.out).toBe(0);
+    expect(restricted.code, restricted.all).toBe(0);
     const hidden = await api<{ events: unknown[] }>(
       v,
       'GET',
@@ -339,8 +329,8 @@ describe('data-subject rights against a running vigil', () => {
       '--json',
       ...common,
     ]);
-    expect(shown.code, shown.out).toBe(0);
-    expect(shown.out).toContain('u-88');
+    expect(shown.code, shown.all).toBe(0);
+    expect(shown.all).toContain('u-88');
   });
 
   it('replays the log from offset 0 into an empty store without the erased values', async () => {

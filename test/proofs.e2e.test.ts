@@ -1,24 +1,18 @@
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   newEventId,
-  randomSaltSource,
-  sealEvent,
   verifyCheckpoint,
   verifyConsistencyProof,
   verifyInclusionProof,
-  ZERO_HASH,
   type ConsistencyProof,
   type InclusionProof,
   type PublishedKey,
-  type SealedEvent,
   type SignedCheckpoint,
 } from '@vigil/protocol';
-import { CLI, startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
-
-const salts = randomSaltSource();
+import { startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
+import { sealedChain, runCli } from './helpers/cli.js';
 
 async function get<T>(
   v: VigilProcess,
@@ -29,37 +23,6 @@ async function get<T>(
     headers: key ? { authorization: `Bearer ${key}` } : {},
   });
   return { status: res.status, body: (await res.json()) as T };
-}
-
-function sealedChain(count: number, stream: string): SealedEvent[] {
-  let prev = ZERO_HASH;
-  return Array.from({ length: count }, (_, seq) => {
-    const e = sealEvent(
-      {
-        id: newEventId(),
-        time: new Date().toISOString(),
-        action: 'invoice.viewed',
-        category: 'data_access',
-        outcome: 'success',
-        actor: { type: 'user', id: `u-${seq}`, email: `u${seq}@example.eu` },
-        target: { type: 'invoice', id: `inv-${seq}` },
-      },
-      { stream, seq, prev },
-      salts,
-    ).event;
-    prev = e.hash;
-    return e;
-  });
-}
-
-function runCli(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) => resolve({ code, out }));
-  });
 }
 
 describe('proofs from a running vigil, verified with the public key alone', () => {
@@ -91,7 +54,9 @@ describe('proofs from a running vigil, verified with the public key alone', () =
     expect(keyFiles.some((f) => /^checkpoint-[0-9a-f]{16}\.json$/.test(f))).toBe(true);
     for (const f of keyFiles) expect(statSync(join(data.dir, 'keys', f)).mode & 0o777).toBe(0o600);
 
-    const sealed = sealedChain(5, 'e2e/proofs/1');
+    const sealed = sealedChain(5, 'e2e/proofs/1', (seq) => ({
+      actor: { type: 'user', id: `u-${seq}`, email: `u${seq}@example.eu` },
+    }));
     const plain = Array.from({ length: 3 }, (_, i) => ({
       id: newEventId(),
       action: 'user.login',
@@ -152,7 +117,9 @@ describe('proofs from a running vigil, verified with the public key alone', () =
   it('proves a later checkpoint consistent with an earlier one', async () => {
     const { ingestKey, queryKey } = vigil.credentials();
     const first = (await get<SignedCheckpoint>(vigil, '/v1/checkpoints/latest', queryKey)).body;
-    const more = sealedChain(4, 'e2e/proofs/2');
+    const more = sealedChain(4, 'e2e/proofs/2', (seq) => ({
+      actor: { type: 'user', id: `u-${seq}`, email: `u${seq}@example.eu` },
+    }));
     await fetch(`${vigil.url}/v1/events`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ingestKey}` },
@@ -227,18 +194,18 @@ describe('proofs from a running vigil, verified with the public key alone', () =
       keys[0]!.publicKey,
       ...common,
     ]);
-    expect(ok.out).toContain('verified    yes, with the pinned key');
+    expect(ok.all).toContain('verified    yes, with the pinned key');
     expect(ok.code).toBe(0);
     const other = 'A'.repeat(42) + 'E';
     const refused = await runCli(['proof', events[0]!.id, '--public-key', other, ...common]);
-    expect(refused.out).toMatch(
+    expect(refused.all).toMatch(
       /verified {4}NO: checkpoint: signed with key [0-9a-f]{16}, which is not among the trusted keys/,
     );
     expect(refused.code).toBe(1);
     const listed = await runCli(['checkpoints', '--limit', '3', ...common]);
     expect(listed.code).toBe(0);
     // One line per checkpoint: time, id, key, verified, partition:size …
-    expect(listed.out).toMatch(
+    expect(listed.all).toMatch(
       new RegExp(`^\\S+Z +[0-9a-f]{16} ${latest.keyId} +yes +(\\d+:\\d+ ?)+$`, 'm'),
     );
   });

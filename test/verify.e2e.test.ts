@@ -1,58 +1,16 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  newEventId,
-  randomSaltSource,
-  sealEvent,
-  ZERO_HASH,
-  type PublishedKey,
-  type SealedEvent,
-} from '@vigil/protocol';
+import { newEventId, type PublishedKey } from '@vigil/protocol';
 import { openStore, type VerifyReport } from '@vigil/query';
-import { CLI, startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
+import { startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
+import { sealedChain, runCli } from './helpers/cli.js';
 
 /**
  * `vigil verify` end to end: a real `vigil start` takes events and signs checkpoints into a
  * witness directory; `vigil verify` checks the log through the running server, then on the
  * stopped server's store directly, then again after a typed column was edited in the store.
  */
-
-const salts = randomSaltSource();
-
-function runCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.once('exit', (code) => resolve({ code, out, err }));
-  });
-}
-
-function sealedChain(count: number, stream: string): SealedEvent[] {
-  let prev = ZERO_HASH;
-  return Array.from({ length: count }, (_, seq) => {
-    const e = sealEvent(
-      {
-        id: newEventId(),
-        time: new Date().toISOString(),
-        action: 'invoice.viewed',
-        category: 'data_access',
-        outcome: 'success',
-        actor: { type: 'user', id: `u-${seq}`, email: `u${seq}@example.eu` },
-        target: { type: 'invoice', id: `inv-${seq}` },
-        context: { ip: '192.0.2.44', userAgent: 'e2e/1.0' },
-      },
-      { stream, seq, prev },
-      salts,
-    ).event;
-    prev = e.hash;
-    return e;
-  });
-}
 
 describe('vigil verify against a real vigil start', () => {
   const data = tempDataDir('verify');
@@ -71,7 +29,10 @@ describe('vigil verify against a real vigil start', () => {
       args: ['--checkpoint-interval-seconds', '1', '--witness-dir', witness.dir],
     });
     const { ingestKey, queryKey } = vigil.credentials();
-    const sealed = sealedChain(8, 'e2e/verify/1');
+    const sealed = sealedChain(8, 'e2e/verify/1', (seq) => ({
+      actor: { type: 'user', id: `u-${seq}`, email: `u${seq}@example.eu` },
+      context: { ip: '192.0.2.44', userAgent: 'e2e/1.0' },
+    }));
     const plain = Array.from({ length: 4 }, (_, i) => ({
       id: newEventId(),
       action: 'user.login',
