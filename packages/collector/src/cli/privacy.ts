@@ -5,10 +5,10 @@ import type { JsonValue, SignedErasureReceipt } from '@vigil/protocol';
 import type { Restriction } from '@vigil/query';
 import { ConfigError } from '../errors.js';
 import type { ParsedArgs } from './args.js';
-import { connectApi, ensureOk, type Api } from './api.js';
+import { ensureOk } from './api.js';
 import type { CliCommand, CliContext, FlagSpec } from './command.js';
-import { configFor, stringFlag } from './command.js';
-import { resolveKey } from './search.js';
+import { stringFlag } from './command.js';
+import { withAdminApi } from './with-api.js';
 
 /**
  * The data-subject rights from the command line, through the admin API like every other
@@ -32,21 +32,6 @@ const SUBJECT: FlagSpec = {
   subject: { type: 'string' },
   email: { type: 'string', multiple: true },
 };
-
-async function withApi<T>(
-  args: ParsedArgs,
-  context: CliContext,
-  use: (api: Api, key: string) => Promise<T>,
-): Promise<T> {
-  const config = configFor('start', args, context.env);
-  const key = resolveKey(args, context.env, config, 'adminKey');
-  const api = await connectApi(config, stringFlag(args, 'url'));
-  try {
-    return await use(api, key);
-  } finally {
-    await api.close();
-  }
-}
 
 function subjectOf(args: ParsedArgs, command: string): { subject: string; emails?: string[] } {
   const subject = stringFlag(args, 'subject');
@@ -92,7 +77,7 @@ export const exportCommand: CliCommand = {
     if (!['json', 'csv', 'bundle'].includes(format))
       throw new ConfigError('--format must be json, csv or bundle');
     const out = stringFlag(args, 'out');
-    return withApi(args, context, async (api, key) => {
+    return withAdminApi(args, context, async (api, key) => {
       const response = await api.stream('POST', '/v1/admin/subjects/export', key, {
         ...body,
         format,
@@ -162,7 +147,7 @@ export const eraseCommand: CliCommand = {
         '--override-hold needs --hold-reason TEXT: overriding a hold is recorded',
       );
     const receiptFile = stringFlag(args, 'receipt');
-    return withApi(args, context, async (api, key) => {
+    return withAdminApi(args, context, async (api, key) => {
       const body = ensureOk(
         await api.call<{
           events: number;
@@ -234,7 +219,7 @@ export const erasuresCommand: CliCommand = {
   help: () => ERASURES_HELP,
   async run(args, context) {
     const [id] = args.positionals;
-    return withApi(args, context, async (api, key) => {
+    return withAdminApi(args, context, async (api, key) => {
       if (id) {
         const receipt = ensureOk(
           await api.call<SignedErasureReceipt>(
@@ -337,7 +322,7 @@ export const correctCommand: CliCommand = {
     const fields = Object.fromEntries(items.map(parseSetting));
     const reason = requireReason(args, 'vigil correct');
     const hash = stringFlag(args, 'hash');
-    return withApi(args, context, async (api, key) => {
+    return withAdminApi(args, context, async (api, key) => {
       const body = ensureOk(
         await api.call<{ correction: { id: string; stream: string; seq: number } }>(
           'POST',
@@ -393,7 +378,7 @@ export const restrictCommand: CliCommand = {
       throw new ConfigError('vigil restrict lift needs the restriction id');
     const reason = action === 'list' ? undefined : requireReason(args, 'vigil restrict');
     const subject = action === undefined ? subjectOf(args, 'vigil restrict') : undefined;
-    return withApi(args, context, async (api, key) => {
+    return withAdminApi(args, context, async (api, key) => {
       if (action === 'list') {
         const body = ensureOk(
           await api.call<{ restrictions: Restriction[] }>(
@@ -475,7 +460,7 @@ export const pseudonymsCommand: CliCommand = {
         throw new ConfigError('destroying the pseudonym key cannot be undone: add --yes');
     }
     const reason = stringFlag(args, 'reason');
-    return withApi(args, context, async (api, key) => {
+    return withAdminApi(args, context, async (api, key) => {
       if (action === 'show') {
         const body = ensureOk(
           await api.call<{

@@ -1,11 +1,10 @@
 import { CATEGORIES } from '@vigil/protocol';
 import type { AppliedPolicy, LegalHold, PolicyChange, TenantPolicy } from '@vigil/query';
 import { ConfigError } from '../errors.js';
-import type { ParsedArgs } from './args.js';
-import { connectApi, ensureOk, type Api } from './api.js';
+import { ensureOk } from './api.js';
 import type { CliCommand, CliContext, FlagSpec } from './command.js';
-import { configFor, stringFlag } from './command.js';
-import { resolveKey } from './search.js';
+import { stringFlag } from './command.js';
+import { withAdminApi } from './with-api.js';
 
 /**
  * `vigil retention …` and `vigil holds …`: the retention policies and legal holds of the admin
@@ -64,21 +63,6 @@ expiry, until it is released.
 ${CONNECTION_HELP}
 `;
 
-async function withApi<T>(
-  args: ParsedArgs,
-  context: CliContext,
-  use: (api: Api, key: string) => Promise<T>,
-): Promise<T> {
-  const config = configFor('start', args, context.env);
-  const key = resolveKey(args, context.env, config, 'adminKey');
-  const api = await connectApi(config, stringFlag(args, 'url'));
-  try {
-    return await use(api, key);
-  } finally {
-    await api.close();
-  }
-}
-
 function printPolicy(context: CliContext, policy: TenantPolicy): void {
   context.print(`${'CATEGORY'.padEnd(16)} ${'DAYS'.padStart(6)}  SOURCE`);
   for (const category of CATEGORIES) {
@@ -132,7 +116,7 @@ export const retentionCommand: CliCommand = {
     const days = action === 'set' ? parseAssignments(rest) : {};
     if (action === 'apply' && rest.length === 0)
       throw new ConfigError('retention apply needs the categories to re-apply');
-    return await withApi(args, context, async (api, key) => {
+    return await withAdminApi(args, context, async (api, key) => {
       switch (action) {
         case 'show': {
           const body = ensureOk(
@@ -242,7 +226,7 @@ export const holdsCommand: CliCommand = {
     const [id] = rest;
     if (action === 'release' && !id)
       throw new ConfigError('holds release needs the hold id (see vigil holds list)');
-    return await withApi(args, context, async (api, key) => {
+    return await withAdminApi(args, context, async (api, key) => {
       switch (action) {
         case 'list': {
           const all = args.local['all'] === true;
