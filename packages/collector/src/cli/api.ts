@@ -17,12 +17,7 @@ export interface ApiResponse<T> {
 export interface Api {
   readonly via: 'server' | 'local';
   readonly url: string;
-  call<T>(
-    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-    path: string,
-    key: string,
-    body?: unknown,
-  ): Promise<ApiResponse<T>>;
+  call<T>(method: Method, path: string, key: string, body?: unknown): Promise<ApiResponse<T>>;
   /** The response as a byte stream (exports), with its status and content type. */
   stream(
     method: 'GET' | 'POST',
@@ -43,39 +38,44 @@ export function defaultUrl(config: Config): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
 }
 
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** The headers and body of a request with `key`, and `body` as JSON when there is one. */
+function requestParts(
+  key: string,
+  body: unknown,
+): { headers: Record<string, string>; payload?: string } {
+  return {
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+  };
+}
+
 export async function connectApi(config: Config, url = defaultUrl(config)): Promise<Api> {
   const base = url.replace(/\/$/, '');
   try {
     await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(5000) });
+    const send = (method: Method, path: string, key: string, body: unknown): Promise<Response> => {
+      const { headers, payload } = requestParts(key, body);
+      return fetch(`${base}${path}`, {
+        method,
+        headers,
+        ...(payload === undefined ? {} : { body: payload }),
+      });
+    };
     return {
       via: 'server',
       url: base,
-      async call<T>(
-        method: string,
-        path: string,
-        key: string,
-        body?: unknown,
-      ): Promise<ApiResponse<T>> {
-        const response = await fetch(`${base}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${key}`,
-            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
+      async call<T>(method: Method, path: string, key: string, body?: unknown) {
+        const response = await send(method, path, key, body);
         const text = await response.text();
         return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
       },
       async stream(method, path, key, body) {
-        const response = await fetch(`${base}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${key}`,
-            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          },
-          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        });
+        const response = await send(method, path, key, body);
         return {
           status: response.status,
           contentType: response.headers.get('content-type') ?? '',
@@ -95,39 +95,20 @@ export async function connectApi(config: Config, url = defaultUrl(config)): Prom
     { ...config, bootstrap: false },
     { logger: pino({ level: 'warn' }), listen: false, sink: false },
   );
+  const send = (method: Method, path: string, key: string, body: unknown) =>
+    running.app.inject({ method, url: path, ...requestParts(key, body) });
   return {
     via: 'local',
     url: 'local store',
-    async call<T>(
-      method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-      path: string,
-      key: string,
-      body?: unknown,
-    ): Promise<ApiResponse<T>> {
-      const response = await running.app.inject({
-        method,
-        url: path,
-        headers: {
-          authorization: `Bearer ${key}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      });
+    async call<T>(method: Method, path: string, key: string, body?: unknown) {
+      const response = await send(method, path, key, body);
       return {
         status: response.statusCode,
         body: (response.body ? JSON.parse(response.body) : undefined) as T,
       };
     },
     async stream(method, path, key, body) {
-      const response = await running.app.inject({
-        method,
-        url: path,
-        headers: {
-          authorization: `Bearer ${key}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      });
+      const response = await send(method, path, key, body);
       return {
         status: response.statusCode,
         contentType: String(response.headers['content-type'] ?? ''),
