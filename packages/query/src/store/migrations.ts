@@ -1,5 +1,11 @@
 import { MIGRATION_TABLE_DDL, type Migration } from './migration-types.js';
-import { alterTable, createMaterializedView, createTable, localName } from './schema.js';
+import {
+  alterColumns,
+  alterTable,
+  createMaterializedView,
+  createTable,
+  localName,
+} from './schema.js';
 import { onCluster, type Store } from './store.js';
 import { QueryError, QueryErrorCodes } from '../errors.js';
 
@@ -176,11 +182,7 @@ GROUP BY tenant_id, stream`,
   ADD COLUMN IF NOT EXISTS ua_os_version String,
   ADD COLUMN IF NOT EXISTS ua_device LowCardinality(String)`;
       return [
-        alterTable(store, 'events', columns),
-        // On a cluster the Distributed table keeps its own column list: it needs them too.
-        ...(store.cluster
-          ? [`ALTER TABLE ${store.table('events')}${onCluster(store)} ${columns}`]
-          : []),
+        ...alterColumns(store, 'events', columns),
         ...createTable(store, {
           name: 'retention_policies',
           // Append-only: every change of a tenant's policy is a row, never updated, so the
@@ -234,11 +236,7 @@ GROUP BY tenant_id, stream`,
       const columns = `ADD COLUMN IF NOT EXISTS leaf_index UInt64 DEFAULT 0,
   ADD COLUMN IF NOT EXISTS leaf_hash String DEFAULT ''`;
       return [
-        alterTable(store, 'events', columns),
-        // On a cluster the Distributed table keeps its own column list: it needs them too.
-        ...(store.cluster
-          ? [`ALTER TABLE ${store.table('events')}${onCluster(store)} ${columns}`]
-          : []),
+        ...alterColumns(store, 'events', columns),
         // Lets the sink find, after a failure, rows whose leaf did not reach merkle_leaves
         // (a table and its views are not written atomically) without reading the tenant.
         alterTable(
@@ -378,13 +376,7 @@ GROUP BY tenant_id, log_partition`,
     statements: (store) => {
       // NULL: the server's limit for the key's scope applies (rateLimit.*PerMinute).
       const change = 'ADD COLUMN IF NOT EXISTS rate_limit_per_minute Nullable(UInt32)';
-      return [
-        alterTable(store, 'api_keys', change),
-        // On a cluster the Distributed table keeps its own column list: it needs it too.
-        ...(store.cluster
-          ? [`ALTER TABLE ${store.table('api_keys')}${onCluster(store)} ${change}`]
-          : []),
-      ];
+      return [...alterColumns(store, 'api_keys', change)];
     },
   },
   {
@@ -430,11 +422,7 @@ GROUP BY tenant_id, log_partition`,
         ],
       ];
       return [
-        alterTable(store, 'events', columns),
-        // On a cluster the Distributed table keeps its own column list: it needs them too.
-        ...(store.cluster
-          ? [`ALTER TABLE ${store.table('events')}${onCluster(store)} ${columns}`]
-          : []),
+        ...alterColumns(store, 'events', columns),
         alterTable(
           store,
           'events',

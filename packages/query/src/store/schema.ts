@@ -58,3 +58,14 @@ export function createMaterializedView(
 export function alterTable(store: Store, name: string, change: string): string {
   return `ALTER TABLE ${store.table(localName(store, name))}${onCluster(store)} ${change}`;
 }
+
+/**
+ * Adds or changes columns: on the table that holds the data and, on a cluster, on the
+ * Distributed table too, which keeps its own column list.
+ */
+export function alterColumns(store: Store, name: string, change: string): string[] {
+  return [
+    alterTable(store, name, change),
+    ...(store.cluster ? [`ALTER TABLE ${store.table(name)}${onCluster(store)} ${change}`] : []),
+  ];
+}
