@@ -1,7 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import {
   newEventId,
   randomSaltSource,
@@ -9,24 +8,9 @@ import {
   ZERO_HASH,
   type SealedEvent,
 } from '@vigil/protocol';
-import { KeyRegistry, TenantDirectory } from '@vigil/query';
-import { openTestStore, type TestStore } from '../../../query/src/store/store.testkit.js';
-import { DEFAULT_RETENTION_DAYS, type IngestConfig } from '../config/config.js';
-import { Ingestor } from '../ingest/ingestor.js';
-import { MemoryLog } from '../log/memory-log.testkit.js';
-import { SinkRunner } from '../sink/runner.js';
-import { buildApp } from './app.js';
-import { Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
+import { startTestApp, type TestApp } from './test-app.testkit.js';
 
-const ingestConfig: IngestConfig = {
-  maxBodyBytes: 64 * 1024,
-  maxEvents: 50,
-  maxRecordBytes: 16 * 1024,
-  clockSkewMs: 300_000,
-  backfillAfterMs: 86_400_000,
-  dedupeWindow: 1000,
-  workers: 0,
-};
 const salts = randomSaltSource();
 
 function sealedChain(count: number, stream: string): SealedEvent[] {
@@ -52,52 +36,25 @@ function sealedChain(count: number, stream: string): SealedEvent[] {
 }
 
 describe('HTTP API (ingest + query) on a memory log and chDB', () => {
-  let ts: TestStore;
+  let t: TestApp;
   let app: FastifyInstance;
-  let sink: SinkRunner;
+  let metrics: Metrics;
   const keys = { ingestA: '', queryA: '', ingestB: '', queryB: '' };
-  const metrics = new Metrics();
 
   beforeAll(async () => {
-    ts = await openTestStore();
-    const directory = new TenantDirectory(ts.store);
-    const registry = new KeyRegistry(directory);
+    t = await startTestApp();
+    ({ app, metrics } = t);
     for (const tenant of ['a', 'b']) {
-      await directory.createTenant(tenant);
-      const ingest = await directory.createKey({ tenantId: tenant, scopes: ['ingest'] });
-      const query = await directory.createKey({ tenantId: tenant, scopes: ['query'] });
+      await t.directory.createTenant(tenant);
+      const ingest = await t.directory.createKey({ tenantId: tenant, scopes: ['ingest'] });
+      const query = await t.directory.createKey({ tenantId: tenant, scopes: ['query'] });
       if (tenant === 'a') Object.assign(keys, { ingestA: ingest.secret, queryA: query.secret });
       else Object.assign(keys, { ingestB: ingest.secret, queryB: query.secret });
     }
-    await registry.refresh();
-    const log = new MemoryLog('events', 2);
-    const logger = pino({ level: 'silent' });
-    sink = new SinkRunner({
-      store: ts.store,
-      log,
-      config: { group: 'sink', maxBatchRecords: 50 },
-      retentionDays: DEFAULT_RETENTION_DAYS,
-      logger,
-      salts,
-    });
-    await sink.start();
-    app = await buildApp({
-      logger,
-      metrics,
-      registry,
-      readiness: () => Promise.resolve({ ready: true, checks: {} }),
-      ingest: {
-        ingestor: new Ingestor(log, ingestConfig, { observer: metrics.ingestObserver() }),
-        maxBodyBytes: ingestConfig.maxBodyBytes,
-      },
-      query: { store: ts.store },
-      version: 'test',
-    });
+    await t.registry.refresh();
   });
   afterAll(async () => {
-    await app.close();
-    await sink.stop();
-    await ts.cleanup();
+    await t.close();
   });
 
   const post = (
