@@ -322,6 +322,29 @@ describe('vigil verify against a log tampered with in the store (chDB)', () => {
     expect(finding?.paths).toEqual(['actor_id']);
   });
 
+  it('checks every event once when the engine takes the log in small chunks', async () => {
+    const log = await buildLog(store, 'chunks');
+    const events = [...log.streams.values()].flat();
+    const first = events[0] as SealedEvent;
+    const last = events[events.length - 1] as SealedEvent;
+    for (const target of [first, last])
+      await mutate(
+        store,
+        'events',
+        "UPDATE actor_id = 'mallory' WHERE tenant_id = {t:String} AND hash = {h:String}",
+        { t: log.tenant, h: target.hash },
+      );
+    const whole = await verify(log);
+    const chunked = await verify(log, { chunkEvents: 7 });
+    expect(chunked.totals.events).toBe(whole.totals.events);
+    const named = (r: VerifyReport) =>
+      failures(r)
+        .map((f) => `${f.category} ${f.eventHash}`)
+        .sort();
+    expect(named(chunked)).toEqual(named(whole));
+    expect(named(chunked)).toEqual([`edited ${first.hash}`, `edited ${last.hash}`].sort());
+  });
+
   it('names a disclosure altered on its own', async () => {
     const log = await buildLog(store, 'disclosure');
     const target = (log.streams.get('app/c') as SealedEvent[])[0] as SealedEvent;

@@ -137,8 +137,7 @@ FULL OUTER JOIN (
   WHERE tenant_id = {tenant:String} AND log_partition = {partition:UInt32} AND leaf_hash != ''
     AND leaf_index >= {from:UInt64} AND leaf_index < {to:UInt64}
 ) AS e
-ON l.li = e.li AND l.lh = e.lh
-ORDER BY xi, xk`;
+ON l.li = e.li AND l.lh = e.lh`;
 }
 
 function readRow(r: RowBinaryReader): Row | undefined {
@@ -170,6 +169,23 @@ function readRow(r: RowBinaryReader): Row | undefined {
     stream,
     seq,
     eventHash,
+  };
+}
+
+/** A row of the common kind (leaf and event, both consistent) from its compact form. */
+function commonRow(idx: number, hash: Buffer, receivedAt: number): Row {
+  return {
+    idx,
+    kind: LEAF_SIDE + EVENT_SIDE,
+    hash,
+    leafOk: true,
+    inScope: true,
+    receivedAt,
+    metaOk: true,
+    eventId: '',
+    stream: '',
+    seq: 0,
+    eventHash: '',
   };
 }
 
@@ -348,17 +364,42 @@ export async function verifyTree(
   };
 
   for (let from = 0; from <= lastIndex; from += LEAF_CHUNK) {
-    let seen = 0;
+    // The engine's join returns rows in no set order (sorting them there cost more than all
+    // the rest of the join): the common rows are set in place by index, compactly, and the
+    // others gathered per index, then all of them are judged in index order.
+    const size = Math.min(LEAF_CHUNK, lastIndex + 1 - from);
+    const hashes = Buffer.allocUnsafe(size * 32);
+    const received = new Float64Array(size);
+    const common = new Uint8Array(size);
+    const others = new Map<number, Row[]>();
+    const gather = (row: Row): void => {
+      const list = others.get(row.idx);
+      if (list) list.push(row);
+      else others.set(row.idx, [row]);
+    };
     await forEachRowBinary(
       ctx.store,
       joinSql(ctx.store, ctx.scope),
-      { ...ctx.scope.params, tenant: ctx.tenant, partition, from, to: from + LEAF_CHUNK },
+      { ...ctx.scope.params, tenant: ctx.tenant, partition, from, to: from + size },
       (reader) => {
         const row = readRow(reader);
         if (!row) return false;
-        seen++;
-        if (group.length > 0 && (group[0] as Row).idx !== row.idx) flush();
-        group.push(row);
+        const at = row.idx - from;
+        const isCommon =
+          row.kind === LEAF_SIDE + EVENT_SIDE && row.leafOk && row.metaOk && at >= 0 && at < size;
+        if (isCommon && common[at] === 0 && !others.has(row.idx)) {
+          row.hash.copy(hashes, at * 32);
+          received[at] = row.receivedAt;
+          common[at] = 1;
+          return true;
+        }
+        if (at >= 0 && at < size && common[at] === 1) {
+          common[at] = 0;
+          gather(
+            commonRow(row.idx, hashes.subarray(at * 32, at * 32 + 32), received[at] as number),
+          );
+        }
+        gather(row);
         return true;
       },
       {
@@ -367,7 +408,28 @@ export async function verifyTree(
         do_not_merge_across_partitions_select_final: 1,
       },
     );
-    flush();
+    let seen = 0;
+    for (let at = 0; at < size; at++) {
+      if (common[at] === 1) {
+        seen++;
+        group = [
+          commonRow(from + at, hashes.subarray(at * 32, at * 32 + 32), received[at] as number),
+        ];
+      } else {
+        const rows = others.get(from + at);
+        if (!rows) continue;
+        others.delete(from + at);
+        seen += rows.length;
+        group = rows;
+      }
+      flush();
+    }
+    // Rows outside the chunk's range: none from this query's filters, judged all the same.
+    for (const idx of [...others.keys()].sort((a, b) => a - b)) {
+      group = others.get(idx) as Row[];
+      seen += group.length;
+      flush();
+    }
     ctx.onLeaves?.(seen);
   }
   const stored = expected;

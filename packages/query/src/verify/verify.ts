@@ -113,29 +113,32 @@ async function hasPrivacyColumns(store: Store): Promise<boolean> {
   return names.has('erased_paths') && names.has('pseudonyms');
 }
 
-/** Boundaries (time, id) that cut the tenant's events into chunks of about `size`. */
+/**
+ * Times that cut the tenant's events into chunks of about `size` (sampled quantiles of `time`:
+ * chunks only pace the progress report, so their sizes need not be exact), and the total.
+ */
 async function chunkBounds(
   store: Store,
   tenant: string,
   scope: Scope,
   size: number,
-): Promise<{ total: number; bounds: { tm: string; id: string }[] }> {
+): Promise<{ total: number; bounds: string[] }> {
   const count = await store.query<{ n: number | string }>(
     `SELECT count() AS n FROM ${store.table('events')} FINAL
      WHERE tenant_id = {tenant:String} AND ${scope.sql('time', 'stream')}`,
     { ...scope.params, tenant },
   );
   const total = Number(count[0]?.n ?? 0);
-  if (total <= size) return { total, bounds: [] };
-  const bounds = await store.query<{ tm: string; id: string }>(
-    `SELECT toString(t) AS tm, toString(i) AS id FROM (
-       SELECT time AS t, id AS i, row_number() OVER (ORDER BY time, id) AS rn
-       FROM ${store.table('events')}
-       WHERE tenant_id = {tenant:String} AND ${scope.sql('time', 'stream')}
-     ) WHERE rn % {size:UInt64} = 1 AND rn > 1 ORDER BY t, i`,
-    { ...scope.params, tenant, size },
+  const chunks = Math.ceil(total / size);
+  if (chunks <= 1) return { total, bounds: [] };
+  const levels = Array.from({ length: chunks - 1 }, (_, i) => (i + 1) / chunks);
+  const rows = await store.query<{ q: string[] }>(
+    `SELECT arrayMap(t -> toString(t), quantiles(${levels.join(', ')})(time)) AS q
+     FROM ${store.table('events')}
+     WHERE tenant_id = {tenant:String} AND ${scope.sql('time', 'stream')}`,
+    { ...scope.params, tenant },
   );
-  return { total, bounds };
+  return { total, bounds: [...new Set(rows[0]?.q ?? [])] };
 }
 
 export async function verifyLog(store: Store, options: VerifyOptions): Promise<VerifyReport> {
@@ -205,15 +208,13 @@ export async function verifyLog(store: Store, options: VerifyOptions): Promise<V
       const upper = edges[i + 1];
       const params: Record<string, unknown> = { ...scope.params, tenant };
       let chunk = '';
-      if (lower) {
-        chunk += ` AND time >= {lt:DateTime64(3)} AND (time, id) >= ({lt:DateTime64(3)}, {li:UUID})`;
-        params['lt'] = lower.tm;
-        params['li'] = lower.id;
+      if (lower !== undefined) {
+        chunk += ` AND time >= {lt:DateTime64(3)}`;
+        params['lt'] = lower;
       }
-      if (upper) {
-        chunk += ` AND time <= {ut:DateTime64(3)} AND (time, id) < ({ut:DateTime64(3)}, {ui:UUID})`;
-        params['ut'] = upper.tm;
-        params['ui'] = upper.id;
+      if (upper !== undefined) {
+        chunk += ` AND time < {ut:DateTime64(3)}`;
+        params['ut'] = upper;
       }
       const from = `FROM ${store.table('events')} FINAL
   WHERE tenant_id = {tenant:String} AND ${scope.sql('time', 'stream')}${chunk}`;
