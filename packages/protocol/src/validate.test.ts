@@ -322,4 +322,58 @@ describe('edge cases of personal fields, salts and canonical form', () => {
     const spaced = e.record.replace('"v":1', '"v": 1');
     expect(isCanonicalRecord(spaced, JSON.parse(spaced))).toBe(false);
   });
+
+  it('judges canonical form as RFC 8785 does where member enumeration and escaping differ', () => {
+    const judge = (text: string): boolean => isCanonicalRecord(text, JSON.parse(text));
+    // Integer-like names: V8 enumerates them first and in numeric order; RFC 8785 sorts them
+    // as text ("10" before "2").
+    expect(judge('{"10":1,"2":2,"a":3}')).toBe(true);
+    expect(judge('{"2":2,"10":1,"a":3}')).toBe(false);
+    // Names compared by UTF-16 code units: U+20AC (€) before U+1F600 (a surrogate pair, 0xD83D).
+    expect(judge('{"€":1,"😀":2}')).toBe(true);
+    expect(judge('{"😀":2,"€":1}')).toBe(false);
+    // A lone surrogate has no RFC 8785 form, though JSON.stringify would write it escaped.
+    expect(judge('{"a":"\\ud800"}')).toBe(false);
+    expect(judge('{"\\udc00":1}')).toBe(false);
+    // Escapes: only the ones RFC 8785 uses.
+    expect(judge('{"a":"\\u0041"}')).toBe(false);
+    expect(judge('{"a":"\\u001f\\n"}')).toBe(true);
+    expect(judge('{"a":"\\/"}')).toBe(false);
+    // Numbers in ECMAScript shortest form only.
+    expect(judge('{"a":1e+21,"b":1.5}')).toBe(true);
+    expect(judge('{"a":1e21}')).toBe(false);
+    expect(judge('{"a":1.50}')).toBe(false);
+    expect(judge('{"a":1E21}')).toBe(false);
+    // Nested objects and arrays are checked all the way down.
+    expect(judge('{"a":[{"b":1,"c":[{"d":1,"e":2}]}]}')).toBe(true);
+    expect(judge('{"a":[{"b":1,"c":[{"e":2,"d":1}]}]}')).toBe(false);
+  });
+
+  it('agrees with the full RFC 8785 serialisation on every record and mutation tried', () => {
+    const samples: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const e = sealed();
+      samples.push(e.record);
+      // Swap two neighbouring members, add a space, re-escape a character.
+      samples.push(e.record.replace('"action":', ' "action":'));
+      samples.push(e.record.replace(/"category":"([a-z_]+)","id"/, '"id"'));
+      samples.push(e.record.replace('"v":1', '"v":1.0'));
+      samples.push(e.record.replace('e', '\\u0065'));
+    }
+    for (const text of samples) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      let reference: boolean;
+      try {
+        reference = canonicalJson(parsed) === text;
+      } catch {
+        reference = false;
+      }
+      expect(isCanonicalRecord(text, parsed)).toBe(reference);
+    }
+  });
 });
