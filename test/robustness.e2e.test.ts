@@ -1,0 +1,259 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SealedEvent } from '@vigil/protocol';
+import { sealedChain } from './helpers/cli.js';
+import { startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
+
+/**
+ * Bad input never crashes anything nor corrupts stored data: a real `vigil start` gets
+ * hundreds of bodies derived from valid batches by seeded random mutations (bytes flipped,
+ * bodies cut short, values of the envelope or of the record replaced by hostile JSON), then
+ * every route of its OpenAPI description is called with junk parameters and bodies under every
+ * kind of key. Every answer must be a 2xx or a 4xx with an error that names the field; the
+ * server must stay ready; and the store must hold exactly the events of the accepted batches.
+ * The seed is fixed, so a failure replays; change it to explore further.
+ */
+
+const SEED = 20261123;
+const BODIES = 600;
+
+/** A small deterministic generator (LCG): the same seed, the same mutations. */
+function generator(seed: number): (n: number) => number {
+  let state = seed;
+  return (n) => {
+    state = (Math.imul(state, 1103515245) + 12345) & 0x7fffffff;
+    return state % n;
+  };
+}
+
+const HOSTILE: readonly string[] = [
+  'null',
+  '0',
+  '-1',
+  '1e308',
+  '9007199254740993',
+  '"x"',
+  '""',
+  '[]',
+  '{}',
+  'true',
+  '"\\ud800"',
+  '"\\u0000"',
+  '"2026-13-45T99:99:99Z"',
+  '"../../etc/passwd"',
+  `"${'a'.repeat(70_000)}"`,
+  '{"__proto__":{"polluted":1}}',
+  '{"constructor":{"prototype":{"polluted":1}}}',
+  '['.repeat(40) + ']'.repeat(40),
+  `"' OR 1=1 --"`,
+];
+
+/** Every JSON path inside a value, as lists of keys. */
+function pathsOf(value: unknown, at: string[] = [], out: string[][] = []): string[][] {
+  if (at.length > 0) out.push(at);
+  if (value !== null && typeof value === 'object')
+    for (const key of Object.keys(value))
+      pathsOf((value as Record<string, unknown>)[key], [...at, key], out);
+  return out;
+}
+
+function replaceAt(root: unknown, path: string[], value: unknown): void {
+  let target = root as Record<string, unknown>;
+  for (const key of path.slice(0, -1)) target = target[key] as Record<string, unknown>;
+  target[path[path.length - 1] as string] = value;
+}
+
+/** One mutation of a valid body: the kind of damage is drawn first, then where. */
+function mutate(events: SealedEvent[], rnd: (n: number) => number): string {
+  const text = JSON.stringify({ events });
+  const hostile = (): unknown => JSON.parse(HOSTILE[rnd(HOSTILE.length)] as string);
+  switch (rnd(7)) {
+    case 0: {
+      const i = rnd(text.length);
+      return text.slice(0, i) + String.fromCharCode(rnd(0x3000)) + text.slice(i + 1);
+    }
+    case 1:
+      return text.slice(0, rnd(text.length));
+    case 2: {
+      // A value of the envelope: the hash, a disclosure, a salt, the record string itself.
+      const body = JSON.parse(text) as { events: Record<string, unknown>[] };
+      const event = body.events[rnd(body.events.length)] as Record<string, unknown>;
+      const paths = pathsOf(event);
+      replaceAt(event, paths[rnd(paths.length)] as string[], hostile());
+      return JSON.stringify(body);
+    }
+    case 3: {
+      // A value inside the record, re-serialised: the hash no longer matches, or the shape is wrong.
+      const body = JSON.parse(text) as { events: { record: string }[] };
+      const event = body.events[rnd(body.events.length)] as { record: string };
+      const record = JSON.parse(event.record) as Record<string, unknown>;
+      const paths = pathsOf(record);
+      replaceAt(record, paths[rnd(paths.length)] as string[], hostile());
+      event.record = JSON.stringify(record);
+      return JSON.stringify(body);
+    }
+    case 4:
+      return JSON.stringify({ events: [hostile(), ...events.slice(1)] });
+    case 5:
+      return HOSTILE[rnd(HOSTILE.length)] as string;
+    default:
+      // Unchanged: some batches must be accepted, or the store check below proves little.
+      return text;
+  }
+}
+
+interface ErrorBody {
+  error?: { code?: unknown; message?: unknown; details?: { path?: unknown }[] };
+}
+
+describe('robustness: hostile input against a running vigil', () => {
+  const data = tempDataDir('robust');
+  let vigil: VigilProcess;
+
+  beforeAll(async () => {
+    vigil = await startVigil({
+      dataDir: data.dir,
+      args: [
+        '--rate-limit-ingest-per-minute',
+        '0',
+        '--rate-limit-query-per-minute',
+        '0',
+        '--rate-limit-admin-per-minute',
+        '0',
+      ],
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await vigil?.stop();
+    data.remove();
+  });
+
+  it('answers every mutated batch with 202 or a 4xx naming the field, and stores exactly the accepted ones', async () => {
+    const { ingestKey, queryKey } = vigil.credentials();
+    const rnd = generator(SEED);
+    const accepted = new Map<string, number>();
+    const statuses = new Map<number, number>();
+    for (let b = 0; b < BODIES; b++) {
+      const stream = `robust/${b}`;
+      const body = mutate(sealedChain(3, stream), rnd);
+      const res = await fetch(`${vigil.url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ingestKey}`, 'content-type': 'application/json' },
+        body,
+      });
+      const answer = (await res.json()) as ErrorBody & { accepted?: number };
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      const context = `body ${b}: ${res.status} ${JSON.stringify(answer).slice(0, 300)}`;
+      expect(res.status, context).toBeLessThan(500);
+      if (res.status === 202) {
+        accepted.set(stream, answer.accepted ?? 0);
+        continue;
+      }
+      expect(res.status, context).toBeGreaterThanOrEqual(400);
+      expect(typeof answer.error?.code, context).toBe('string');
+      expect(typeof answer.error?.message, context).toBe('string');
+      // Each problem names where it is: a JSON pointer ('' is the body or event as a whole).
+      for (const d of answer.error?.details ?? []) expect(typeof d.path, context).toBe('string');
+    }
+    // The mutations must have produced both outcomes, or this test proves less than it says.
+    expect(statuses.get(202) ?? 0).toBeGreaterThan(20);
+    expect(statuses.get(400) ?? 0).toBeGreaterThan(BODIES / 2);
+
+    const expected = [...accepted.values()].reduce((a, n) => a + n, 0);
+    const stored = new Map<string, number>();
+    await waitFor(
+      async () => {
+        stored.clear();
+        let cursor: string | undefined;
+        do {
+          const res = await fetch(
+            `${vigil.url}/v1/events?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+            { headers: { authorization: `Bearer ${queryKey}` } },
+          );
+          const page = (await res.json()) as {
+            events: { stream: string }[];
+            nextCursor?: string;
+          };
+          for (const e of page.events)
+            if (e.stream.startsWith('robust/'))
+              stored.set(e.stream, (stored.get(e.stream) ?? 0) + 1);
+          cursor = page.nextCursor;
+        } while (cursor);
+        return [...stored.values()].reduce((a, n) => a + n, 0);
+      },
+      (n) => n >= expected,
+      20_000,
+      `${expected} accepted events stored`,
+    );
+    expect(Object.fromEntries(stored)).toEqual(Object.fromEntries(accepted));
+    expect((await fetch(`${vigil.url}/readyz`)).status).toBe(200);
+  }, 120_000);
+
+  it('answers junk parameters and bodies on every documented route without a 5xx', async () => {
+    const keys = vigil.credentials();
+    const rnd = generator(SEED + 1);
+    const spec = (await (await fetch(`${vigil.url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>;
+    };
+    const junk = [
+      '',
+      'x',
+      '-1',
+      '1e309',
+      '2026-13-01',
+      '%00',
+      "' OR 1=1 --",
+      'a'.repeat(5000),
+      '99999999999999999999',
+      '..%2F..',
+      '[]',
+      'null',
+    ];
+    const failures: string[] = [];
+    let calls = 0;
+    for (const [path, operations] of Object.entries(spec.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const names = (operation.parameters ?? [])
+          .filter((p) => p.in === 'query')
+          .map((p) => p.name);
+        for (let k = 0; k < 12; k++) {
+          const concrete = path.replace(
+            /\{[^}]+\}/g,
+            () => encodeURIComponent(junk[rnd(junk.length)] as string) || 'x',
+          );
+          const query = names
+            .filter(() => rnd(2) === 1)
+            .map((n) => `${n}=${encodeURIComponent(junk[rnd(junk.length)] as string)}`)
+            .join('&');
+          const withBody = method === 'post' || method === 'put' || method === 'patch';
+          const body = withBody
+            ? rnd(3) === 0
+              ? (junk[rnd(junk.length)] as string)
+              : JSON.stringify({
+                  [names[0] ?? 'x']: JSON.parse(HOSTILE[rnd(HOSTILE.length)] as string),
+                })
+            : undefined;
+          const key = [keys.adminKey, keys.queryKey, keys.operatorKey, keys.ingestKey][
+            rnd(4)
+          ] as string;
+          const res = await fetch(`${vigil.url}${concrete}${query ? `?${query}` : ''}`, {
+            method: method.toUpperCase(),
+            headers: {
+              authorization: `Bearer ${key}`,
+              ...(withBody ? { 'content-type': 'application/json' } : {}),
+            },
+            ...(body !== undefined ? { body } : {}),
+          });
+          const text = await res.text();
+          calls++;
+          if (res.status >= 500)
+            failures.push(
+              `${method.toUpperCase()} ${concrete}?${query.slice(0, 200)} → ${res.status} ${text.slice(0, 300)}`,
+            );
+        }
+      }
+    }
+    expect(calls).toBeGreaterThan(100);
+    expect(failures).toEqual([]);
+    expect((await fetch(`${vigil.url}/readyz`)).status).toBe(200);
+  }, 120_000);
+});
