@@ -2,7 +2,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newEventId, randomSaltSource, sealEvent, type SealedEvent } from '@vigil/protocol';
-import { CLI, startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
+import {
+  CLI,
+  NO_RATE_LIMITS,
+  startVigil,
+  tempDataDir,
+  waitFor,
+  type VigilProcess,
+} from './helpers/vigil.js';
 
 /**
  * Tenant isolation, end to end against a real `vigil start`: two tenants A and B with keys of
@@ -581,14 +588,7 @@ describe('tenant isolation across every route', () => {
       // Limits are per key and tested elsewhere; here they would only slow the sweep down.
       // A checkpoint as soon as events are stored, so that B has proofs to aim at.
       env: { VIGIL_CHECKPOINT_EVENTS: '1', VIGIL_CHECKPOINT_INTERVAL_SECONDS: '1' },
-      args: [
-        '--rate-limit-ingest-per-minute',
-        '0',
-        '--rate-limit-query-per-minute',
-        '0',
-        '--rate-limit-admin-per-minute',
-        '0',
-      ],
+      args: NO_RATE_LIMITS,
     });
     const operator = vigil.credentials().operatorKey;
     // Tenants and keys through the CLI, the way an operator sets them up.

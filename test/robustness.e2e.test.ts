@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SealedEvent } from '@vigil/protocol';
 import { sealedChain } from './helpers/cli.js';
-import { startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
+import {
+  NO_RATE_LIMITS,
+  startVigil,
+  tempDataDir,
+  waitFor,
+  type VigilProcess,
+} from './helpers/vigil.js';
 
 /**
  * Bad input never crashes anything nor corrupts stored data: a real `vigil start` gets
@@ -112,14 +118,7 @@ describe('robustness: hostile input against a running vigil', () => {
   beforeAll(async () => {
     vigil = await startVigil({
       dataDir: data.dir,
-      args: [
-        '--rate-limit-ingest-per-minute',
-        '0',
-        '--rate-limit-query-per-minute',
-        '0',
-        '--rate-limit-admin-per-minute',
-        '0',
-      ],
+      args: NO_RATE_LIMITS,
     });
   }, 30_000);
   afterAll(async () => {

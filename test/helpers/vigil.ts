@@ -32,6 +32,16 @@ export interface VigilProcess {
   kill9(): Promise<void>;
 }
 
+/** Flags that lift the per-key rate limits, for tests that send many requests on purpose. */
+export const NO_RATE_LIMITS: readonly string[] = [
+  '--rate-limit-ingest-per-minute',
+  '0',
+  '--rate-limit-query-per-minute',
+  '0',
+  '--rate-limit-admin-per-minute',
+  '0',
+];
+
 export function tempDataDir(label: string): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), `vigil-e2e-${label}-`));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
