@@ -187,6 +187,44 @@ describe('robustness: hostile input against a running vigil', () => {
     expect((await fetch(`${vigil.url}/readyz`)).status).toBe(200);
   }, 120_000);
 
+  it('stores an event whose address carries an IPv6 zone index, and every event after it', async () => {
+    // Node's net.isIP accepts `fe80::1%eth0`; ClickHouse's IPv6 column does not. The column
+    // holds the address without its zone, so the insert neither fails nor holds up the partition.
+    const { ingestKey, queryKey } = vigil.credentials();
+    const post = async (events: unknown[]): Promise<number> =>
+      (
+        await fetch(`${vigil.url}/v1/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ingestKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ events }),
+        })
+      ).status;
+    const login = (id: string, ip: string) => ({
+      action: 'user.login',
+      category: 'authentication',
+      outcome: 'success',
+      actor: { type: 'user', id },
+      context: { ip },
+    });
+    expect(await post([login('zoned-1', 'fe80::1%eth0')])).toBe(202);
+    expect(await post([login('zoned-2', '192.0.2.7')])).toBe(202);
+    const found = await waitFor(
+      async () => {
+        const res = await fetch(`${vigil.url}/v1/events?action=user.login&limit=1000`, {
+          headers: { authorization: `Bearer ${queryKey}` },
+        });
+        return (
+          (await res.json()) as { events: { actor: { id: string }; context: { ip: string } }[] }
+        ).events;
+      },
+      (events) => events.filter((e) => e.actor.id.startsWith('zoned-')).length === 2,
+      20_000,
+      'both events stored',
+    );
+    // Queries show the address exactly as it was sent.
+    expect(found.find((e) => e.actor.id === 'zoned-1')?.context.ip).toBe('fe80::1%eth0');
+  }, 60_000);
+
   it('answers junk parameters and bodies on every documented route without a 5xx', async () => {
     const keys = vigil.credentials();
     const rnd = generator(SEED + 1);

@@ -242,9 +242,17 @@ function plainEventRow(
   };
 }
 
-/** An address as the `ip` column holds it: IPv4 mapped into IPv6 (RFC 4291 §2.5.5.2). */
+/**
+ * An address as the `ip` column holds it: IPv4 mapped into IPv6 (RFC 4291 §2.5.5.2), and an
+ * IPv6 zone index (`fe80::1%eth0`, RFC 4007 §11) left out — ClickHouse's IPv6 type has no
+ * zone, and a zone is only meaningful on the host that saw the address. The record and its
+ * disclosure keep the exact text.
+ */
 export function ipColumn(text: string): string | null {
-  return text === '' ? null : isIPv4(text) ? `::ffff:${text}` : text;
+  if (text === '') return null;
+  const zone = text.indexOf('%');
+  const address = zone < 0 ? text : text.slice(0, zone);
+  return isIPv4(address) ? `::ffff:${address}` : address;
 }
 
 /**

@@ -81,6 +81,16 @@ const inputs: Input[] = [
     metadata: { deep: { nested: 'value' } },
     personal: ['/metadata/deep/nested'],
   },
+  {
+    // A link-local IPv6 address with its zone index: the column holds it without the zone.
+    id: '0193a4b2-6c1e-7000-8000-000000000005',
+    time: '2026-10-01T00:00:05.000Z',
+    action: 'user.login',
+    category: 'authentication',
+    outcome: 'success',
+    actor: { type: 'user', id: 'u-3' },
+    context: { ip: 'fe80::1%eth0' },
+  },
 ];
 
 function sealAll(): { event: SealedEvent; record: ReturnType<typeof sealEvent>['record'] }[] {
@@ -154,6 +164,7 @@ describe('the engine checks agree with eventRow', () => {
       ROW_BITS.js,
       0,
       ROW_BITS.js,
+      0,
     ]);
   });
 

@@ -154,8 +154,9 @@ export function eventCheckSql(from: string, options: EventSqlOptions): string {
         ? `${column} = ${expr}`
         : `${column} = if(has(r.personal, ${lit(pointer)}), ${disclosed(pointer)}, ${expr})`,
     ),
-    // IPv4 is stored mapped into IPv6 (store/rows.ts ipColumn); no value is NULL.
-    `isNotDistinctFrom(ip, toIPv6OrNull(ipv)) AND (ipv = '' OR toIPv6OrNull(ipv) IS NOT NULL)`,
+    // IPv4 is stored mapped into IPv6, an IPv6 zone index left out (store/rows.ts ipColumn);
+    // no value is NULL.
+    `isNotDistinctFrom(ip, toIPv6OrNull(ipa)) AND (ipv = '' OR toIPv6OrNull(ipa) IS NOT NULL)`,
     `personal = r.personal`,
   ];
   // Disclosures as eventRow wrote them, JSON.stringify of {path: {salt, value}}. The engine
@@ -194,6 +195,7 @@ FROM (
     arrayMap(x -> x['salt'], mapValues(m)) AS ds,
     [${FIXED_PATHS.map(([, expr]) => expr).join(', ')}] AS rv,
     if(has(r.personal, '/context/ip'), dv[indexOf(dk, '/context/ip')], r.context.ip) AS ipv,
+    if(position(ipv, '%') > 0, substring(ipv, 1, position(ipv, '%') - 1), ipv) AS ipa,
     ${pseudonymPaths} AS pk,
     ${needsJs} AS js
   ${from}
