@@ -67,7 +67,7 @@ export { sealEvent, personalPathsOf } from './seal.js';
 export type { Sealed, CompleteInput } from './seal.js';
 export { judgeLink, checkBatchLinks } from './chain.js';
 export type { StreamHead, LinkVerdict, BatchLinkItem } from './chain.js';
-export { checkSealedEvent, checkEventInput } from './validate.js';
+export { checkSealedEvent, checkLoggedSealedEvent, checkEventInput } from './validate.js';
 export type { Checked, CheckedSealed } from './validate.js';
 export {
   eventInputSchema,

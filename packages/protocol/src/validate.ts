@@ -65,6 +65,27 @@ function timeProblems(
  * here (see checkBatchLinks and judgeLink).
  */
 export function checkSealedEvent(wire: unknown, index?: number): Checked<CheckedSealed> {
+  return checkSealed(wire, index, true);
+}
+
+/**
+ * The checks a partition consumer repeats on a sealed event it reads from the log: shape,
+ * exact-bytes hash, JSON, record schema, real instants — what must hold for the event to become
+ * a well-formed stored row, whoever wrote the log record. Left out: the personal paths and the
+ * disclosures' commitments (the collector checked them before it appended the event, every
+ * verification checks them on the stored row, and repeating them here would about double the
+ * consumer's cost per event), and the reserved streams, which Vigil's own writers use through
+ * the log (recorded admin changes) and an erasure may leave a disclosure out of.
+ */
+export function checkLoggedSealedEvent(wire: unknown): Checked<CheckedSealed> {
+  return checkSealed(wire, undefined, false);
+}
+
+function checkSealed(
+  wire: unknown,
+  index: number | undefined,
+  personalChecks: boolean,
+): Checked<CheckedSealed> {
   // Hand-written check of the wire shape first (the common, valid case); Ajv only to describe
   // what is wrong.
   if (!isSealedShape(wire) && !validateSealedEventShape(wire)) {
@@ -94,6 +115,27 @@ export function checkSealedEvent(wire: unknown, index?: number): Checked<Checked
   }
   const record = parsed as EventRecord;
   details.push(...timeProblems(record, '/record', index));
+  if (personalChecks) details.push(...personalProblems(record, event, index));
+  if (personalChecks && reservedStream(record.stream)) {
+    details.push(
+      detail(
+        index,
+        '/record/stream',
+        `must not start with ${RESERVED_STREAM_PREFIXES.join(' or ')}: those streams are written by Vigil itself`,
+      ),
+    );
+  }
+  if (details.length > 0) return { ok: false, details };
+  return { ok: true, value: { event, record, timeMs: parseTime(record.time) as number } };
+}
+
+/** The personal paths of a record and the disclosures that open them (PROTOCOL.md §5). */
+function personalProblems(
+  record: EventRecord,
+  event: SealedEvent,
+  index: number | undefined,
+): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
   const personal = record.personal ?? [];
   const listed = new Set(personal);
   for (const path of personal) {
@@ -133,17 +175,7 @@ export function checkSealedEvent(wire: unknown, index?: number): Checked<Checked
     }
   }
   details.push(...checkDisclosures(record, event.disclosures, listed, index));
-  if (reservedStream(record.stream)) {
-    details.push(
-      detail(
-        index,
-        '/record/stream',
-        `must not start with ${RESERVED_STREAM_PREFIXES.join(' or ')}: those streams are written by Vigil itself`,
-      ),
-    );
-  }
-  if (details.length > 0) return { ok: false, details };
-  return { ok: true, value: { event, record, timeMs: parseTime(record.time) as number } };
+  return details;
 }
 
 function isHex64(text: string): boolean {

@@ -90,7 +90,7 @@ export class Metrics {
     });
     this.sinkRejectedRecords = new Counter({
       name: 'vigil_sink_rejected_records_total',
-      help: 'Log records the sink could not decode (kept in rejected_records).',
+      help: 'Log records the sink could not decode or that fail its checks (kept in rejected_records).',
       registers: r,
     });
     this.consumerLag = new Gauge({

@@ -7,6 +7,7 @@ import {
   randomSaltSource,
   rootOf,
   sealEvent,
+  sha256Hex,
   verifyConsistencyProof,
   verifyInclusionProof,
   ZERO_HASH,
@@ -86,7 +87,7 @@ function unchained(tenant: string, count: number): EventMessage {
     kind: 'unchained',
     events: Array.from({ length: count }, () => ({
       input: input({ actor: { type: 'service', id: 'cron' } }),
-      digest: `d${ids}`,
+      digest: sha256Hex(`d${ids}`),
     })),
   };
 }

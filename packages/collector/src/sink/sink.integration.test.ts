@@ -199,7 +199,7 @@ describe('SinkProcessor on chDB', () => {
     expect(page.events[1]).toMatchObject({ metadata: { phone: '+33 1 23' }, source: 'unchained' });
     const conflicting: EventMessage = {
       ...message,
-      events: [{ input: { ...plain, outcome: 'failure' }, digest: 'other' }],
+      events: [{ input: { ...plain, outcome: 'failure' }, digest: sha256Hex('other content') }],
     };
     const issues: string[] = [];
     await new SinkProcessor({
@@ -254,6 +254,87 @@ describe('SinkProcessor on chDB', () => {
     );
   });
 
+  it('keeps malformed log records aside, naming the field, and stores the rest of the batch', async () => {
+    // A log record that decodes but would not make a well-formed row (written by something
+    // other than a collector, or by a faulty one) must neither be stored nor fail the insert of
+    // its whole batch, again after every restart, holding up the partition.
+    const [valid] = chain('app/poison/ok', 0, 1, ZERO_HASH, 700);
+    const [e] = chain('app/poison/1', 0, 1, ZERO_HASH, 710);
+    const sealed = (stream: string, events: unknown[], extra: object = {}): ConsumedRecord => ({
+      partition: 0,
+      offset: offset++,
+      key: `acme/${stream}`,
+      value: Buffer.from(
+        JSON.stringify({ ...sealedMessage('acme', stream, []), events, ...extra }),
+      ),
+      timestamp: T0,
+    });
+    const notIp = {
+      ...e!.disclosures,
+      '/context/ip': { ...e!.disclosures!['/context/ip']!, value: 'not-an-ip' },
+    };
+    const bad: [ConsumedRecord, string][] = [
+      [sealed('app/poison/1', [{ record: '{}', hash: sha256Hex('{}') }]), '/events/0/record'],
+      [sealed('app/poison/1', [{ ...e!, hash: sha256Hex('x') }]), '/events/0/hash'],
+      [sealed('app/poison/1', [e!], { tenant: '' }), '/tenant'],
+      [sealed('app/poison/1', [e!], { receivedAt: 'yesterday' }), '/receivedAt'],
+      [sealed('app/poison/other', [e!]), '/events/0/record/stream'],
+      [sealed('app/poison/1', [{ ...e!, disclosures: notIp }]), '/events/0/context/ip'],
+      [sealed('app/poison/1', [e!], { kind: 'mixed' }), '/kind'],
+      [
+        sealed('key/k1', [{ input: { action: 5 }, digest: sha256Hex('x') }], { kind: 'unchained' }),
+        '/events/0/input',
+      ],
+    ];
+    const before = await ts.store.query<{ c: number | string }>(
+      `SELECT count() AS c FROM ${ts.store.table('rejected_records')}`,
+    );
+    await sink.process(
+      batch(...bad.map(([r]) => r), record(sealedMessage('acme', 'app/poison/ok', [valid!]))),
+    );
+    expect(await count(ts.store, 'acme', "startsWith(stream, 'app/poison/')")).toBe(1);
+    expect(await count(ts.store, 'acme', "stream = 'app/poison/ok'")).toBe(1);
+    const rejected = await ts.store.query<{ error: string }>(
+      `SELECT error FROM ${ts.store.table('rejected_records')} ORDER BY log_offset`,
+    );
+    expect(rejected.length - Number(before[0]?.c)).toBe(bad.length);
+    const errors = rejected.slice(-bad.length).map((r) => r.error);
+    bad.forEach(([, path], i) => expect(errors[i]).toMatch(`invalid log record: ${path}`));
+  });
+
+  it('refuses an unchained event it cannot seal alone, and stores the others of its record', async () => {
+    const ok = { ...input(720), id: '0193a4b2-6c1e-7000-8000-000000000720' };
+    // A lone surrogate has no RFC 8785 form: the collector refuses it; here it came in anyway.
+    const unsealable = { ...input(721), metadata: { note: 'broken \ud800 text' } };
+    const message: EventMessage = {
+      v: 1,
+      tenant: 'acme',
+      keyId: 'kunseal',
+      receivedAt: T0 + 9000,
+      backfillBefore: T0 - 86_400_000,
+      stream: 'key/kunseal',
+      kind: 'unchained',
+      events: [
+        { input: ok, digest: sha256Hex('ok') },
+        { input: unsealable, digest: sha256Hex('unsealable') },
+      ],
+    };
+    const logged = record(message);
+    await sink.process(batch(logged));
+    const page = await searchEvents(ts.store, 'acme', { stream: 'key/kunseal', order: 'asc' });
+    expect(page.events.map((e) => e['action']).sort()).toEqual([
+      'document.viewed',
+      'stream.opened',
+    ]);
+    const rejected = await ts.store.query<{ error: string }>(
+      `SELECT error FROM ${ts.store.table('rejected_records')} WHERE log_offset = {o:UInt64}`,
+      { o: logged.offset },
+    );
+    expect(rejected.map((r) => r.error)).toEqual([
+      expect.stringMatching(/^invalid log record: \/events\/1\/input /),
+    ]);
+  });
+
   it('keeps undecodable log records instead of dropping them', async () => {
     const junk: ConsumedRecord = {
       partition: 0,
@@ -263,9 +344,11 @@ describe('SinkProcessor on chDB', () => {
       timestamp: T0,
     };
     await sink.process(batch(junk));
-    const rows = await ts.store.query<{ c: number | string }>(
-      `SELECT count() AS c FROM ${ts.store.table('rejected_records')}`,
+    const rows = await ts.store.query<{ error: string }>(
+      `SELECT error FROM ${ts.store.table('rejected_records')} WHERE log_offset = {o:UInt64}`,
+      { o: junk.offset },
     );
-    expect(Number(rows[0]?.c)).toBe(1);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.error).toMatch(/JSON/);
   });
 });

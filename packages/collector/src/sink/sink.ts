@@ -23,7 +23,7 @@ import {
   type Store,
 } from '@vigil/query';
 import type { SinkConfig } from '../config/config.js';
-import { decodeEventMessage, keyStream, type EventMessage } from '../log/event-message.js';
+import { keyStream, readEventMessage, type EventMessage } from '../log/event-message.js';
 import type { ConsumedBatch, ConsumedRecord } from '../log/log.js';
 import { HeadCache, type Head } from './heads.js';
 import { InsertGroup } from './insert-group.js';
@@ -151,26 +151,10 @@ export class SinkProcessor {
     const rejects: object[] = [];
     for (const record of batch.records) {
       try {
-        const message = decodeEventMessage(record.value);
-        const parsed =
-          message.kind === 'sealed'
-            ? message.events.map((e) => JSON.parse(e.record) as EventRecord)
-            : [];
+        const { message, records: parsed } = readEventMessage(record.value);
         decoded.push({ record, message, parsed });
       } catch (error) {
-        // Kept, not dropped: an operator can inspect and replay it.
-        rejects.push({
-          log_partition: record.partition,
-          log_offset: record.offset,
-          logged_at: record.timestamp,
-          error: (error as Error).message,
-          payload: record.value.toString('base64'),
-        });
-        this.observer.rejectedRecord();
-        this.options.logger?.error(
-          { partition: record.partition, offset: record.offset, err: error },
-          'undecodable log record kept in rejected_records',
-        );
+        this.keepRejected(rejects, record, asMessage(error));
       }
     }
     await this.prefetch(batch.partition, decoded);
@@ -183,6 +167,12 @@ export class SinkProcessor {
     for (const plugin of plugins) await plugin.prepare?.(context);
     const run = new BatchRun(this, batch.partition, known, plugins);
     for (const d of decoded) run.apply(d);
+    for (const r of run.refused)
+      this.keepRejected(
+        rejects,
+        r.record,
+        `invalid log record: /events/${r.index}/input ${r.error}`,
+      );
     const rows = run.rows;
     if (rejects.length > 0) await store.insert(store.table('rejected_records'), rejects);
     submitting();
@@ -190,6 +180,22 @@ export class SinkProcessor {
     if (run.duplicates > 0) this.observer.duplicate(run.duplicates);
     for (const [k, v] of run.headUpdates) this.heads.set(k.tenant, k.stream, v);
     for (const plugin of plugins) await plugin.stored?.(rows, context);
+  }
+
+  /** Kept, not dropped: an operator can inspect the record and replay it. */
+  private keepRejected(rejects: object[], record: ConsumedRecord, error: string): void {
+    rejects.push({
+      log_partition: record.partition,
+      log_offset: record.offset,
+      logged_at: record.timestamp,
+      error,
+      payload: record.value.toString('base64'),
+    });
+    this.observer.rejectedRecord();
+    this.options.logger?.error(
+      { partition: record.partition, offset: record.offset, error },
+      'invalid log record kept in rejected_records',
+    );
   }
 
   /** Heads of every stream this batch touches, including key and integrity streams. */
@@ -291,6 +297,8 @@ interface StreamKey {
 class BatchRun {
   readonly rows: EventRow[] = [];
   readonly headUpdates = new Map<StreamKey, Head>();
+  /** Unchained events the sink could not seal (readEventMessage lets through what it cannot judge). */
+  readonly refused: { record: ConsumedRecord; index: number; error: string }[] = [];
   duplicates = 0;
   private readonly local = new Map<string, { key: StreamKey; head: Head }>();
   /** Ids stored by this batch, for replays inside one batch. */
@@ -385,7 +393,12 @@ class BatchRun {
           'event id reused with other content; stored and flagged',
         );
       }
-      this.appendChained(message, record, index, stream, e.input, 'unchained', e.digest, flags);
+      try {
+        this.appendChained(message, record, index, stream, e.input, 'unchained', e.digest, flags);
+      } catch (error) {
+        // Sealing failed before anything of this event was kept: it alone is refused.
+        this.refused.push({ record, index, error: asMessage(error) });
+      }
     });
   }
 
@@ -519,4 +532,8 @@ class BatchRun {
       });
     this.rows.push(row);
   }
+}
+
+function asMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
