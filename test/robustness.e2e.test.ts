@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SealedEvent } from '@vigil/protocol';
 import { sealedChain } from './helpers/cli.js';
 import {
   NO_RATE_LIMITS,
@@ -46,6 +45,7 @@ const HOSTILE: readonly string[] = [
   '"\\u0000"',
   '"2026-13-45T99:99:99Z"',
   '"../../etc/passwd"',
+  '"fe80::1%eth0"',
   `"${'a'.repeat(70_000)}"`,
   '{"__proto__":{"polluted":1}}',
   '{"constructor":{"prototype":{"polluted":1}}}',
@@ -69,7 +69,7 @@ function replaceAt(root: unknown, path: string[], value: unknown): void {
 }
 
 /** One mutation of a valid body: the kind of damage is drawn first, then where. */
-function mutate(events: SealedEvent[], rnd: (n: number) => number): string {
+function mutate(events: readonly object[], rnd: (n: number) => number): string {
   const text = JSON.stringify({ events });
   const hostile = (): unknown => JSON.parse(HOSTILE[rnd(HOSTILE.length)] as string);
   switch (rnd(7)) {
@@ -88,9 +88,15 @@ function mutate(events: SealedEvent[], rnd: (n: number) => number): string {
       return JSON.stringify(body);
     }
     case 3: {
-      // A value inside the record, re-serialised: the hash no longer matches, or the shape is wrong.
+      // A value inside the record, re-serialised: the hash no longer matches, or the shape is
+      // wrong. (An unchained event is its own record: a hostile value at any path of it.)
       const body = JSON.parse(text) as { events: { record: string }[] };
       const event = body.events[rnd(body.events.length)] as { record: string };
+      if (typeof event.record !== 'string') {
+        const paths = pathsOf(event);
+        replaceAt(event, paths[rnd(paths.length)] as string[], hostile());
+        return JSON.stringify(body);
+      }
       const record = JSON.parse(event.record) as Record<string, unknown>;
       const paths = pathsOf(record);
       replaceAt(record, paths[rnd(paths.length)] as string[], hostile());
@@ -105,6 +111,19 @@ function mutate(events: SealedEvent[], rnd: (n: number) => number): string {
       // Unchanged: some batches must be accepted, or the store check below proves little.
       return text;
   }
+}
+
+/** `count` plain events as a curl user posts them: Vigil seals them on the key's stream. */
+function unchained(count: number, batch: number): object[] {
+  return Array.from({ length: count }, (_, i) => ({
+    action: 'document.viewed',
+    category: 'data_access',
+    outcome: 'success',
+    actor: { type: 'user', id: `robust-${batch}-${i}`, email: `u${batch}@example.eu` },
+    target: { type: 'document', id: `doc-${batch}-${i}` },
+    context: { ip: '198.51.100.7', userAgent: 'robust/1', requestId: `req-${batch}-${i}` },
+    metadata: { batch, i },
+  }));
 }
 
 interface ErrorBody {
@@ -133,7 +152,9 @@ describe('robustness: hostile input against a running vigil', () => {
     const statuses = new Map<number, number>();
     for (let b = 0; b < BODIES; b++) {
       const stream = `robust/${b}`;
-      const body = mutate(sealedChain(3, stream), rnd);
+      // Even bodies sealed by the producer, odd ones unchained (the collector seals them).
+      const events = b % 2 === 0 ? sealedChain(3, stream) : unchained(3, b);
+      const body = mutate(events, rnd);
       const res = await fetch(`${vigil.url}/v1/events`, {
         method: 'POST',
         headers: { authorization: `Bearer ${ingestKey}`, 'content-type': 'application/json' },
@@ -144,7 +165,9 @@ describe('robustness: hostile input against a running vigil', () => {
       const context = `body ${b}: ${res.status} ${JSON.stringify(answer).slice(0, 300)}`;
       expect(res.status, context).toBeLessThan(500);
       if (res.status === 202) {
-        accepted.set(stream, answer.accepted ?? 0);
+        // Sealed events are stored on their own stream; unchained ones on the key's stream.
+        const where = b % 2 === 0 ? stream : 'unchained';
+        accepted.set(where, (accepted.get(where) ?? 0) + (answer.accepted ?? 0));
         continue;
       }
       expect(res.status, context).toBeGreaterThanOrEqual(400);
@@ -169,12 +192,14 @@ describe('robustness: hostile input against a running vigil', () => {
             { headers: { authorization: `Bearer ${queryKey}` } },
           );
           const page = (await res.json()) as {
-            events: { stream: string }[];
+            events: { stream: string; source: string }[];
             nextCursor?: string;
           };
-          for (const e of page.events)
-            if (e.stream.startsWith('robust/'))
-              stored.set(e.stream, (stored.get(e.stream) ?? 0) + 1);
+          for (const e of page.events) {
+            const where = e.source === 'unchained' ? 'unchained' : e.stream;
+            if (where === 'unchained' || where.startsWith('robust/'))
+              stored.set(where, (stored.get(where) ?? 0) + 1);
+          }
           cursor = page.nextCursor;
         } while (cursor);
         return [...stored.values()].reduce((a, n) => a + n, 0);
