@@ -102,6 +102,17 @@ export const TEXT_COLUMNS: readonly (readonly [string, string, string?])[] = [
 const be32 = (x: string): string => `reverse(reinterpretAsFixedString(toUInt32(${x})))`;
 const be64 = (x: string): string => `reverse(reinterpretAsFixedString(toUInt64(${x})))`;
 
+/**
+ * The leaf hash of a row as lower-case hex, in SQL (PROTOCOL.md §13.2, RFC 9162 §2.1.1):
+ * SHA-256(0x00 || "vigil.leaf.v1" 0x00 | u32be tenant | u32be stream | u64be seq | event hash).
+ * The event-row checks here and the tree join (tree.ts) both bind leaves with it.
+ */
+export function leafHashSql(eventHashHex: string): string {
+  return `lower(hex(SHA256(concat('\\0vigil.leaf.v1\\0',
+      ${be32('length(tenant_id)')}, tenant_id, ${be32('length(stream)')}, stream,
+      ${be64('seq')}, unhex(${eventHashHex})))))`;
+}
+
 /** SQL text of a path literal (paths here are plain ASCII pointers). */
 const lit = (text: string): string => `'${text}'`;
 
@@ -172,9 +183,7 @@ export function eventCheckSql(from: string, options: EventSqlOptions): string {
     AND arrayAll(x -> length(x) = 2 AND mapContains(x, 'salt') AND mapContains(x, 'value'), mapValues(m))
     AND hasAll(r.personal, dk)
     AND hasAll(${fixed}, dk))`;
-  const leaf = `lower(hex(SHA256(concat('\\0vigil.leaf.v1\\0',
-      ${be32('length(tenant_id)')}, tenant_id, ${be32('length(stream)')}, stream,
-      ${be64('seq')}, unhex(hash)))))`;
+  const leaf = leafHashSql('hash');
   const needsJs = `(${pseudonymised} OR has(flags, 'noncanonical') OR NOT ${guard})`;
   return `SELECT toString(id) AS eid, hash AS h, log_partition AS part, leaf_index AS li,
        leaf_hash AS lh, stream AS st, seq AS sq, flags AS fl,

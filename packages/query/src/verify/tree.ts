@@ -3,6 +3,7 @@ import type { Store } from '../store/store.js';
 import type { StatedHead } from './checkpoints.js';
 import type { Findings } from './findings.js';
 import type { RetentionExplainer } from './retention.js';
+import { leafHashSql } from './event-sql.js';
 import { forEachRowBinary, type RowBinaryReader } from './row-binary.js';
 import type { Scope } from './scope.js';
 
@@ -99,9 +100,6 @@ export interface TreeOutcome extends TreeResult {
   readonly orphans: OrphanLeaf[];
 }
 
-const be32 = (x: string): string => `reverse(reinterpretAsFixedString(toUInt32(${x})))`;
-const be64 = (x: string): string => `reverse(reinterpretAsFixedString(toUInt64(${x})))`;
-
 function joinSql(store: Store, scope: Scope): string {
   const leafScope = scope.sql('time', 'stream');
   // Explicit types: RowBinary has no per-column framing, readRow reads exactly these.
@@ -122,9 +120,7 @@ FROM (
     toString(event_hash) AS eh, stream AS st, seq AS sq,
     toUnixTimestamp64Milli(received_at) AS rcv, toUnixTimestamp64Milli(time) AS tm,
     ${leafScope} AS insc,
-    toUInt8(leaf_hash = lower(hex(SHA256(concat('\\0vigil.leaf.v1\\0',
-      ${be32('length(tenant_id)')}, tenant_id, ${be32('length(stream)')}, stream,
-      ${be64('seq')}, unhex(event_hash)))))) AS lok
+    toUInt8(leaf_hash = ${leafHashSql('event_hash')}) AS lok
   FROM ${store.table('merkle_leaves')} FINAL
   WHERE tenant_id = {tenant:String} AND log_partition = {partition:UInt32}
     AND leaf_index >= {from:UInt64} AND leaf_index < {to:UInt64}
