@@ -23,10 +23,11 @@ import {
   type Store,
 } from '@vigil/query';
 import type { SinkConfig } from '../config/config.js';
-import { keyStream, readEventMessage, type EventMessage } from '../log/event-message.js';
+import { keyStream, type EventMessage } from '../log/event-message.js';
 import type { ConsumedBatch, ConsumedRecord } from '../log/log.js';
 import { HeadCache, type Head } from './heads.js';
 import { InsertGroup } from './insert-group.js';
+import { readEventMessage } from './read-message.js';
 import type { BatchContext, SinkPlugin } from './plugins.js';
 import { RETENTION_PLUGIN, RetentionPlugin } from './retention.js';
 

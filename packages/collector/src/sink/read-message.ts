@@ -1,0 +1,111 @@
+import { isIP } from 'node:net';
+import {
+  checkLoggedSealedEvent,
+  PATTERNS,
+  parseTime,
+  type ErrorDetail,
+  type EventRecord,
+} from '@vigil/protocol';
+import { ipColumn } from '@vigil/query';
+import { decodeEventMessage, type EventMessage } from '../log/event-message.js';
+
+/** A log record read and checked by a partition consumer: the message and, if sealed, its records. */
+export interface ReadMessage {
+  readonly message: EventMessage;
+  /** The parsed record of each sealed event, in order; empty for unchained events. */
+  readonly records: EventRecord[];
+}
+
+/** Latest instant the store's DateTime64 columns hold (2299-12-31, ClickHouse docs). */
+const LAST_STORABLE_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
+
+function refuse(path: string, message: string): never {
+  throw new Error(`invalid log record: ${path} ${message}`);
+}
+
+function isEpochMs(value: unknown): value is number {
+  return (
+    Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= LAST_STORABLE_MS
+  );
+}
+
+/** What the `ip` column would hold (the store's own ipColumn) must be an address it parses. */
+function checkAddress(path: string, value: unknown): void {
+  if (value === undefined) return;
+  const column = typeof value === 'string' ? ipColumn(value) : undefined;
+  if (column === undefined || (column !== null && isIP(column) === 0))
+    refuse(path, 'must be an IP address');
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function firstProblem(at: string, details: readonly ErrorDetail[]): never {
+  const d = details[0];
+  return refuse(`${at}${d?.path ?? ''}`, d?.message ?? 'is invalid');
+}
+
+/**
+ * Decodes a log record and checks everything the consumer relies on to store it: the envelope,
+ * each sealed event's shape, hash and record schema (checkLoggedSealedEvent), each unchained
+ * event's id, time and shape, and the values that become typed columns of strict types.
+ * The log is written by collectors, but a consumer trusts no input: a record that fails is kept
+ * aside (`rejected_records`) instead of being stored, or of failing the insert of its whole
+ * batch again and again. Throws an Error naming the field.
+ */
+export function readEventMessage(value: Buffer): ReadMessage {
+  const message = decodeEventMessage(value);
+  const m = message as unknown as Record<string, unknown>;
+  if (typeof m['tenant'] !== 'string' || m['tenant'] === '')
+    refuse('/tenant', 'must be a non-empty string');
+  if (typeof m['keyId'] !== 'string') refuse('/keyId', 'must be a string');
+  if (!isEpochMs(m['receivedAt'])) refuse('/receivedAt', 'must be a time in epoch milliseconds');
+  if (typeof m['backfillBefore'] !== 'number' || !Number.isFinite(m['backfillBefore']))
+    refuse('/backfillBefore', 'must be a time in epoch milliseconds');
+  if (typeof m['stream'] !== 'string' || m['stream'] === '')
+    refuse('/stream', 'must be a non-empty string');
+  const events = m['events'];
+  if (!Array.isArray(events) || events.length === 0) refuse('/events', 'must be a non-empty array');
+  if (m['kind'] === 'sealed') {
+    const records = events.map((event, i) => {
+      const checked = checkLoggedSealedEvent(event);
+      if (!checked.ok) return firstProblem(`/events/${i}`, checked.details);
+      const { record } = checked.value;
+      if (record.stream !== m['stream'])
+        refuse(`/events/${i}/record/stream`, 'is not the stream of its log record');
+      const disclosed = record.personal?.includes('/context/ip')
+        ? checked.value.event.disclosures?.['/context/ip']?.value
+        : record.context?.ip;
+      checkAddress(`/events/${i}/context/ip`, disclosed);
+      return record;
+    });
+    return { message, records };
+  }
+  if (m['kind'] === 'unchained') {
+    // Only what storing needs: an erasure rewrites the inputs of a log record (values of the
+    // person become empty), so the collector's full input check no longer applies to them. A
+    // value the sink cannot seal refuses that event alone, when the sink seals it (sink.ts).
+    events.forEach((entry: unknown, i) => {
+      if (!isObject(entry)) refuse(`/events/${i}`, 'must be an object');
+      if (typeof entry['digest'] !== 'string' || !PATTERNS.hash.test(entry['digest']))
+        refuse(`/events/${i}/digest`, 'must be 64 lower-case hex digits');
+      const input = entry['input'];
+      if (!isObject(input)) refuse(`/events/${i}/input`, 'must be an object');
+      if (typeof input['id'] !== 'string' || !PATTERNS.uuidV7.test(input['id']))
+        refuse(`/events/${i}/input/id`, 'must be the id the collector gave the event');
+      if (typeof input['time'] !== 'string' || parseTime(input['time']) === undefined)
+        refuse(`/events/${i}/input/time`, 'must be the time the collector gave the event');
+      for (const member of ['action', 'category', 'outcome'])
+        if (typeof input[member] !== 'string')
+          refuse(`/events/${i}/input/${member}`, 'must be a string');
+      for (const member of ['actor', 'target', 'access', 'context', 'metadata'])
+        if (input[member] !== undefined && !isObject(input[member]))
+          refuse(`/events/${i}/input/${member}`, 'must be an object');
+      const context = input['context'] as Record<string, unknown> | undefined;
+      checkAddress(`/events/${i}/input/context/ip`, context?.['ip']);
+    });
+    return { message, records: [] };
+  }
+  return refuse('/kind', "must be 'sealed' or 'unchained'");
+}
