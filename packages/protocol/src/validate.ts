@@ -84,7 +84,7 @@ export function checkLoggedSealedEvent(wire: unknown): Checked<CheckedSealed> {
 function checkSealed(
   wire: unknown,
   index: number | undefined,
-  personalChecks: boolean,
+  full: boolean,
 ): Checked<CheckedSealed> {
   // Hand-written check of the wire shape first (the common, valid case); Ajv only to describe
   // what is wrong.
@@ -115,8 +115,8 @@ function checkSealed(
   }
   const record = parsed as EventRecord;
   details.push(...timeProblems(record, '/record', index));
-  if (personalChecks) details.push(...personalProblems(record, event, index));
-  if (personalChecks && reservedStream(record.stream)) {
+  if (full) details.push(...personalProblems(record, event, index));
+  if (full && reservedStream(record.stream)) {
     details.push(
       detail(
         index,
