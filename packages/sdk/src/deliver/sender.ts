@@ -231,15 +231,20 @@ export class Sender {
     }
   }
 
+  /** Splits the run at the head of the queue in two, or dead-letters it when it is one event. */
+  private halveOrSetAside(run: Entry[], result: Rejection): void {
+    if (run.length > 1) {
+      const half = Math.ceil(run.length / 2);
+      this.runs.splice(0, 1, run.slice(0, half), run.slice(half));
+    } else {
+      this.runs.shift();
+      this.host.deadLettered(run, result, [result.details]);
+    }
+  }
+
   private rejected(run: Entry[], result: Rejection, now: number): void {
     if (result.status === 413) {
-      if (run.length > 1) {
-        const half = Math.ceil(run.length / 2);
-        this.runs.splice(0, 1, run.slice(0, half), run.slice(half));
-      } else {
-        this.runs.shift();
-        this.host.deadLettered(run, result, [result.details]);
-      }
+      this.halveOrSetAside(run, result);
       return;
     }
     if (result.status === 400 || result.status === 409) {
@@ -253,13 +258,7 @@ export class Sender {
       }
       if (named.size === 0) {
         // Nothing named: halve until the culprit is alone, then set it aside.
-        if (run.length > 1) {
-          const half = Math.ceil(run.length / 2);
-          this.runs.splice(0, 1, run.slice(0, half), run.slice(half));
-        } else {
-          this.runs.shift();
-          this.host.deadLettered(run, result, [result.details]);
-        }
+        this.halveOrSetAside(run, result);
         return;
       }
       const dead: Entry[] = [];
