@@ -1,16 +1,5 @@
 import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import {
   generateKeyPairSync,
   createPrivateKey,
@@ -29,6 +18,7 @@ import {
   type PublishedKey,
 } from '@vigil/protocol';
 import { SignerError } from '../errors.js';
+import { writePrivateFile } from '../private-file.js';
 
 /**
  * Who signs checkpoints (PROTOCOL.md §14). One small interface with three implementations:
@@ -114,20 +104,6 @@ interface KeyFile {
 const CURRENT = 'checkpoint-current';
 const fileOf = (dir: string, keyId: string): string => join(dir, `checkpoint-${keyId}.json`);
 
-/** Writes a file readable by its owner only, atomically (temporary file, fsync, rename). */
-function writePrivate(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  const fd = openSync(tmp, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  chmodSync(path, 0o600);
-}
-
 function readKeyFile(path: string): KeyFile {
   const file = JSON.parse(readFileSync(path, 'utf8')) as KeyFile;
   if (file.algorithm !== SIGNATURE_ALGORITHM || checkpointKeyId(file.publicKey) !== file.keyId)
@@ -146,7 +122,7 @@ function newKeyFile(dir: string, now: number): KeyFile {
     createdAt: formatTime(now),
     retiredAt: null,
   };
-  writePrivate(fileOf(dir, file.keyId), JSON.stringify(file, null, 2) + '\n');
+  writePrivateFile(fileOf(dir, file.keyId), JSON.stringify(file, null, 2) + '\n');
   return file;
 }
 
@@ -185,7 +161,7 @@ export function rotateCheckpointKey(
   const previous = existsSync(currentPath) ? readFileSync(currentPath, 'utf8').trim() : undefined;
   const next = newKeyFile(dir, now);
   // Switch first, then retire: a crash in between leaves two usable keys, never none.
-  writePrivate(currentPath, next.keyId + '\n');
+  writePrivateFile(currentPath, next.keyId + '\n');
   if (previous && existsSync(fileOf(dir, previous))) {
     const old = readKeyFile(fileOf(dir, previous));
     const retired: KeyFile = {
@@ -195,7 +171,7 @@ export function rotateCheckpointKey(
       createdAt: old.createdAt,
       retiredAt: formatTime(now),
     };
-    writePrivate(fileOf(dir, previous), JSON.stringify(retired, null, 2) + '\n');
+    writePrivateFile(fileOf(dir, previous), JSON.stringify(retired, null, 2) + '\n');
   }
   return { previous, current: next.keyId };
 }

@@ -1,17 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { writePrivateFile } from '../private-file.js';
 
 /**
  * The privacy master key (`privacy.keyFile`): 32 random bytes, base64url, in a file readable by
@@ -24,19 +15,9 @@ export function openMasterKey(file: string, onCreate?: (file: string) => void): 
   try {
     if (!existsSync(file)) {
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      const tmp = `${file}.tmp-${process.pid}`;
-      writeFileSync(tmp, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
-      const fd = openSync(tmp, 'r');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
       // A second process starting at the same moment keeps the first key written.
-      if (!existsSync(file)) {
-        renameSync(tmp, file);
-        onCreate?.(file);
-      }
+      const text = randomBytes(32).toString('base64url') + '\n';
+      if (writePrivateFile(file, text, { keepExisting: true })) onCreate?.(file);
     }
     chmodSync(file, 0o600);
     const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
