@@ -13,5 +13,5 @@ COPY --from=build /app /app
 RUN useradd --system --home /var/lib/vigil vigil && mkdir -p /var/lib/vigil && chown vigil /var/lib/vigil
 USER vigil
 VOLUME /var/lib/vigil
-ENTRYPOINT ["node", "/app/packages/collector/dist/cli/main.js"]
+ENTRYPOINT ["node", "/app/packages/app/dist/cli/main.js"]
 CMD ["start"]

@@ -18,7 +18,7 @@ const kafkaMode = process.argv.includes('--kafka');
 const rate = Number(positional[0] ?? 20000);
 const seconds = Number(positional[1] ?? 20);
 const EVENTS = 100;
-const cli = new URL('../packages/collector/dist/cli/main.js', import.meta.url).pathname;
+const cli = new URL('../packages/app/dist/cli/main.js', import.meta.url).pathname;
 
 const total = rate * seconds;
 console.log(`generating ${total} unique sealed events …`);

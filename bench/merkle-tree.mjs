@@ -27,7 +27,7 @@ import {
 } from '@vigil/protocol';
 import { MerkleStore, migrate, openStore } from '@vigil/query';
 import { MerklePlugin, SinkProcessor, TreeWriter, DEFAULT_RETENTION_DAYS } from '@vigil/collector';
-import { encodeEventMessage } from '../packages/collector/dist/log/event-message.js';
+import { encodeEventMessage } from '@vigil/collector';
 
 const EVENTS = Number(process.argv[2] ?? 50_000);
 const TREE = Number(process.argv[3] ?? 1_000_000);

@@ -32,7 +32,7 @@ import {
   SinkProcessor,
   TreeWriter,
 } from '@vigil/collector';
-import { encodeEventMessage } from '../packages/collector/dist/log/event-message.js';
+import { encodeEventMessage } from '@vigil/collector';
 
 const keepAt = process.argv.indexOf('--keep');
 const keep = keepAt > 0 ? process.argv[keepAt + 1] : undefined;

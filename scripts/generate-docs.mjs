@@ -3,7 +3,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ProtocolErrorDescriptions } from '@vigil/protocol';
 import { QueryErrorDescriptions } from '@vigil/query';
-import { CollectorErrorDescriptions, configMarkdownTable } from '@vigil/collector';
+import { CollectorErrorDescriptions } from '@vigil/collector';
+import { configMarkdownTable } from '@vigil/app';
 import { SdkErrorDescriptions } from '@vigil/sdk';
 import { renderErrorsMarkdown, withConfigTable } from './docs-lib.mjs';
 

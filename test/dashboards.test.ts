@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointMetrics, Metrics } from '@vigil/collector';
+import { CheckpointMetrics } from '@vigil/collector';
+import { Metrics } from '@vigil/app';
 
 // The Grafana dashboard and the alert rules in dashboards/ query Vigil's Prometheus metrics by
 // name. These tests hold every name, suffix and label they use against the metrics a Vigil

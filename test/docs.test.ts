@@ -2,7 +2,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ProtocolErrorDescriptions } from '@vigil/protocol';
 import { QueryErrorDescriptions } from '@vigil/query';
-import { CollectorErrorDescriptions, configMarkdownTable } from '@vigil/collector';
+import { CollectorErrorDescriptions } from '@vigil/collector';
+import { configMarkdownTable } from '@vigil/app';
 import { SdkErrorDescriptions } from '@vigil/sdk';
 import { renderErrorsMarkdown, withConfigTable } from '../scripts/docs-lib.mjs';
 

@@ -5,7 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
-import { CheckPool, FileLog, Ingestor, Metrics, buildApp } from '@vigil/collector';
+import { CheckPool, FileLog, Ingestor } from '@vigil/collector';
+import { Metrics, buildApp } from '@vigil/app';
 import { KeyRegistry, TenantDirectory, migrate, openStore } from '@vigil/query';
 
 const [dir, fsync = 'always', workersArg] = process.argv.slice(2);

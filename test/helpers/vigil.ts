@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
  * tests: waits until it listens, exposes its URL and bootstrap keys, and stops it gently
  * (SIGTERM) or brutally (SIGKILL) by its own pid.
  */
-export const CLI = resolve(import.meta.dirname, '../../packages/collector/dist/cli/main.js');
+export const CLI = resolve(import.meta.dirname, '../../packages/app/dist/cli/main.js');
 
 export interface Credentials {
   readonly tenant: string;

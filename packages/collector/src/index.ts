@@ -9,20 +9,14 @@ export {
   ConfigError,
 } from './errors.js';
 export type { CollectorErrorCode } from './errors.js';
-export { loadConfig, DEFAULT_PORTS, DEFAULT_RETENTION_DAYS } from './config/config.js';
+export { DEFAULT_RETENTION_DAYS } from './stage-config.js';
 export type {
-  Config,
-  Role,
   LogConfig,
   IngestConfig,
   SinkConfig,
-  RateLimitConfig,
   EnrichConfig,
-  LoadOptions,
-} from './config/config.js';
-export { OPTIONS } from './config/options.js';
-export type { OptionSpec } from './config/options.js';
-export { configMarkdownTable } from './config/markdown.js';
+  CheckpointConfig,
+} from './stage-config.js';
 export type {
   Log,
   LogMessage,
@@ -66,21 +60,11 @@ export { RetentionPlugin, RETENTION_PLUGIN } from './sink/retention.js';
 export type { RetentionPluginOptions } from './sink/retention.js';
 export type { KafkaLogOptions, KafkaSaslOptions } from './log/kafka/kafka-log.js';
 export type { KafkaLogLogger } from './log/kafka/kafka-logger.js';
-export type { SinkRunnerOptions } from './sink/runner.js';
-export { buildApp } from './server/app.js';
-export type { AppOptions, ReadyReport } from './server/app.js';
-export { Metrics } from './server/metrics.js';
-export { registerRateLimits } from './server/rate-limit.js';
+export type { SinkRunnerOptions, SinkRunnerMetrics } from './sink/runner.js';
 export { SystemRecorder, ADMIN_STREAM_PREFIX, streamHost } from './system/recorder.js';
 export type { SystemRecorderOptions } from './system/recorder.js';
-export { runRole } from './server/roles.js';
-export type { RunningRole, RoleIo } from './server/roles.js';
-export type { BootstrapCredentials } from './server/bootstrap.js';
 export { VERSION } from './version.js';
-export { startEmbeddedCollector, EmbeddedTransport } from './embedded/embedded.js';
-export type { EmbeddedCollector, EmbeddedCollectorOptions } from './embedded/embedded.js';
 export { SignerError, WitnessError } from './errors.js';
-export type { CheckpointConfig } from './config/config.js';
 export { MerklePlugin, MERKLE_PLUGIN } from './sink/merkle.js';
 export type { TreeObserver, MerklePluginOptions } from './sink/merkle.js';
 export { Checkpointer } from './checkpoint/checkpointer.js';
@@ -117,3 +101,9 @@ export { openCheckpointing, openSigner } from './checkpoint/setup.js';
 export type { Checkpointing, CheckpointingDeps } from './checkpoint/setup.js';
 export { CheckpointMetrics } from './checkpoint/metrics.js';
 export { TreeWriter } from './checkpoint/tree-writer.js';
+export { registerIngestRoutes } from './ingest/routes.js';
+export { encodeEventMessage, decodeEventMessage } from './log/event-message.js';
+export type { EventMessage } from './log/event-message.js';
+export { PrivacyPlugin } from './sink/privacy.js';
+export { subjectLogTransform } from './privacy/log-erasure.js';
+export { openMasterKey } from './privacy/master-key.js';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { CheckpointStore, type Store } from '@vigil/query';
-import type { CheckpointConfig } from '../config/config.js';
+import type { CheckpointConfig } from '../stage-config.js';
 import { ConfigError } from '../errors.js';
 import { Checkpointer } from './checkpointer.js';
 import { CheckpointMetrics } from './metrics.js';

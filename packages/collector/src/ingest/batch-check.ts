@@ -11,7 +11,7 @@ import {
   type ErrorDetail,
   type EventInput,
 } from '@vigil/protocol';
-import type { IngestConfig } from '../config/config.js';
+import type { IngestConfig } from '../stage-config.js';
 import { CollectorErrorCodes } from '../errors.js';
 import {
   encodeEventMessage,

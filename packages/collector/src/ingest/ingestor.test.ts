@@ -6,7 +6,7 @@ import {
   type EventInput,
   type SealedEvent,
 } from '@vigil/protocol';
-import type { IngestConfig } from '../config/config.js';
+import type { IngestConfig } from '../stage-config.js';
 import { decodeEventMessage, type EventMessage } from '../log/event-message.js';
 import { MemoryLog } from '../log/memory-log.testkit.js';
 import { Ingestor } from './ingestor.js';

@@ -1,5 +1,5 @@
 import type { ErrorDetail } from '@vigil/protocol';
-import type { IngestConfig } from '../config/config.js';
+import type { IngestConfig } from '../stage-config.js';
 import {
   CollectorError,
   CollectorErrorCodes,

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { LogConfig } from '../config/config.js';
+import type { LogConfig } from '../stage-config.js';
 import type { Log } from './log.js';
 
 /** Opens the log the configuration names: the embedded file log or Kafka. */

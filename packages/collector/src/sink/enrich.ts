@@ -1,5 +1,5 @@
 import type { EventRow } from '@vigil/query';
-import type { EnrichConfig } from '../config/config.js';
+import type { EnrichConfig } from '../stage-config.js';
 import { emptyGeo, GeoIp, type GeoFields } from './geoip.js';
 import type { SinkPlugin } from './plugins.js';
 import { UserAgentParser, type UserAgentFields } from './user-agent.js';

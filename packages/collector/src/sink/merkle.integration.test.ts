@@ -15,8 +15,8 @@ import {
   type SealedEvent,
 } from '@vigil/protocol';
 import { CheckpointStore, MerkleStore, ProofService, type Store } from '@vigil/query';
-import { openTestStore, type TestStore } from '../../../query/src/store/store.testkit.js';
-import { DEFAULT_RETENTION_DAYS } from '../config/config.js';
+import { openTestStore, type TestStore } from '@vigil/query/testing';
+import { DEFAULT_RETENTION_DAYS } from '../stage-config.js';
 import { Checkpointer } from '../checkpoint/checkpointer.js';
 import { MemorySigner } from '../checkpoint/signer.js';
 import { encodeEventMessage, type EventMessage } from '../log/event-message.js';

@@ -8,8 +8,8 @@ import {
   type SealedEvent,
 } from '@vigil/protocol';
 import { LegalHolds, RetentionPolicies, expirySeconds, type Store } from '@vigil/query';
-import { openTestStore, type TestStore } from '../../../query/src/store/store.testkit.js';
-import { DEFAULT_RETENTION_DAYS } from '../config/config.js';
+import { openTestStore, type TestStore } from '@vigil/query/testing';
+import { DEFAULT_RETENTION_DAYS } from '../stage-config.js';
 import { encodeEventMessage, type EventMessage } from '../log/event-message.js';
 import type { ConsumedBatch } from '../log/log.js';
 import type { SinkPlugin } from './plugins.js';

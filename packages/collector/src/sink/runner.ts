@@ -1,11 +1,15 @@
 import type { Log, LogConsumer } from '../log/log.js';
-import type { Metrics } from '../server/metrics.js';
 import { SinkProcessor, type SinkLogger, type SinkProcessorOptions } from './sink.js';
+
+/** What the runner reports; the application's Prometheus registry provides it. */
+export interface SinkRunnerMetrics {
+  readonly consumerLag: { set(labels: { partition: string }, value: number): void };
+}
 
 export interface SinkRunnerOptions extends SinkProcessorOptions {
   readonly log: Log;
   readonly logger: SinkLogger & { info(obj: object, msg: string): void };
-  readonly metrics?: Metrics;
+  readonly metrics?: SinkRunnerMetrics;
   /** First delay before restarting after a failure; doubles up to maxRestartDelayMs. */
   readonly restartDelayMs?: number;
   readonly maxRestartDelayMs?: number;

@@ -22,7 +22,7 @@ import {
   type EventSource,
   type Store,
 } from '@vigil/query';
-import type { SinkConfig } from '../config/config.js';
+import type { SinkConfig } from '../stage-config.js';
 import { keyStream, type EventMessage } from '../log/event-message.js';
 import type { ConsumedBatch, ConsumedRecord } from '../log/log.js';
 import { HeadCache, type Head } from './heads.js';

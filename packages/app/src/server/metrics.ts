@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { IngestObserver } from '../ingest/ingestor.js';
-import type { SinkObserver } from '../sink/sink.js';
+import type { IngestObserver } from '@vigil/collector';
+import type { SinkObserver } from '@vigil/collector';
 
 /**
  * Prometheus metrics of one process (`GET /metrics`). One registry per process (not the global

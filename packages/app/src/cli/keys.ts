@@ -1,5 +1,5 @@
 import type { KeyView } from '@vigil/query';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@vigil/collector';
 import type { ParsedArgs } from './args.js';
 import { connectApi, ensureOk } from './api.js';
 import {

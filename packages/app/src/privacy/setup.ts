@@ -9,13 +9,13 @@ import {
   type PrivacyRoutesOptions,
   type Store,
 } from '@vigil/query';
-import type { Checkpointing } from '../checkpoint/setup.js';
-import { openSigner } from '../checkpoint/setup.js';
+import type { Checkpointing } from '@vigil/collector';
+import { openSigner } from '@vigil/collector';
 import type { Config } from '../config/config.js';
-import type { FileLog } from '../log/file/file-log.js';
-import type { Log } from '../log/log.js';
-import { subjectLogTransform } from './log-erasure.js';
-import { openMasterKey } from './master-key.js';
+import type { FileLog } from '@vigil/collector';
+import type { Log } from '@vigil/collector';
+import { subjectLogTransform } from '@vigil/collector';
+import { openMasterKey } from '@vigil/collector';
 
 /**
  * Wires the privacy features of a role: the privacy service on the store (master key from

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { VigilError } from '@vigil/protocol';
-import { VERSION } from '../version.js';
+import { VERSION } from '@vigil/collector';
 import { parseCommandLine } from './args.js';
 import type { CliContext } from './command.js';
 import { COMMANDS } from './commands.js';

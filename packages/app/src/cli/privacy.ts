@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import type { JsonValue, SignedErasureReceipt } from '@vigil/protocol';
 import type { Restriction } from '@vigil/query';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@vigil/collector';
 import type { ParsedArgs } from './args.js';
 import { ensureOk } from './api.js';
 import type { CliCommand, CliContext, FlagSpec } from './command.js';

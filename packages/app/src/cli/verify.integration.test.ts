@@ -21,15 +21,15 @@ import {
   type Store,
   type VerifyReport,
 } from '@vigil/query';
-import { openTestStore, type TestStore } from '../../../query/src/store/store.testkit.js';
+import { openTestStore, type TestStore } from '@vigil/query/testing';
 import { DEFAULT_RETENTION_DAYS } from '../config/config.js';
-import { Checkpointer } from '../checkpoint/checkpointer.js';
-import { MemorySigner } from '../checkpoint/signer.js';
-import { TreeWriter } from '../checkpoint/tree-writer.js';
-import { DirectoryWitness, type WitnessedCheckpoint } from '../checkpoint/witness.js';
-import { encodeEventMessage, type EventMessage } from '../log/event-message.js';
-import { MerklePlugin } from '../sink/merkle.js';
-import { SinkProcessor } from '../sink/sink.js';
+import { Checkpointer } from '@vigil/collector';
+import { MemorySigner } from '@vigil/collector';
+import { TreeWriter } from '@vigil/collector';
+import { DirectoryWitness, type WitnessedCheckpoint } from '@vigil/collector';
+import { encodeEventMessage, type EventMessage } from '@vigil/collector';
+import { MerklePlugin } from '@vigil/collector';
+import { SinkProcessor } from '@vigil/collector';
 import { readWitnessDir } from './verify.js';
 
 /**

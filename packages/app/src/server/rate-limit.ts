@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { Scope } from '@vigil/query';
 import type { RateLimitConfig } from '../config/config.js';
-import { CollectorError, CollectorErrorCodes } from '../errors.js';
+import { CollectorError, CollectorErrorCodes } from '@vigil/collector';
 
 const WINDOW_MS = 60_000;
 

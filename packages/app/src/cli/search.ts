@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { EventView, SearchFilters, SearchPage } from '@vigil/query';
 import type { Config } from '../config/config.js';
 import { credentialsPath } from '../server/bootstrap.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@vigil/collector';
 import type { ParsedArgs } from './args.js';
 import { connectApi, ensureOk } from './api.js';
 import type { CliCommand } from './command.js';

@@ -9,12 +9,12 @@ import {
   type EventInput,
 } from '@vigil/protocol';
 import { KeyRegistry, TenantDirectory, type LegalHold } from '@vigil/query';
-import { openTestStore, type TestStore } from '../../../query/src/store/store.testkit.js';
+import { openTestStore, type TestStore } from '@vigil/query/testing';
 import { DEFAULT_RETENTION_DAYS } from '../config/config.js';
-import { encodeEventMessage } from '../log/event-message.js';
-import { openEnrichment } from '../sink/enrich.js';
-import { RetentionPlugin } from '../sink/retention.js';
-import { SinkProcessor } from '../sink/sink.js';
+import { encodeEventMessage } from '@vigil/collector';
+import { openEnrichment } from '@vigil/collector';
+import { RetentionPlugin } from '@vigil/collector';
+import { SinkProcessor } from '@vigil/collector';
 import { buildApp } from './app.js';
 import { Metrics } from './metrics.js';
 

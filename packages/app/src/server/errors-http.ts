@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { VigilError, type ErrorDetail } from '@vigil/protocol';
-import { CollectorErrorCodes } from '../errors.js';
+import { CollectorErrorCodes } from '@vigil/collector';
 
 /** The one error body of every endpoint (PROTOCOL.md §9). */
 export interface ErrorBody {

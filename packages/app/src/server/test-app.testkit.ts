@@ -5,16 +5,16 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import { randomSaltSource } from '@vigil/protocol';
 import { KeyRegistry, TenantDirectory, type Store } from '@vigil/query';
-import { openTestStore, type TestStore } from '../../../query/src/store/store.testkit.js';
+import { openTestStore, type TestStore } from '@vigil/query/testing';
 import {
   DEFAULT_RETENTION_DAYS,
   type IngestConfig,
   type RateLimitConfig,
 } from '../config/config.js';
-import { Ingestor } from '../ingest/ingestor.js';
-import { MemoryLog } from '../log/memory-log.testkit.js';
-import { SinkRunner } from '../sink/runner.js';
-import { SystemRecorder } from '../system/recorder.js';
+import { Ingestor } from '@vigil/collector';
+import { MemoryLog } from '@vigil/collector/testing';
+import { SinkRunner } from '@vigil/collector';
+import { SystemRecorder } from '@vigil/collector';
 import { buildApp } from './app.js';
 import { bootstrapIfEmpty, type BootstrapCredentials } from './bootstrap.js';
 import { Metrics } from './metrics.js';

@@ -10,13 +10,13 @@ import {
   type Store,
 } from '@vigil/query';
 import type { Config } from '../config/config.js';
-import { Ingestor } from '../ingest/ingestor.js';
-import { CheckPool } from '../ingest/check-pool.js';
-import type { Log } from '../log/log.js';
-import { openLog } from '../log/open.js';
-import { SinkRunner } from '../sink/runner.js';
-import { defaultSinkPlugins } from '../sink/default-plugins.js';
-import { openCheckpointing, type Checkpointing } from '../checkpoint/setup.js';
+import { Ingestor } from '@vigil/collector';
+import { CheckPool } from '@vigil/collector';
+import type { Log } from '@vigil/collector';
+import { openLog } from '@vigil/collector';
+import { SinkRunner } from '@vigil/collector';
+import { defaultSinkPlugins } from './default-plugins.js';
+import { openCheckpointing, type Checkpointing } from '@vigil/collector';
 import { buildApp, type ReadyReport } from './app.js';
 import {
   bootstrapIfEmpty,
@@ -25,9 +25,9 @@ import {
   type BootstrapCredentials,
 } from './bootstrap.js';
 import { Metrics } from './metrics.js';
-import { SystemRecorder } from '../system/recorder.js';
+import { SystemRecorder } from '@vigil/collector';
 import { openPrivacyService, privacyRoutes } from '../privacy/setup.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '@vigil/collector';
 
 export interface RunningRole {
   readonly app: FastifyInstance;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ZERO_HASH } from '@vigil/protocol';
 import { StoreUnavailableError, type KeyView, type TenantView } from '@vigil/query';
-import { LogUnavailableError } from '../errors.js';
-import { decodeEventMessage } from '../log/event-message.js';
+import { LogUnavailableError } from '@vigil/collector';
+import { decodeEventMessage } from '@vigil/collector';
 import { startTestApp, type TestApp } from './test-app.testkit.js';
 
 interface Created {

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@vigil/collector';
 import { OPTIONS } from '../config/options.js';
 
 export interface ParsedArgs {

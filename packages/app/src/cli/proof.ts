@@ -5,7 +5,7 @@ import {
   type InclusionProof,
   type PublishedKey,
 } from '@vigil/protocol';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@vigil/collector';
 import type { ParsedArgs } from './args.js';
 import { connectApi, ensureOk, type Api } from './api.js';
 import type { CliCommand } from './command.js';

@@ -1,6 +1,6 @@
 import { parseCheckpoint, verifyCheckpoint, type SignedCheckpoint } from '@vigil/protocol';
-import { rotateCheckpointKey } from '../checkpoint/signer.js';
-import { ConfigError } from '../errors.js';
+import { rotateCheckpointKey } from '@vigil/collector';
+import { ConfigError } from '@vigil/collector';
 import { connectApi, ensureOk } from './api.js';
 import type { CliCommand } from './command.js';
 import { configFor, stringFlag } from './command.js';

@@ -13,8 +13,8 @@ import {
   type VerifyReport,
 } from '@vigil/query';
 import type { Config } from '../config/config.js';
-import { ConfigError } from '../errors.js';
-import { openMasterKey } from '../privacy/master-key.js';
+import { ConfigError } from '@vigil/collector';
+import { openMasterKey } from '@vigil/collector';
 import { credentialsPath } from '../server/bootstrap.js';
 import { defaultUrl } from './api.js';
 import type { ParsedArgs } from './args.js';

@@ -1,6 +1,6 @@
 import { CATEGORIES } from '@vigil/protocol';
 import type { AppliedPolicy, LegalHold, PolicyChange, TenantPolicy } from '@vigil/query';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@vigil/collector';
 import { ensureOk } from './api.js';
 import type { CliCommand, CliContext, FlagSpec } from './command.js';
 import { stringFlag } from './command.js';

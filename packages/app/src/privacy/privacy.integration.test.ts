@@ -28,24 +28,24 @@ import {
   TenantDirectory,
   type Store,
 } from '@vigil/query';
-import { openTestStore, type TestStore } from '../../../query/src/store/store.testkit.js';
-import { Checkpointer } from '../checkpoint/checkpointer.js';
-import { MemorySigner } from '../checkpoint/signer.js';
-import { TreeWriter } from '../checkpoint/tree-writer.js';
+import { openTestStore, type TestStore } from '@vigil/query/testing';
+import { Checkpointer } from '@vigil/collector';
+import { MemorySigner } from '@vigil/collector';
+import { TreeWriter } from '@vigil/collector';
 import { DEFAULT_RETENTION_DAYS } from '../config/config.js';
-import { Ingestor } from '../ingest/ingestor.js';
-import { FileLog } from '../log/file/file-log.js';
+import { Ingestor } from '@vigil/collector';
+import { FileLog } from '@vigil/collector';
 import { buildApp } from '../server/app.js';
 import { Metrics } from '../server/metrics.js';
 import { TEST_INGEST } from '../server/test-app.testkit.js';
-import { openEnrichment } from '../sink/enrich.js';
-import { MerklePlugin } from '../sink/merkle.js';
-import type { SinkPlugin } from '../sink/plugins.js';
-import { PrivacyPlugin } from '../sink/privacy.js';
-import { RetentionPlugin } from '../sink/retention.js';
-import { SinkRunner } from '../sink/runner.js';
-import { SystemRecorder } from '../system/recorder.js';
-import { subjectLogTransform } from './log-erasure.js';
+import { openEnrichment } from '@vigil/collector';
+import { MerklePlugin } from '@vigil/collector';
+import type { SinkPlugin } from '@vigil/collector';
+import { PrivacyPlugin } from '@vigil/collector';
+import { RetentionPlugin } from '@vigil/collector';
+import { SinkRunner } from '@vigil/collector';
+import { SystemRecorder } from '@vigil/collector';
+import { subjectLogTransform } from '@vigil/collector';
 
 /**
  * The data-subject rights end to end in one process, on chDB and the embedded file log, through

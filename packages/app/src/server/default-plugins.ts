@@ -1,11 +1,11 @@
 import type { PrivacyService, Store } from '@vigil/query';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { openEnrichment } from './enrich.js';
-import { MerklePlugin, type TreeObserver } from './merkle.js';
-import type { SinkPlugin } from './plugins.js';
-import { RetentionPlugin } from './retention.js';
-import { PrivacyPlugin } from './privacy.js';
+import { openEnrichment } from '@vigil/collector';
+import { MerklePlugin, type TreeObserver } from '@vigil/collector';
+import type { SinkPlugin } from '@vigil/collector';
+import { RetentionPlugin } from '@vigil/collector';
+import { PrivacyPlugin } from '@vigil/collector';
 
 export interface SinkPluginDeps {
   readonly config: Config;

@@ -1,5 +1,5 @@
 import type { KeyView, TenantView } from '@vigil/query';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@vigil/collector';
 import type { CliContext } from './command.js';
 
 /** Helpers the `tenants` and `keys` commands share: tables, created keys, times. */

@@ -17,8 +17,8 @@ import {
   type Store,
 } from '@vigil/query';
 import type { EventInput } from '@vigil/protocol';
-import { registerIngestRoutes } from '../ingest/routes.js';
-import type { Ingestor } from '../ingest/ingestor.js';
+import { registerIngestRoutes } from '@vigil/collector';
+import type { Ingestor } from '@vigil/collector';
 import { installErrorHandling } from './errors-http.js';
 import type { RateLimitConfig } from '../config/config.js';
 import { registerRateLimits } from './rate-limit.js';
