@@ -10,7 +10,8 @@ import {
 } from './checkpoint.js';
 import { sha256Hex } from './hash.js';
 import { hashLeaf, leafData, verifyInclusion } from './merkle.js';
-import { domainSigningInput, hasMembers, parseCanonical, signatureProblem } from './signed.js';
+import { hasMembers, membersProblem } from './members.js';
+import { domainSigningInput, parseCanonical, signatureProblem } from './signed.js';
 import { parseTime } from './time.js';
 import type { Disclosures, EventRecord, JsonObject } from './types.js';
 import { checkSealedEvent } from './validate.js';
@@ -189,6 +190,18 @@ function normalSubject(subject: BundleSubject): BundleSubject {
 const HEX64 = /^[0-9a-f]{64}$/;
 const KEY_ID = /^[0-9a-f]{16}$/;
 const MAX_PROBLEMS = 100;
+// Every line is closed (§16.2–§16.4): an unknown member is refused, naming it.
+const HEADER_MEMBERS = ['checkpoint', 'createdAt', 'format', 'subject', 'tenant', 'v'];
+const ENTRY_MEMBERS = ['disclosures', 'hash', 'proof', 'record', 'roles', 'type'];
+const STATEMENT_MEMBERS = [
+  'bodyDigest',
+  'checkpoint',
+  'createdAt',
+  'entries',
+  'keyId',
+  'tenant',
+  'v',
+];
 const LF = 0x0a;
 
 class Problems {
@@ -224,9 +237,9 @@ function headerOf(
   keys: readonly PublicKeyInput[],
   p: Problems,
 ): { header: BundleHeader; checkpoint: CheckpointStatement } | undefined {
-  const members = ['checkpoint', 'createdAt', 'format', 'subject', 'tenant', 'v'];
-  if (!hasMembers(value, members)) {
-    p.add(`header (line 1): must have exactly the members ${members.join(', ')}`);
+  const members = membersProblem(value, 'header (line 1)', HEADER_MEMBERS);
+  if (members || !hasMembers(value, HEADER_MEMBERS)) {
+    p.add(members ?? 'header (line 1) is not an object');
     return undefined;
   }
   if (value['v'] !== BUNDLE_VERSION || value['format'] !== BUNDLE_FORMAT)
@@ -234,7 +247,9 @@ function headerOf(
   if (typeof value['createdAt'] !== 'string' || parseTime(value['createdAt']) === undefined)
     p.add('header (line 1): createdAt must be a time of the form YYYY-MM-DDTHH:MM:SS.mmmZ');
   const subject = value['subject'];
-  if (
+  const subjectMembers = membersProblem(subject, 'header (line 1): subject', ['emails', 'id']);
+  if (subjectMembers) p.add(subjectMembers);
+  else if (
     !hasMembers(subject, ['emails', 'id']) ||
     typeof subject['id'] !== 'string' ||
     !Array.isArray(subject['emails']) ||
@@ -259,8 +274,9 @@ function proofProblem(
   hash: string,
   checkpoint: CheckpointStatement,
 ): string | undefined {
-  if (!hasMembers(proof, ['auditPath', 'leafIndex', 'partition']))
-    return 'proof must be null or exactly {partition, leafIndex, auditPath}';
+  const members = membersProblem(proof, 'proof', ['auditPath', 'leafIndex', 'partition']);
+  if (members || !hasMembers(proof, ['auditPath', 'leafIndex', 'partition']))
+    return `${members ?? 'proof is not an object'} (or proof is null)`;
   const { partition, leafIndex, auditPath } = proof;
   if (!Number.isSafeInteger(leafIndex) || (leafIndex as number) < 0)
     return 'proof.leafIndex must be a whole number';
@@ -297,9 +313,13 @@ function checkEntry(
   checkpoint: CheckpointStatement | undefined,
   p: Problems,
 ): { proved: boolean } {
-  const members = ['disclosures', 'hash', 'proof', 'record', 'roles', 'type'];
-  if (!hasMembers(value, members, ['enrichment']) || value['type'] !== 'event') {
-    p.add(`line ${number}: an entry must be {type: "event", ${members.slice(0, -1).join(', ')}}`);
+  const members = membersProblem(value, `line ${number}: an entry`, ENTRY_MEMBERS, ['enrichment']);
+  if (members || !hasMembers(value, ENTRY_MEMBERS, ['enrichment'])) {
+    p.add(members ?? `line ${number}: an entry is not an object`);
+    return { proved: false };
+  }
+  if (value['type'] !== 'event') {
+    p.add(`line ${number}: an entry's type must be "event"`);
     return { proved: false };
   }
   const where = (id: string): string => `entry ${number - 1} (line ${number}, event ${id})`;
@@ -339,8 +359,10 @@ function checkEntry(
     !roles.every((r) => (SUBJECT_ROLES as readonly unknown[]).includes(r))
   )
     p.add(`${where(id)}: roles must be a non-empty list of ${SUBJECT_ROLES.join(', ')}`);
-  if (value['enrichment'] !== undefined && !hasMembers(value['enrichment'], [], ['geo', 'ua']))
-    p.add(`${where(id)}: enrichment may hold only geo and ua`);
+  if (value['enrichment'] !== undefined) {
+    const enrichment = membersProblem(value['enrichment'], 'enrichment', [], ['geo', 'ua']);
+    if (enrichment) p.add(`${where(id)}: ${enrichment}`);
+  }
   if (proof === null) return { proved: false };
   if (!checkpoint) return { proved: false };
   let parsed: EventRecord;
@@ -361,8 +383,13 @@ interface SignatureLine {
 }
 
 function statementOf(value: unknown, p: Problems): SignatureLine | undefined {
-  if (!hasMembers(value, ['signature', 'statement']) || typeof value['statement'] !== 'string') {
-    p.add('signature line (last line): must be exactly {signature, statement}');
+  const members = membersProblem(value, 'signature line (last line)', ['signature', 'statement']);
+  if (members || !hasMembers(value, ['signature', 'statement'])) {
+    p.add(members ?? 'signature line (last line) is not an object');
+    return undefined;
+  }
+  if (typeof value['statement'] !== 'string') {
+    p.add('signature line (last line): statement must be the statement text (a string)');
     return undefined;
   }
   const parsed = parseCanonical(value['statement'], 'signed statement');
@@ -371,9 +398,17 @@ function statementOf(value: unknown, p: Problems): SignatureLine | undefined {
     return undefined;
   }
   const s = parsed.value;
-  const members = ['bodyDigest', 'checkpoint', 'createdAt', 'entries', 'keyId', 'tenant', 'v'];
+  const statementMembers = membersProblem(
+    s,
+    'signature line (last line): the statement',
+    STATEMENT_MEMBERS,
+  );
+  if (statementMembers) {
+    p.add(statementMembers);
+    return undefined;
+  }
   if (
-    !hasMembers(s, members) ||
+    !hasMembers(s, STATEMENT_MEMBERS) ||
     s['v'] !== BUNDLE_VERSION ||
     typeof s['bodyDigest'] !== 'string' ||
     !HEX64.test(s['bodyDigest']) ||
@@ -381,7 +416,9 @@ function statementOf(value: unknown, p: Problems): SignatureLine | undefined {
     !KEY_ID.test(s['keyId']) ||
     !Number.isSafeInteger(s['entries'])
   ) {
-    p.add(`signature line (last line): the statement must be {${members.join(', ')}} of bundle v1`);
+    p.add(
+      `signature line (last line): the statement must be {${STATEMENT_MEMBERS.join(', ')}} of bundle v1`,
+    );
     return undefined;
   }
   return {

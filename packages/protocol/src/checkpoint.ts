@@ -1,6 +1,8 @@
 import * as crypto from 'node:crypto';
+import { decodeBase64url, signatureTextProblem } from './base64url.js';
 import { canonicalJson } from './canonical.js';
 import { sha256, sha256Hex } from './hash.js';
+import { membersProblem } from './members.js';
 import { parseTime } from './time.js';
 
 /**
@@ -50,18 +52,14 @@ export type CheckpointCheck =
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const KEY_ID = /^[0-9a-f]{16}$/;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const STATEMENT_MEMBERS = ['keyId', 'partitions', 'tenant', 'time', 'v'];
 const HEAD_MEMBERS = ['partition', 'root', 'size'];
 const MAX_PARTITION = 2 ** 32 - 1;
 
 function headProblem(head: unknown, i: number, previous: number): string | undefined {
   const where = `partitions[${i}]`;
-  if (typeof head !== 'object' || head === null || Array.isArray(head))
-    return `${where} must be an object`;
-  const keys = Object.keys(head).sort();
-  if (keys.join() !== HEAD_MEMBERS.join())
-    return `${where} must have exactly the members partition, root, size`;
+  const members = membersProblem(head, where, HEAD_MEMBERS);
+  if (members) return members;
   const h = head as Record<string, unknown>;
   const partition = h['partition'];
   if (
@@ -82,11 +80,8 @@ function headProblem(head: unknown, i: number, previous: number): string | undef
 
 /** Problems of a statement's content, or undefined when it is a valid v1 statement. */
 export function checkpointStatementProblem(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    return 'a checkpoint must be a JSON object';
-  const keys = Object.keys(value).sort();
-  if (keys.join() !== STATEMENT_MEMBERS.join())
-    return 'a checkpoint must have exactly the members keyId, partitions, tenant, time, v';
+  const members = membersProblem(value, 'a checkpoint', STATEMENT_MEMBERS);
+  if (members) return members;
   const s = value as Record<string, unknown>;
   if (s['v'] !== CHECKPOINT_VERSION) return 'v must be 1';
   if (typeof s['tenant'] !== 'string' || s['tenant'].length === 0 || s['tenant'].length > 256)
@@ -185,8 +180,10 @@ export function rawPublicKey(key: PublicKeyInput): Buffer {
   if (typeof key === 'string') {
     const text = key.trim();
     if (text.startsWith('-----BEGIN')) return rawPublicKey(crypto.createPublicKey(text));
-    if (!BASE64URL.test(text)) throw new TypeError('a public key text must be base64url or PEM');
-    return rawPublicKey(Buffer.from(text, 'base64url'));
+    const raw = decodeBase64url(text);
+    if (raw === undefined)
+      throw new TypeError('a public key text must be canonical base64url (RFC 4648 §5) or PEM');
+    return rawPublicKey(raw);
   }
   if (key.length !== 32)
     throw new TypeError(`an Ed25519 public key has 32 bytes, not ${key.length}`);
@@ -240,9 +237,9 @@ export function verifyEd25519(
   signature: string,
   key: PublicKeyInput,
 ): boolean {
-  if (!BASE64URL.test(signature)) return false;
-  const bytes = Buffer.from(signature, 'base64url');
-  if (bytes.length !== 64) return false;
+  // Only the canonical text of the 64 bytes: a signature with one text per signed document.
+  const bytes = decodeBase64url(signature, 64);
+  if (bytes === undefined) return false;
   try {
     return crypto.verify(null, message, publicKeyObject(key), bytes);
   } catch {
@@ -250,17 +247,62 @@ export function verifyEd25519(
   }
 }
 
+/** The members of a signed checkpoint (§14.4). */
+const SIGNED_MEMBERS = ['checkpoint', 'id', 'signature'];
+/** Unverified copies of statement members that API answers add (§14.4). */
+const COPY_MEMBERS = ['keyId', 'time'];
+/** What a witness document adds (§14.7): its type, copies, and the signing key. */
+const WITNESS_MEMBERS = ['keyId', 'publicKey', 'tenant', 'time', 'type'];
+export const WITNESS_DOCUMENT_TYPE = 'vigil.checkpoint' as const;
+
 /**
- * Verifies a signed checkpoint against trusted public keys (PROTOCOL.md §14.5): the id is the
- * hash of the text, the text is a canonical v1 statement, its key id names one of `keys`, and
- * the signature verifies with that key. Returns the statement, or the first problem found.
+ * Why the members besides id, checkpoint and signature are not what §14.4 and §14.7 allow:
+ * none (a signed checkpoint), `time` and `keyId` (an API answer), or a witness document's. The
+ * document is closed, and a copy that disagrees with the signed statement is refused, so no
+ * byte of it can change unnoticed.
+ */
+function envelopeProblem(signed: object): string | undefined {
+  const isWitness = 'type' in signed;
+  const what = isWitness ? 'a witness document' : 'a signed checkpoint';
+  return isWitness
+    ? membersProblem(signed, what, [...SIGNED_MEMBERS, ...WITNESS_MEMBERS])
+    : membersProblem(signed, what, SIGNED_MEMBERS, COPY_MEMBERS);
+}
+
+function copiesProblem(
+  signed: Record<string, unknown>,
+  statement: CheckpointStatement,
+): string | undefined {
+  if ('type' in signed && signed['type'] !== WITNESS_DOCUMENT_TYPE)
+    return `type must be ${WITNESS_DOCUMENT_TYPE}`;
+  for (const member of ['keyId', 'tenant', 'time'] as const)
+    if (member in signed && signed[member] !== statement[member])
+      return `${member} is not the ${member} of the signed statement: it was altered`;
+  if ('publicKey' in signed) {
+    const raw = decodeBase64url(signed['publicKey'], 32);
+    if (raw === undefined)
+      return 'publicKey must be the canonical unpadded base64url text of 32 bytes';
+    if (checkpointKeyId(raw) !== statement.keyId)
+      return `publicKey is not the key ${statement.keyId} the statement names`;
+  }
+  return undefined;
+}
+
+/**
+ * Verifies a signed checkpoint against trusted public keys (PROTOCOL.md §14.5): the document
+ * has only the members §14.4 (or, for a witness document, §14.7) allows, the id is the hash of
+ * the text, the text is a canonical v1 statement, its copies agree with it, its key id names one
+ * of `keys`, and the signature is the canonical text of 64 bytes and verifies with that key.
+ * Returns the statement, or the first problem found.
  */
 export function verifyCheckpoint(
   signed: SignedCheckpoint,
   keys: readonly PublicKeyInput[],
 ): CheckpointCheck {
-  if (typeof signed !== 'object' || signed === null)
+  if (typeof signed !== 'object' || signed === null || Array.isArray(signed))
     return { ok: false, problem: 'a signed checkpoint must be an object' };
+  const envelope = envelopeProblem(signed);
+  if (envelope) return { ok: false, problem: envelope };
   if (typeof signed.checkpoint !== 'string')
     return { ok: false, problem: 'checkpoint must be the statement text (a string)' };
   if (typeof signed.id !== 'string' || signed.id !== checkpointId(signed.checkpoint))
@@ -270,6 +312,8 @@ export function verifyCheckpoint(
     };
   const parsed = parseCheckpoint(signed.checkpoint);
   if (!parsed.ok) return parsed;
+  const copies = copiesProblem(signed as unknown as Record<string, unknown>, parsed.statement);
+  if (copies) return { ok: false, problem: copies };
   const { keyId } = parsed.statement;
   const key = keys.find((k) => {
     try {
@@ -280,10 +324,9 @@ export function verifyCheckpoint(
   });
   if (!key)
     return { ok: false, problem: `signed with key ${keyId}, which is not among the trusted keys` };
-  if (
-    typeof signed.signature !== 'string' ||
-    !verifyEd25519(checkpointSigningInput(signed.checkpoint), signed.signature, key)
-  )
+  const malformed = signatureTextProblem(signed.signature);
+  if (malformed) return { ok: false, problem: malformed };
+  if (!verifyEd25519(checkpointSigningInput(signed.checkpoint), signed.signature, key))
     return { ok: false, problem: `the signature does not verify with key ${keyId}` };
   return parsed;
 }

@@ -1,4 +1,5 @@
 import { canonicalJson, isWellFormed } from './canonical.js';
+import { canonicalBase64urlLength } from './base64url.js';
 import { sha256Hex } from './hash.js';
 import type { JsonValue } from './types.js';
 
@@ -84,29 +85,6 @@ function finishPreimage(buf: Buffer, start: number, path: string, canonicalValue
   const valueLength = buf.write(canonicalValue, valueAt, 'utf8');
   buf.writeUInt32BE(valueLength, at);
   return sha256Hex(buf.subarray(0, valueAt + valueLength));
-}
-
-const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const BASE64URL_INDEX = new Int8Array(128).fill(-1);
-for (let i = 0; i < BASE64URL.length; i++) BASE64URL_INDEX[BASE64URL.charCodeAt(i)] = i;
-
-/**
- * The number of bytes `text` encodes if it is canonical unpadded base64url (RFC 4648 §5, §3.5:
- * the unused bits of the last character are zero), else `undefined`.
- */
-export function canonicalBase64urlLength(text: string): number | undefined {
-  const rest = text.length % 4;
-  if (rest === 1) return undefined;
-  let last = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    last = c < 128 ? (BASE64URL_INDEX[c] as number) : -1;
-    if (last < 0) return undefined;
-  }
-  // 2 trailing characters carry 1 byte (4 unused bits), 3 carry 2 bytes (2 unused bits).
-  if (rest === 2 && (last & 0x0f) !== 0) return undefined;
-  if (rest === 3 && (last & 0x03) !== 0) return undefined;
-  return Math.floor((text.length * 3) / 4);
 }
 
 export function encodeSalt(salt: Buffer): string {

@@ -1,3 +1,4 @@
+import { hasMembers } from './members.js';
 import { escapeToken, parsePointer } from './pointer.js';
 import type { JsonValue } from './types.js';
 
@@ -65,8 +66,9 @@ export function correctedFields(view: {
 /** The `corrects` member of an event, when it is a well-formed reference. */
 export function correctionRef(record: { readonly corrects?: unknown }): CorrectionRef | undefined {
   const c = record.corrects;
-  if (typeof c !== 'object' || c === null || Array.isArray(c)) return undefined;
-  const { event, hash } = c as Record<string, unknown>;
+  // Closed (§18.1): exactly event and hash.
+  if (!hasMembers(c, ['event', 'hash'])) return undefined;
+  const { event, hash } = c;
   return typeof event === 'string' && typeof hash === 'string' ? { event, hash } : undefined;
 }
 

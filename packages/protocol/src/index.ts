@@ -45,11 +45,11 @@ export {
   commitmentOf,
   commitmentOfCanonical,
   commitmentOfSaltText,
-  canonicalBase64urlLength,
   canonicalValue,
   encodeSalt,
   decodeSalt,
 } from './commitment.js';
+export { canonicalBase64urlLength, decodeBase64url, isCanonicalBase64url } from './base64url.js';
 export { RandomPool, randomSaltSource, SALT_BYTES } from './random.js';
 export type { SaltSource } from './random.js';
 export { formatTime, parseTime } from './time.js';

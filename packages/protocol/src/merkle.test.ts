@@ -303,6 +303,11 @@ describe('trees of 1 to 64 leaves against the RFC definitions', () => {
     expect(verifyConsistency(5, 5, [], root, flip(root))).toBe(false);
     expect(verifyConsistency(0, 5, [], EMPTY_TREE_ROOT, root)).toBe(true);
     expect(verifyConsistency(0, 5, [root], EMPTY_TREE_ROOT, root)).toBe(false);
+    // The empty tree has one root, MTH({}) (RFC 9162 §2.1.1): any other is refused.
+    expect(verifyConsistency(0, 5, [], root, root)).toBe(false);
+    expect(verifyConsistency(0, 5, [], flip(EMPTY_TREE_ROOT), root)).toBe(false);
+    expect(verifyConsistency(0, 0, [], root, root)).toBe(false);
+    expect(verifyConsistency(0, 0, [], EMPTY_TREE_ROOT, EMPTY_TREE_ROOT)).toBe(true);
     expect(verifyConsistency(6, 5, [], root, root)).toBe(false);
     expect(verifyInclusion(0, 0, d[0]!, [], EMPTY_TREE_ROOT)).toBe(false);
     expect(verifyInclusion(0, 1, d[0]!, [], d[0]!)).toBe(true);

@@ -353,7 +353,8 @@ export function verifyInclusion(
  * RFC 9162 §2.1.4.2: whether `proof` shows that the tree of `first` leaves with `firstRoot` is a
  * prefix of the tree of `second` leaves with `secondRoot`. Beyond the RFC's 0 < first < second:
  * first = second holds with an empty proof and equal roots; first = 0 holds with an empty proof
- * (every tree extends the empty one); first > second never holds.
+ * (every tree extends the empty one) when `firstRoot` is MTH({}), the empty tree's only root
+ * (§2.1.1); first > second never holds.
  */
 export function verifyConsistency(
   first: number,
@@ -371,6 +372,7 @@ export function verifyConsistency(
     return false;
   if (firstRoot.length !== HASH_BYTES || secondRoot.length !== HASH_BYTES) return false;
   if (proof.some((p) => p.length !== HASH_BYTES)) return false;
+  if (first === 0 && !bytesEqual(firstRoot, EMPTY_TREE_ROOT)) return false;
   if (first === second) return proof.length === 0 && bytesEqual(firstRoot, secondRoot);
   if (first === 0) return proof.length === 0;
   // 1. An empty path cannot prove anything here.

@@ -5,7 +5,14 @@ import {
   type SignedCheckpoint,
 } from './checkpoint.js';
 import { sha256Hex } from './hash.js';
-import { hashLeaf, leafData, verifyConsistency, verifyInclusion } from './merkle.js';
+import {
+  EMPTY_TREE_ROOT,
+  hashLeaf,
+  leafData,
+  verifyConsistency,
+  verifyInclusion,
+} from './merkle.js';
+import { membersProblem } from './members.js';
 
 /**
  * Proof documents (PROTOCOL.md §15) and their verification with nothing but trusted public keys.
@@ -72,6 +79,47 @@ export type ConsistencyCheck =
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX = /^(?:[0-9a-f]{2})*$/;
+const EMPTY_ROOT_HEX = EMPTY_TREE_ROOT.toString('hex');
+
+// Proof documents are closed (§15.1, §15.2): an unknown member is refused, naming it.
+const INCLUSION_MEMBERS = [
+  'auditPath',
+  'checkpoint',
+  'eventId',
+  'leaf',
+  'leafData',
+  'leafHash',
+  'leafIndex',
+  'partition',
+  'root',
+  'treeSize',
+  'v',
+];
+/** `record` while the store holds the event; `otherLeaves` as the API may add them. */
+const INCLUSION_OPTIONAL = ['otherLeaves', 'record'];
+const LEAF_MEMBERS = ['eventHash', 'seq', 'stream'];
+const OTHER_LEAF_MEMBERS = ['eventHash', 'leafIndex', 'partition'];
+const CONSISTENCY_MEMBERS = ['fromRoot', 'fromSize', 'partition', 'path', 'toRoot', 'toSize', 'v'];
+const CONSISTENCY_OPTIONAL = ['from', 'to'];
+
+function otherLeavesProblem(others: unknown): string | undefined {
+  if (others === undefined) return undefined;
+  if (!Array.isArray(others)) return 'otherLeaves must be an array';
+  for (const [i, other] of others.entries()) {
+    const where = `otherLeaves[${i}]`;
+    const members = membersProblem(other, where, OTHER_LEAF_MEMBERS);
+    if (members) return members;
+    const o = other as Record<string, unknown>;
+    if (
+      !Number.isSafeInteger(o['partition']) ||
+      !Number.isSafeInteger(o['leafIndex']) ||
+      typeof o['eventHash'] !== 'string' ||
+      !HEX64.test(o['eventHash'])
+    )
+      return `${where} must be {partition, leafIndex, eventHash (64 hex)}`;
+  }
+  return undefined;
+}
 
 function hashes(values: unknown): Buffer[] | undefined {
   if (!Array.isArray(values)) return undefined;
@@ -111,9 +159,19 @@ export function verifyInclusionProof(
   proof: InclusionProof,
   keys: readonly PublicKeyInput[],
 ): ProofCheck {
-  if (typeof proof !== 'object' || proof === null)
-    return { ok: false, problem: 'a proof must be an object' };
+  const members = membersProblem(
+    proof,
+    'an inclusion proof',
+    INCLUSION_MEMBERS,
+    INCLUSION_OPTIONAL,
+  );
+  if (members) return { ok: false, problem: members };
   if (proof.v !== PROOF_VERSION) return { ok: false, problem: 'v must be 1' };
+  if (typeof proof.eventId !== 'string') return { ok: false, problem: 'eventId must be a string' };
+  const leafMembers = membersProblem(proof.leaf, 'leaf', LEAF_MEMBERS);
+  if (leafMembers) return { ok: false, problem: leafMembers };
+  const others = otherLeavesProblem((proof as { otherLeaves?: unknown }).otherLeaves);
+  if (others) return { ok: false, problem: others };
   const checked = verifyCheckpoint(proof.checkpoint, keys);
   if (!checked.ok) return { ok: false, problem: `checkpoint: ${checked.problem}` };
   const { statement } = checked;
@@ -177,8 +235,13 @@ export function verifyConsistencyProof(
   proof: ConsistencyProof,
   keys: readonly PublicKeyInput[] = [],
 ): ConsistencyCheck {
-  if (typeof proof !== 'object' || proof === null)
-    return { ok: false, problem: 'a proof must be an object' };
+  const members = membersProblem(
+    proof,
+    'a consistency proof',
+    CONSISTENCY_MEMBERS,
+    CONSISTENCY_OPTIONAL,
+  );
+  if (members) return { ok: false, problem: members };
   if (proof.v !== PROOF_VERSION) return { ok: false, problem: 'v must be 1' };
   const statements: (CheckpointStatement | undefined)[] = [];
   for (const [name, signed, size, root] of [
@@ -208,8 +271,19 @@ export function verifyConsistencyProof(
     return { ok: false, problem: 'the two checkpoints are of different tenants' };
   const path = hashes(proof.path);
   if (!path) return { ok: false, problem: 'path must be an array of 64-hex hashes' };
-  if (!HEX64.test(proof.fromRoot) || !HEX64.test(proof.toRoot))
+  if (
+    typeof proof.fromRoot !== 'string' ||
+    typeof proof.toRoot !== 'string' ||
+    !HEX64.test(proof.fromRoot) ||
+    !HEX64.test(proof.toRoot)
+  )
     return { ok: false, problem: 'fromRoot and toRoot must be 64-hex hashes' };
+  // The tree of 0 leaves has one root, MTH({}) = SHA-256 of the empty string (RFC 9162 §2.1.1).
+  if (proof.fromSize === 0 && proof.fromRoot !== EMPTY_ROOT_HEX)
+    return {
+      ok: false,
+      problem: `fromRoot must be the root of the empty tree (${EMPTY_ROOT_HEX}) when fromSize is 0`,
+    };
   if (
     !verifyConsistency(
       proof.fromSize,

@@ -3,7 +3,8 @@ import type { PublicKeyInput } from './checkpoint.js';
 import { PATTERNS } from './constants.js';
 import { sha256Hex } from './hash.js';
 import { parsePointer } from './pointer.js';
-import { domainSigningInput, hasMembers, parseCanonical, signatureProblem } from './signed.js';
+import { hasMembers, membersProblem } from './members.js';
+import { domainSigningInput, parseCanonical, signatureProblem } from './signed.js';
 import { parseTime } from './time.js';
 
 /**
@@ -102,8 +103,8 @@ function eventProblem(
   previous: ErasedEvent | undefined,
 ): string | undefined {
   const where = `events[${i}]`;
-  if (!hasMembers(e, ['hash', 'id', 'paths']))
-    return `${where} must have exactly the members hash, id, paths`;
+  const members = membersProblem(e, where, ['hash', 'id', 'paths']);
+  if (members !== undefined || !hasMembers(e, ['hash', 'id', 'paths'])) return members;
   if (typeof e['id'] !== 'string' || !PATTERNS.uuidV7.test(e['id']))
     return `${where}.id must be an event id (lower-case UUIDv7)`;
   if (typeof e['hash'] !== 'string' || !HEX64.test(e['hash']))
@@ -137,8 +138,8 @@ export function erasureReceiptProblem(value: unknown): string | undefined {
     'type',
     'v',
   ];
-  if (!hasMembers(value, required, ['holdOverride']))
-    return `a receipt must have exactly the members ${required.join(', ')} (and optionally holdOverride)`;
+  const members = membersProblem(value, 'a receipt', required, ['holdOverride']);
+  if (members !== undefined || !hasMembers(value, required, ['holdOverride'])) return members;
   const s = value;
   if (s['v'] !== ERASURE_RECEIPT_VERSION) return 'v must be 1';
   if (s['type'] !== ERASURE_RECEIPT_TYPE) return `type must be ${ERASURE_RECEIPT_TYPE}`;
@@ -162,6 +163,8 @@ export function erasureReceiptProblem(value: unknown): string | undefined {
     return 'reason must be a string of at most 1000 characters';
   if (s['holdOverride'] !== undefined) {
     const o = s['holdOverride'];
+    const overrideMembers = membersProblem(o, 'holdOverride', ['holds', 'reason']);
+    if (overrideMembers) return overrideMembers;
     if (
       !hasMembers(o, ['holds', 'reason']) ||
       !Array.isArray(o['holds']) ||
@@ -181,6 +184,8 @@ export function erasureReceiptProblem(value: unknown): string | undefined {
     previous = e as ErasedEvent;
   }
   const counts = s['counts'];
+  const countMembers = membersProblem(counts, 'counts', COUNT_MEMBERS);
+  if (countMembers) return countMembers;
   if (
     !hasMembers(counts, COUNT_MEMBERS) ||
     !COUNT_MEMBERS.every((k) => Number.isSafeInteger(counts[k]) && (counts[k] as number) >= 0)
@@ -238,8 +243,8 @@ export function verifyErasureReceipt(
   signed: SignedErasureReceipt,
   keys: readonly PublicKeyInput[],
 ): ErasureReceiptCheck {
-  if (!hasMembers(signed, ['id', 'receipt', 'signature']))
-    return { ok: false, problem: 'a signed receipt must have exactly id, receipt and signature' };
+  const members = membersProblem(signed, 'a signed receipt', ['id', 'receipt', 'signature']);
+  if (members) return { ok: false, problem: members };
   if (typeof signed.receipt !== 'string')
     return { ok: false, problem: 'receipt must be the statement text (a string)' };
   if (signed.id !== sha256Hex(signed.receipt))

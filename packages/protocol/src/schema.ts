@@ -66,11 +66,13 @@ export const accessSchema = {
 
 /**
  * A correction's reference to the event it corrects (PROTOCOL.md §18): its id and hash. Optional
- * and additive (§12): a v1 reader that does not know it keeps it as an unknown member.
+ * and additive (§12): a v1 reader that does not know it keeps it as an unknown member. Closed:
+ * a reference with another member would say something no check covers.
  */
 export const correctsSchema = {
   type: 'object',
   required: ['event', 'hash'],
+  additionalProperties: false,
   properties: {
     event: { type: 'string', pattern: source(PATTERNS.uuidV7) },
     hash: { type: 'string', pattern: source(PATTERNS.hash) },

@@ -1,3 +1,4 @@
+import { signatureTextProblem } from './base64url.js';
 import { canonicalJson } from './canonical.js';
 import { checkpointKeyId, verifyEd25519, type PublicKeyInput } from './checkpoint.js';
 
@@ -60,22 +61,9 @@ export function signatureProblem(
 ): string | undefined {
   const key = trustedKey(keys, keyId);
   if (!key) return `signed with key ${keyId}, which is not among the trusted keys`;
-  if (
-    typeof signature !== 'string' ||
-    !verifyEd25519(domainSigningInput(domain, text), signature, key)
-  )
+  const malformed = signatureTextProblem(signature);
+  if (malformed) return malformed;
+  if (!verifyEd25519(domainSigningInput(domain, text), signature as string, key))
     return `the signature does not verify with key ${keyId}`;
   return undefined;
-}
-
-/** Whether `value` is a plain object with exactly the members `required` plus some of `optional`. */
-export function hasMembers(
-  value: unknown,
-  required: readonly string[],
-  optional: readonly string[] = [],
-): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const keys = Object.keys(value);
-  for (const r of required) if (!keys.includes(r)) return false;
-  return keys.every((k) => required.includes(k) || optional.includes(k));
 }
