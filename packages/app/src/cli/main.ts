@@ -6,6 +6,11 @@ import type { CliContext } from './command.js';
 import { COMMANDS } from './commands.js';
 import { mainHelp } from './help.js';
 
+// Everything this process creates is owner-only: the data directory, the log, the chDB store
+// (whose files chDB creates with the process umask, not with modes Vigil could choose), keys,
+// exports. Vigil's own files are created 0600/0700 whatever the umask; this covers the rest.
+process.umask(0o077);
+
 const context: CliContext = {
   env: process.env,
   print: (line) => process.stdout.write(line + '\n'),

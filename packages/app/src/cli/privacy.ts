@@ -91,7 +91,8 @@ export const exportCommand: CliCommand = {
           body: text ? (JSON.parse(text) as unknown) : undefined,
         });
       }
-      const target: Writable = out ? createWriteStream(out) : process.stdout;
+      // A subject export is the person's data in the clear: owner-only.
+      const target: Writable = out ? createWriteStream(out, { mode: 0o600 }) : process.stdout;
       if (out) await pipeline(response.body, target);
       else for await (const chunk of response.body) process.stdout.write(chunk as Buffer);
       if (out) context.printError(`wrote the ${format} export of ${body.subject} to ${out}`);

@@ -78,7 +78,8 @@ export async function bootstrapIfEmpty(
     adminKey: admin.secret,
     operatorKey: operator.secret,
   };
-  mkdirSync(dataDir, { recursive: true });
+  // The data directory holds the log, the store and keys: owner-only (README, "Security").
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = join(dataDir, CREDENTIALS_FILE);
   writeFileSync(file, JSON.stringify(credentials, null, 2) + '\n', { mode: 0o600 });
   chmodSync(file, 0o600); // also when the file existed from an earlier, wiped store

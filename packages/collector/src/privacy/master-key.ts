@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { decodeBase64url } from '@vigil/protocol';
 import { ConfigError } from '../errors.js';
 import { writePrivateFile } from '../private-file.js';
 
@@ -20,8 +21,8 @@ export function openMasterKey(file: string, onCreate?: (file: string) => void): 
       if (writePrivateFile(file, text, { keepExisting: true })) onCreate?.(file);
     }
     chmodSync(file, 0o600);
-    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
-    if (key.length !== 32) throw new Error('it does not hold 32 bytes in base64url');
+    const key = decodeBase64url(readFileSync(file, 'utf8').trim(), 32);
+    if (key === undefined) throw new Error('it does not hold 32 bytes in canonical base64url');
     return key;
   } catch (error) {
     throw new ConfigError(

@@ -80,7 +80,11 @@ function describe(config: StoreConfig): string {
 }
 
 async function chdbClient(config: ChdbStoreConfig): Promise<ClickHouseClient> {
-  mkdirSync(config.path, { recursive: true });
+  // Owner-only before chDB opens it: the store holds personal data in plain text. chDB creates
+  // its own files and directories with the process umask (0644/0755 under umask 022, measured),
+  // so this directory is what keeps other users out; `vigil` also sets umask 077 at start so
+  // that those files are owner-only too (README, "Security").
+  mkdirSync(config.path, { recursive: true, mode: 0o700 });
   // Loaded lazily: the 560 MB engine is needed only by processes that embed the store.
   const { createChdbConnection } = await import('chdb/connection');
   try {

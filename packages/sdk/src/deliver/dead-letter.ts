@@ -38,10 +38,11 @@ export class DeadLetterFile {
     this.tail = this.tail.then(async () => {
       try {
         if (!this.created) {
-          await mkdir(dirname(this.path), { recursive: true });
+          // Dead letters are whole events, personal data included: owner-only.
+          await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
           this.created = true;
         }
-        await appendFile(this.path, text);
+        await appendFile(this.path, text, { mode: 0o600 });
       } catch (error) {
         this.onError(error);
       }

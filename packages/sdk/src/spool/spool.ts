@@ -71,6 +71,13 @@ export interface DroppedRange {
 }
 
 const SEGMENT = /^seg-(\d{10})\.log$/;
+/**
+ * The spool holds whole events, personal values and salts included, in plain text: owner-only
+ * directory and files whatever the umask (a umask only removes bits). A directory that exists
+ * already keeps its mode.
+ */
+const PRIVATE_DIR_MODE = 0o700;
+const PRIVATE_FILE_MODE = 0o600;
 const TAIL_BYTES = 256 * 1024;
 const READ_CHUNK = 1024 * 1024;
 const ACKED_WRITE_DELAY_MS = 1000;
@@ -150,7 +157,7 @@ export class Spool {
    */
   static open(options: ResolvedSpool, hooks: SpoolHooks): Spool {
     try {
-      mkdirSync(options.dir, { recursive: true });
+      mkdirSync(options.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     } catch (error) {
       throw ioError(`cannot create spool directory ${options.dir}`, error);
     }
@@ -436,7 +443,7 @@ export class Spool {
     }
     const num = this.nextNum++;
     const path = join(this.options.dir, segmentName(num));
-    const handle = await open(path, 'a');
+    const handle = await open(path, 'a', PRIVATE_FILE_MODE);
     const header = `${JSON.stringify({ vigilSpool: 1, stream: first.stream, firstSeq: first.seq })}\n`;
     const headerBytes = Buffer.byteLength(header);
     await handle.write(header);
@@ -519,7 +526,7 @@ export class Spool {
     const path = join(this.options.dir, 'acked.json');
     try {
       // Write then rename, so a crash leaves the old file or the new one, never half of one.
-      await writeFile(`${path}.tmp`, JSON.stringify({ streams }));
+      await writeFile(`${path}.tmp`, JSON.stringify({ streams }), { mode: PRIVATE_FILE_MODE });
       await rename(`${path}.tmp`, path);
     } catch (error) {
       this.hooks.onError(ioError(`cannot record acknowledgements in ${path}`, error));
@@ -693,7 +700,7 @@ function lock(dir: string): void {
   }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(path, 'wx');
+      const fd = openSync(path, 'wx', PRIVATE_FILE_MODE);
       writeSync(fd, String(process.pid));
       closeSync(fd);
       heldDirs.add(path);

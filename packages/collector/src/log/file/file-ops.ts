@@ -55,9 +55,18 @@ function settleVoid(resolve: () => void, reject: (error: Error) => void) {
   };
 }
 
+/**
+ * Modes of what the log creates: its records hold personal data in plain text (values and salts
+ * until erased), so directories are 0700 and files 0600, owner-only whatever the umask (a umask
+ * only ever removes bits). Directories that exist already keep their mode.
+ */
+export const PRIVATE_DIR_MODE = 0o700;
+export const PRIVATE_FILE_MODE = 0o600;
+
 /** The real file system, through the callback API (one libuv request per call). */
 export const nodeFileOps: FileOps = {
-  open: (file, flags) => new Promise((res, rej) => fs.open(file, flags, 0o644, settle(res, rej))),
+  open: (file, flags) =>
+    new Promise((res, rej) => fs.open(file, flags, PRIVATE_FILE_MODE, settle(res, rej))),
   close: (fd) => new Promise((res, rej) => fs.close(fd, settleVoid(res, rej))),
   writev: (fd, buffers, position) =>
     new Promise((res, rej) =>
@@ -94,7 +103,7 @@ export const nodeFileOps: FileOps = {
   readdir: (dir) => new Promise((res, rej) => fs.readdir(dir, settle(res, rej))),
   mkdir: (dir) =>
     new Promise((res, rej) =>
-      fs.mkdir(dir, { recursive: true }, (error) => {
+      fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE }, (error) => {
         if (error) rej(error);
         else res();
       }),
