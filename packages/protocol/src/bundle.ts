@@ -10,7 +10,7 @@ import {
 } from './checkpoint.js';
 import { sha256Hex } from './hash.js';
 import { hashLeaf, leafData, verifyInclusion } from './merkle.js';
-import { hasMembers, membersProblem } from './members.js';
+import { closedObject, hasMembers, membersProblem } from './members.js';
 import { domainSigningInput, parseCanonical, signatureProblem } from './signed.js';
 import { parseTime } from './time.js';
 import type { Disclosures, EventRecord, JsonObject } from './types.js';
@@ -233,13 +233,13 @@ function lineOf(bytes: Uint8Array, decoder: TextDecoder, label: string, p: Probl
 }
 
 function headerOf(
-  value: unknown,
+  line: unknown,
   keys: readonly PublicKeyInput[],
   p: Problems,
 ): { header: BundleHeader; checkpoint: CheckpointStatement } | undefined {
-  const members = membersProblem(value, 'header (line 1)', HEADER_MEMBERS);
-  if (members || !hasMembers(value, HEADER_MEMBERS)) {
-    p.add(members ?? 'header (line 1) is not an object');
+  const value = closedObject(line, 'header (line 1)', HEADER_MEMBERS);
+  if (typeof value === 'string') {
+    p.add(value);
     return undefined;
   }
   if (value['v'] !== BUNDLE_VERSION || value['format'] !== BUNDLE_FORMAT)
@@ -274,10 +274,9 @@ function proofProblem(
   hash: string,
   checkpoint: CheckpointStatement,
 ): string | undefined {
-  const members = membersProblem(proof, 'proof', ['auditPath', 'leafIndex', 'partition']);
-  if (members || !hasMembers(proof, ['auditPath', 'leafIndex', 'partition']))
-    return `${members ?? 'proof is not an object'} (or proof is null)`;
-  const { partition, leafIndex, auditPath } = proof;
+  const members = closedObject(proof, 'proof', ['auditPath', 'leafIndex', 'partition']);
+  if (typeof members === 'string') return `${members} (or proof is null)`;
+  const { partition, leafIndex, auditPath } = members;
   if (!Number.isSafeInteger(leafIndex) || (leafIndex as number) < 0)
     return 'proof.leafIndex must be a whole number';
   const head = checkpoint.partitions.find((h) => h.partition === partition);
@@ -308,14 +307,14 @@ function proofProblem(
 }
 
 function checkEntry(
-  value: unknown,
+  line: unknown,
   number: number,
   checkpoint: CheckpointStatement | undefined,
   p: Problems,
 ): { proved: boolean } {
-  const members = membersProblem(value, `line ${number}: an entry`, ENTRY_MEMBERS, ['enrichment']);
-  if (members || !hasMembers(value, ENTRY_MEMBERS, ['enrichment'])) {
-    p.add(members ?? `line ${number}: an entry is not an object`);
+  const value = closedObject(line, `line ${number}: an entry`, ENTRY_MEMBERS, ['enrichment']);
+  if (typeof value === 'string') {
+    p.add(value);
     return { proved: false };
   }
   if (value['type'] !== 'event') {
@@ -382,10 +381,10 @@ interface SignatureLine {
   readonly signature: unknown;
 }
 
-function statementOf(value: unknown, p: Problems): SignatureLine | undefined {
-  const members = membersProblem(value, 'signature line (last line)', ['signature', 'statement']);
-  if (members || !hasMembers(value, ['signature', 'statement'])) {
-    p.add(members ?? 'signature line (last line) is not an object');
+function statementOf(line: unknown, p: Problems): SignatureLine | undefined {
+  const value = closedObject(line, 'signature line (last line)', ['signature', 'statement']);
+  if (typeof value === 'string') {
+    p.add(value);
     return undefined;
   }
   if (typeof value['statement'] !== 'string') {

@@ -38,3 +38,16 @@ export function hasMembers(
 ): value is Record<string, unknown> {
   return membersProblem(value, '', required, optional) === undefined;
 }
+
+/**
+ * `value` as a record when it is a closed object of exactly `required` plus some of `optional`,
+ * else the problem, naming the first missing or unknown member (see membersProblem).
+ */
+export function closedObject(
+  value: unknown,
+  what: string,
+  required: readonly string[],
+  optional: readonly string[] = [],
+): Record<string, unknown> | string {
+  return membersProblem(value, what, required, optional) ?? (value as Record<string, unknown>);
+}

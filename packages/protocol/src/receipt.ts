@@ -3,7 +3,7 @@ import type { PublicKeyInput } from './checkpoint.js';
 import { PATTERNS } from './constants.js';
 import { sha256Hex } from './hash.js';
 import { parsePointer } from './pointer.js';
-import { hasMembers, membersProblem } from './members.js';
+import { closedObject, hasMembers, membersProblem } from './members.js';
 import { domainSigningInput, parseCanonical, signatureProblem } from './signed.js';
 import { parseTime } from './time.js';
 
@@ -98,13 +98,14 @@ function sortedStrings(list: readonly string[]): boolean {
 }
 
 function eventProblem(
-  e: unknown,
+  item: unknown,
   i: number,
   previous: ErasedEvent | undefined,
 ): string | undefined {
   const where = `events[${i}]`;
-  const members = membersProblem(e, where, ['hash', 'id', 'paths']);
-  if (members !== undefined || !hasMembers(e, ['hash', 'id', 'paths'])) return members;
+  const closed = closedObject(item, where, ['hash', 'id', 'paths']);
+  if (typeof closed === 'string') return closed;
+  const e = closed;
   if (typeof e['id'] !== 'string' || !PATTERNS.uuidV7.test(e['id']))
     return `${where}.id must be an event id (lower-case UUIDv7)`;
   if (typeof e['hash'] !== 'string' || !HEX64.test(e['hash']))
@@ -138,9 +139,8 @@ export function erasureReceiptProblem(value: unknown): string | undefined {
     'type',
     'v',
   ];
-  const members = membersProblem(value, 'a receipt', required, ['holdOverride']);
-  if (members !== undefined || !hasMembers(value, required, ['holdOverride'])) return members;
-  const s = value;
+  const s = closedObject(value, 'a receipt', required, ['holdOverride']);
+  if (typeof s === 'string') return s;
   if (s['v'] !== ERASURE_RECEIPT_VERSION) return 'v must be 1';
   if (s['type'] !== ERASURE_RECEIPT_TYPE) return `type must be ${ERASURE_RECEIPT_TYPE}`;
   if (typeof s['erasure'] !== 'string' || !ERASURE_ID.test(s['erasure']))
