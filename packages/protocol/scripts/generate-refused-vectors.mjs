@@ -174,6 +174,28 @@ add({
   document: { ...checkpoint, time: '2026-11-23T09:01:11.000Z', keyId },
   problem: 'time is not the time of the signed statement',
 });
+const witnessed = {
+  type: 'vigil.checkpoint',
+  ...checkpoint,
+  tenant: 'acme',
+  time: JSON.parse(checkpoint.checkpoint).time,
+  keyId,
+  publicKey,
+};
+add({
+  name: 'witness document whose tenant copy disagrees with the statement',
+  section: '§14.7',
+  kind: 'checkpoint',
+  document: { ...witnessed, tenant: 'acme2' },
+  problem: 'tenant is not the tenant of the signed statement',
+});
+add({
+  name: "witness document whose publicKey has its last character's pad bit set",
+  section: '§14.7',
+  kind: 'checkpoint',
+  document: { ...witnessed, publicKey: padBitSet(publicKey) },
+  problem: 'publicKey must be the canonical unpadded base64url text of 32 bytes',
+});
 add({
   name: 'checkpoint statement with an unknown member, signed',
   section: '§14.1',
