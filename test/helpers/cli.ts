@@ -19,10 +19,17 @@ export interface CliRun {
   readonly all: string;
 }
 
-/** Runs the built `vigil` command to its end. */
-export function runCli(args: readonly string[]): Promise<CliRun> {
+/** Runs the built `vigil` command to its end (`env` is added to this process's environment). */
+export function runCli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
     let out = '';
     let err = '';
     let all = '';

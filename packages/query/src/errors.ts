@@ -103,10 +103,15 @@ export class StoreUnavailableError extends QueryError {
 
 /** Another process holds the embedded store's data directory (chDB allows one per directory). */
 export class StoreLockedError extends QueryError {
-  constructor(path: string, cause?: unknown) {
+  constructor(
+    readonly path: string,
+    cause?: unknown,
+    /** The process that holds it, when known. */
+    readonly holderPid?: number,
+  ) {
     super(
       QueryErrorCodes.STORE_LOCKED,
-      `the embedded store at ${path} is in use by another process; while a Vigil server runs, use its HTTP API (the CLI does this when --url or a running server is found)`,
+      `the embedded store at ${path} is in use by another process${holderPid === undefined ? '' : ` (pid ${holderPid})`}; while a Vigil server runs, use its HTTP API (the CLI does this when --url or a running server is found)`,
       { status: 503, cause },
     );
     this.name = 'StoreLockedError';

@@ -1,4 +1,4 @@
-export { openStore, onCluster, assertIdentifier } from './store/store.js';
+export { openStore, onCluster, assertIdentifier, embeddedStoreHolder } from './store/store.js';
 export type {
   Store,
   StoreConfig,

@@ -1,5 +1,8 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pino } from 'pino';
+import { QueryError, QueryErrorCodes, StoreLockedError } from '@vigil/query';
 import type { Config } from '../config/config.js';
 import { runRole, type RunningRole } from '../server/roles.js';
 
@@ -54,6 +57,63 @@ function requestParts(
   };
 }
 
+/** Where a running server that holds the embedded store tells the CLI its URL. */
+function serverFile(config: Config): string {
+  return join(config.dataDir, 'server.json');
+}
+
+/**
+ * Records the URL of this process's server in the data directory, so that a CLI command that
+ * finds the embedded store held can name the server to use. Returns a function that removes it.
+ */
+export function announceServer(config: Config, url: string): () => void {
+  const file = serverFile(config);
+  writeFileSync(file, JSON.stringify({ pid: process.pid, url }) + '\n');
+  return () => {
+    try {
+      if ((JSON.parse(readFileSync(file, 'utf8')) as { pid?: number }).pid === process.pid)
+        rmSync(file, { force: true });
+    } catch {
+      // already gone
+    }
+  };
+}
+
+/** The URL the process `pid` announced, when it did. */
+function announcedUrl(config: Config, pid: number | undefined): string | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const entry = JSON.parse(readFileSync(serverFile(config), 'utf8')) as {
+      pid?: unknown;
+      url?: unknown;
+    };
+    return entry.pid === pid && typeof entry.url === 'string' ? entry.url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A command that found no server at `tried` and then the embedded store held by another
+ * process: most likely a server on another port or address. Says so, and how to reach it.
+ */
+export function explainLockedStore(error: unknown, config: Config, tried: string): unknown {
+  if (!(error instanceof StoreLockedError)) return error;
+  const url = announcedUrl(config, error.holderPid);
+  const holder = error.holderPid === undefined ? 'another process' : `process ${error.holderPid}`;
+  const where = url
+    ? `the Vigil server there listens at ${url}: repeat the command with --url ${url}` +
+      (new URL(url).hostname === new URL(tried).hostname
+        ? ` (or --port ${new URL(url).port}, or VIGIL_PORT=${new URL(url).port})`
+        : '')
+    : 'if it is a Vigil server, point the command at it with --port PORT (or VIGIL_PORT) or --url http://HOST:PORT';
+  return new QueryError(
+    QueryErrorCodes.STORE_LOCKED,
+    `no Vigil server answers at ${tried}, and the embedded store at ${error.path} is held by ${holder}, so it cannot be read directly (chDB lets one process open it); ${where}`,
+    { status: 503, cause: error },
+  );
+}
+
 export async function connectApi(config: Config, url = defaultUrl(config)): Promise<Api> {
   const base = url.replace(/\/$/, '');
   try {
@@ -91,10 +151,15 @@ export async function connectApi(config: Config, url = defaultUrl(config)): Prom
       });
     }
   }
-  const running: RunningRole = await runRole(
-    { ...config, bootstrap: false },
-    { logger: pino({ level: 'warn' }), listen: false, sink: false },
-  );
+  let running: RunningRole;
+  try {
+    running = await runRole(
+      { ...config, bootstrap: false },
+      { logger: pino({ level: 'warn' }), listen: false, sink: false },
+    );
+  } catch (error) {
+    throw explainLockedStore(error, config, base);
+  }
   const send = (method: Method, path: string, key: string, body: unknown) =>
     running.app.inject({ method, url: path, ...requestParts(key, body) });
   return {

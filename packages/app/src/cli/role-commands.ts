@@ -3,6 +3,7 @@ import type { Role } from '../config/config.js';
 import { runRole } from '../server/roles.js';
 import type { CliCommand } from './command.js';
 import { configFor } from './command.js';
+import { announceServer } from './api.js';
 import { roleHelp } from './help.js';
 
 const SUMMARIES: Readonly<Record<Role, string>> = {
@@ -21,6 +22,11 @@ function roleCommand(role: Role): CliCommand {
       const config = configFor(role, args, context.env);
       const logger = pino({ level: config.logLevel, base: { role } });
       const running = await runRole(config, { logger, print: context.print });
+      // A CLI command that finds the embedded store held reads where this server listens.
+      const withdraw =
+        config.store.kind === 'chdb' && running.store
+          ? announceServer(config, running.url)
+          : () => undefined;
       await new Promise<void>((resolve) => {
         let stopping = false;
         const stop = (signal: string): void => {
@@ -38,6 +44,7 @@ function roleCommand(role: Role): CliCommand {
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
+      withdraw();
       return 0;
     },
   };

@@ -29,7 +29,8 @@ Filters:
 Output:
   --json                    one JSON event per line instead of a table
 Connection:
-  --url URL                 server (default http://<host>:<port> of the configuration)
+  --url URL                 server (default http://<host>:<port> of the configuration;
+                            --port PORT or VIGIL_PORT for a server on another port)
   --key KEY                 query key (default: VIGIL_KEY, else the bootstrap query key)
 `;
 

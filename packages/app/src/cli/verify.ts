@@ -16,7 +16,7 @@ import type { Config } from '../config/config.js';
 import { ConfigError } from '@vigil/collector';
 import { openMasterKey } from '@vigil/collector';
 import { credentialsPath } from '../server/bootstrap.js';
-import { defaultUrl } from './api.js';
+import { defaultUrl, explainLockedStore } from './api.js';
 import type { ParsedArgs } from './args.js';
 import type { CliCommand, CliContext } from './command.js';
 import { configFor, stringFlag } from './command.js';
@@ -459,7 +459,9 @@ export const verifyCommand: CliCommand = {
         if (!json)
           context.printError(`verified by the server at ${url} (its process ran the checks)`);
       } else {
-        const store = await openStore(config.store);
+        const store = await openStore(config.store).catch((error: unknown) => {
+          throw explainLockedStore(error, config, url);
+        });
         try {
           const tenant = await localTenant(args, config, store);
           const masterFile = config.privacy.keyFile;

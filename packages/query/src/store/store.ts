@@ -1,6 +1,7 @@
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { StoreLockedError, StoreUnavailableError } from '../errors.js';
 
 /**
@@ -60,8 +61,10 @@ export function assertIdentifier(name: string, what: string): void {
 
 function mapError(error: unknown, config: StoreConfig): Error {
   const message = error instanceof Error ? error.message : String(error);
-  if (config.kind === 'chdb' && /Cannot lock file|status.*lock|is locked/i.test(message)) {
-    return new StoreLockedError(config.path, error);
+  if (config.kind === 'chdb') {
+    const holder = embeddedStoreHolder(config.path, { precise: false });
+    if (holder !== undefined || /Cannot lock file|status.*lock|is locked/i.test(message))
+      return new StoreLockedError(config.path, error, holder);
   }
   if (
     error instanceof Error &&
@@ -79,12 +82,62 @@ function describe(config: StoreConfig): string {
   return config.kind === 'chdb' ? `chdb:${config.path}` : config.url;
 }
 
+/**
+ * The id of another process that holds the embedded store's data directory, if one does.
+ *
+ * The engine (ClickHouse's StatusFile) takes an exclusive flock on `<path>/status` and writes
+ * its PID there; a second process fails with "Cannot lock file …/status" on the engine's stderr
+ * and only "Failed to create connection" in the error it throws. Node has no flock API, so on
+ * Linux the lock is looked up in /proc/locks by the file's inode, which is exact (a status file
+ * left by a crashed process holds no lock). Elsewhere, or with `precise: false` after a failed
+ * open, a live process with the PID the file names counts as the holder.
+ */
+export function embeddedStoreHolder(
+  path: string,
+  options: { precise?: boolean } = {},
+): number | undefined {
+  const status = join(path, 'status');
+  let text: string;
+  let inode: number;
+  try {
+    text = readFileSync(status, 'utf8');
+    inode = statSync(status).ino;
+  } catch {
+    return undefined;
+  }
+  let locks: string | undefined;
+  try {
+    locks = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    locks = undefined;
+  }
+  if (locks !== undefined) {
+    // "1: FLOCK  ADVISORY  WRITE 14781 fe:00:2147474 0 EOF": pid, then major:minor:inode.
+    for (const line of locks.split('\n')) {
+      const m = /^\d+:\s+FLOCK\s+\S+\s+WRITE\s+(\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s/.exec(line);
+      if (m && Number(m[2]) === inode && Number(m[1]) !== process.pid) return Number(m[1]);
+    }
+    if (options.precise !== false) return undefined;
+  } else if (options.precise !== false) return undefined;
+  const pid = Number(/^PID:\s*(\d+)/m.exec(text)?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
 async function chdbClient(config: ChdbStoreConfig): Promise<ClickHouseClient> {
   // Owner-only before chDB opens it: the store holds personal data in plain text. chDB creates
   // its own files and directories with the process umask (0644/0755 under umask 022, measured),
   // so this directory is what keeps other users out; `vigil` also sets umask 077 at start so
   // that those files are owner-only too (README, "Security").
   mkdirSync(config.path, { recursive: true, mode: 0o700 });
+  // Refuse before the engine tries: it would print its own lock error to stderr first.
+  const holder = embeddedStoreHolder(config.path);
+  if (holder !== undefined) throw new StoreLockedError(config.path, undefined, holder);
   // Loaded lazily: the 560 MB engine is needed only by processes that embed the store.
   const { createChdbConnection } = await import('chdb/connection');
   try {
