@@ -1,6 +1,6 @@
-import { pino } from 'pino';
 import type { Role } from '../config/config.js';
 import { runRole } from '../server/roles.js';
+import { roleLogger } from '../server/logger.js';
 import type { CliCommand } from './command.js';
 import { configFor } from './command.js';
 import { announceServer } from './api.js';
@@ -20,7 +20,7 @@ function roleCommand(role: Role): CliCommand {
     help: () => roleHelp(role),
     async run(args, context) {
       const config = configFor(role, args, context.env);
-      const logger = pino({ level: config.logLevel, base: { role } });
+      const logger = roleLogger(config, { role });
       const running = await runRole(config, { logger, print: context.print });
       // A CLI command that finds the embedded store held reads where this server listens.
       const withdraw =

@@ -41,6 +41,8 @@ export interface Config {
   readonly port: number;
   readonly dataDir: string;
   readonly logLevel: string;
+  /** `auto` is decided where the logger is made (roles' stdout). */
+  readonly logFormat: 'auto' | 'json' | 'pretty';
   readonly log: LogConfig;
   readonly store: StoreConfig;
   readonly ingest: IngestConfig;
@@ -297,6 +299,7 @@ function build(role: Role, f: Flat): Config {
     port: (f['port'] as number | undefined) ?? DEFAULT_PORTS[role],
     dataDir,
     logLevel: s('logLevel'),
+    logFormat: s('logFormat') as Config['logFormat'],
     log,
     store,
     ingest,

@@ -62,6 +62,17 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Level of the structured (pino) logs on stdout.',
     roles: ALL,
   },
+  {
+    key: 'logFormat',
+    env: 'VIGIL_LOG_FORMAT',
+    flag: 'log-format',
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'json', 'pretty'],
+    description:
+      'Format of those logs: one JSON object per line (for log collectors), readable lines (pino-pretty), or auto: readable when stdout is a terminal, JSON otherwise.',
+    roles: ALL,
+  },
 
   {
     key: 'log.kind',
