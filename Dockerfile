@@ -7,7 +7,8 @@ COPY scripts ./scripts
 RUN npm ci --no-audit --no-fund && npx turbo run build --output-logs=errors-only && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production VIGIL_HOST=0.0.0.0 VIGIL_DATA_DIR=/var/lib/vigil
+# JSON logs for the log collector, also under `docker run -t`.
+ENV NODE_ENV=production VIGIL_HOST=0.0.0.0 VIGIL_DATA_DIR=/var/lib/vigil VIGIL_LOG_FORMAT=json
 WORKDIR /app
 COPY --from=build /app /app
 RUN useradd --system --home /var/lib/vigil vigil && mkdir -p /var/lib/vigil && chown vigil /var/lib/vigil

@@ -16,9 +16,9 @@ import { startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/v
 const ROOT = resolve(import.meta.dirname, '..');
 const README = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
 
-/** The ```sh blocks of the README. */
-function shellBlocks(): string[] {
-  return [...README.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1] as string);
+/** The ```sh blocks of a README (the repository's by default). */
+function shellBlocks(text = README): string[] {
+  return [...text.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1] as string);
 }
 
 /** The lines of the one shell block that has a line starting with `first`, from that line on. */
@@ -65,7 +65,9 @@ describe('README examples, as written', { timeout: 180_000 }, () => {
       // `<id>`-style words the README uses inside a string stay as they are.
       return value ?? whole;
     });
-    expect(filled, 'a placeholder the test has no value for').not.toMatch(/ <[a-z-]+>( |$)/m);
+    expect(filled.replace(/\s#.*$/gm, ''), 'a placeholder the test has no value for').not.toMatch(
+      / <[a-z-]+>( |$)/m,
+    );
     return new Promise((done) => {
       const child = spawn('bash', ['-c', filled], {
         cwd,
@@ -190,6 +192,18 @@ describe('README examples, as written', { timeout: 180_000 }, () => {
     expect(verify.code, verify.out + verify.err).toBe(0);
     expect(verify.out).toContain('RESULT: OK, nothing failed');
     expect(verify.err).toContain(`verified by the server at ${vigil.url}`);
+  });
+
+  it("@vigil/app's README: npx vigil --help lists the commands", async () => {
+    const appReadme = readFileSync(resolve(ROOT, 'packages/app/README.md'), 'utf8');
+    const help = shellBlocks(appReadme)
+      .flatMap((b) => b.split('\n'))
+      .find((l) => l.startsWith('npx vigil --help'));
+    expect(help).toBeDefined();
+    const out = await ok(help as string);
+    expect(out).toContain('Usage: vigil <command> [flags]');
+    for (const command of ['start', 'search', 'verify', 'keys', 'config'])
+      expect(out).toMatch(new RegExp(`^  ${command}\\s`, 'm'));
   });
 
   it('every placeholder of a vigil example is written <name>', () => {
