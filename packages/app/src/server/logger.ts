@@ -34,7 +34,8 @@ export function roleLogger(
       sync: true,
       colorize: stdout.isTTY === true,
       translateTime: 'SYS:HH:MM:ss.l',
-      // "INFO: [start] sink: sink owns partitions", then the other fields one per line.
+      // `[12:00:01.234] INFO: [start] sink: sink owns partitions {"partitions":[0,1,2,3]}`
+      singleLine: true,
       messageFormat: '{if role}[{role}] {end}{if component}{component}: {end}{msg}',
       ignore: 'pid,hostname,role,component',
     }),
