@@ -37,6 +37,7 @@ describe('CLI commands while a server runs on another port', () => {
   for (const [name, args] of [
     ['search', ['search', '--action', 'user.*']],
     ['keys list', ['keys', 'list']],
+    ['retention', ['retention']],
     ['verify', ['verify', '--key', 'A'.repeat(43)]],
   ] as const) {
     it(`${name} names the server's port instead of failing on the store's lock`, async () => {
