@@ -68,7 +68,8 @@ function serverFile(config: Config): string {
  */
 export function announceServer(config: Config, url: string): () => void {
   const file = serverFile(config);
-  writeFileSync(file, JSON.stringify({ pid: process.pid, url }) + '\n');
+  // Private like the rest of the data directory, though it holds no secret.
+  writeFileSync(file, JSON.stringify({ pid: process.pid, url }) + '\n', { mode: 0o600 });
   return () => {
     try {
       if ((JSON.parse(readFileSync(file, 'utf8')) as { pid?: number }).pid === process.pid)
