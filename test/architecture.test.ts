@@ -186,4 +186,11 @@ describe('architecture', () => {
       .map((file) => relative(root, file));
     expect(users).toEqual(['packages/query/src/store/store.ts']);
   });
+
+  it('has one process liveness check (the pid locks of the spool and of the embedded log)', () => {
+    const users = [...edges.keys()]
+      .filter((file) => /process\.kill\([^,]+,\s*0\)/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(root, file));
+    expect(users).toEqual(['packages/sdk/src/process.ts']);
+  });
 });
