@@ -175,7 +175,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       try {
         await client.insert({
           table,
-          values: rows as object[],
+          values: rows,
           format: 'JSONEachRow',
           ...(settings ? { clickhouse_settings: settings } : {}),
         });
