@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CATEGORIES, verifyInclusionProof, type EventInput } from '@vigil/protocol';
@@ -21,6 +22,8 @@ import type {
 } from '../system/changes.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerKeyDirectoryRoutes } from './key-directory-routes.js';
+import { PrivacyService } from '../privacy/service.js';
+import { registerPrivacyRoutes } from './privacy-routes.js';
 import { registerProofRoutes } from './proof-routes.js';
 import { registerRetentionRoutes, type RecordChange } from './retention-routes.js';
 import { registerQueryRoutes } from './routes.js';
@@ -109,6 +112,8 @@ describe('query HTTP routes', () => {
     registerRetentionRoutes(app, { store: ts.store, registry, defaults: DEFAULTS, recordChange });
     registerAdminRoutes(app, { directory, registry, recorder });
     registerKeyDirectoryRoutes(app, { directory, registry });
+    const privacy = new PrivacyService(ts.store, randomBytes(32));
+    registerPrivacyRoutes(app, { store: ts.store, registry, privacy, recorder });
     await app.ready();
   });
   afterAll(async () => {
@@ -353,6 +358,62 @@ describe('query HTTP routes', () => {
       });
       expect(keys.statusCode).toBe(200);
       for (const secret of Object.values(secrets)) expect(keys.body).not.toContain(secret);
+    });
+  });
+
+  describe('privacy', () => {
+    const post = (url: string, payload: object) =>
+      app.inject({ method: 'POST', url, headers: auth(secrets.admin), payload });
+
+    it("exports a person's events and records the export under digests, never the id", async () => {
+      const digests = await post('/v1/admin/subjects/digest', { subject: 'alice' });
+      const { digests: aliceDigests } = digests.json<{ digests: string[] }>();
+      expect(aliceDigests.length).toBeGreaterThan(0);
+
+      const exported = await post('/v1/admin/subjects/export', { subject: 'alice' });
+      expect(exported.statusCode).toBe(200);
+      expect(exported.headers['x-vigil-events']).toBe('2');
+      expect(exported.body).toContain('alice');
+      expect(exported.body).not.toContain('bob');
+      expect(recorder.calls).toHaveLength(1);
+      const recorded = recorder.calls[0]?.change;
+      expect(recorded).toMatchObject({
+        action: 'subject.exported',
+        metadata: { subject: aliceDigests, format: 'json', events: 2 },
+      });
+      expect(JSON.stringify(recorded)).not.toContain('alice');
+
+      const refused = await app.inject({
+        method: 'POST',
+        url: '/v1/admin/subjects/export',
+        headers: auth(secrets.query),
+        payload: { subject: 'alice' },
+      });
+      expect(refused.statusCode).toBe(403);
+    });
+
+    it('hides a restricted person from search until the restriction is lifted, each recorded', async () => {
+      const actors = async (): Promise<string[]> =>
+        (await app.inject({ url: '/v1/events', headers: auth(secrets.query) }))
+          .json<{ events: { actor: { id: string } }[] }>()
+          .events.map((e) => e.actor.id);
+      const placed = await post('/v1/admin/subjects/restrict', {
+        subject: 'alice',
+        reason: 'accuracy contested',
+      });
+      expect(placed.statusCode).toBe(201);
+      const { restriction } = placed.json<{ restriction: { id: string } }>();
+      expect(await actors()).toEqual(['bob']);
+
+      const lifted = await post(`/v1/admin/restrictions/${restriction.id}/lift`, {
+        reason: 'corrected',
+      });
+      expect(lifted.statusCode).toBe(200);
+      expect(await actors()).toEqual(['alice', 'bob', 'alice']);
+      expect(recorder.calls.map((c) => c.change.action)).toEqual([
+        'subject.restricted',
+        'subject.restriction_lifted',
+      ]);
     });
   });
 });
