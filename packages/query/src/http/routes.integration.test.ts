@@ -316,9 +316,10 @@ describe('query HTTP routes', () => {
           headers: auth(secrets.admin),
           payload: { scopes: ['query'], name: 'reporting' },
         });
+      const before = (await directory.listKeys('acme')).length;
       recorder.failing = true;
       expect((await create()).statusCode).toBeGreaterThanOrEqual(500);
-      const before = (await directory.listKeys('acme')).length;
+      expect((await directory.listKeys('acme')).length).toBe(before);
 
       recorder.failing = false;
       const created = await create();
