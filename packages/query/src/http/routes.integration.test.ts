@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CATEGORIES, verifyInclusionProof, type EventInput } from '@vigil/protocol';
+import { CATEGORIES, rawPublicKey, verifyInclusionProof, type EventInput } from '@vigil/protocol';
 import { OPERATOR_TENANT, TenantDirectory } from '../auth/keys.js';
 import { KeyRegistry } from '../auth/registry.js';
 import { QueryErrorCodes } from '../errors.js';
+import { PrivacyService } from '../privacy/service.js';
+import { CheckpointStore } from '../proof/checkpoint-store.js';
 import {
   insertLeaves,
   testSigner,
@@ -22,9 +24,9 @@ import type {
 } from '../system/changes.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import { registerKeyDirectoryRoutes } from './key-directory-routes.js';
-import { PrivacyService } from '../privacy/service.js';
 import { registerPrivacyRoutes } from './privacy-routes.js';
 import { registerProofRoutes } from './proof-routes.js';
+import { registerVerifyRoutes } from './verify-routes.js';
 import { registerRetentionRoutes, type RecordChange } from './retention-routes.js';
 import { registerQueryRoutes } from './routes.js';
 
@@ -65,7 +67,7 @@ describe('query HTTP routes', () => {
   const recorder = new RecordingDouble();
   const recordChange = vi.fn<RecordChange>();
   const recordAccess = vi.fn<RecordChange>();
-  const secrets = { query: '', admin: '', both: '', otherQuery: '', operator: '' };
+  const secrets = { query: '', admin: '', both: '', otherQuery: '', operator: '', verified: '' };
   let adminKeyId = '';
 
   const auth = (secret: string) => ({ authorization: `Bearer ${secret}` });
@@ -88,6 +90,10 @@ describe('query HTTP routes', () => {
     ).secret;
     secrets.operator = (
       await directory.createKey({ tenantId: OPERATOR_TENANT, scopes: ['operator'] })
+    ).secret;
+    await directory.createTenant('verified');
+    secrets.verified = (
+      await directory.createKey({ tenantId: 'verified', scopes: ['admin'] })
     ).secret;
     await registry.refresh();
 
@@ -114,6 +120,7 @@ describe('query HTTP routes', () => {
     registerKeyDirectoryRoutes(app, { directory, registry });
     const privacy = new PrivacyService(ts.store, randomBytes(32));
     registerPrivacyRoutes(app, { store: ts.store, registry, privacy, recorder });
+    registerVerifyRoutes(app, { store: ts.store, registry });
     await app.ready();
   });
   afterAll(async () => {
@@ -415,6 +422,74 @@ describe('query HTTP routes', () => {
         'subject.restricted',
         'subject.restriction_lifted',
       ]);
+    });
+  });
+
+  describe('POST /v1/verify', () => {
+    it('verifies the tenant against the pinned keys, and reports a checkpoint that does not match its tree', async () => {
+      const verified = await insertLeaves(ts.store, 'verified', 0, 5);
+      const verify = async (keys: string[]) => {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/v1/verify',
+          headers: auth(secrets.verified),
+          payload: { keys },
+        });
+        const lines = response.body.trim().split('\n');
+        return {
+          response,
+          last: JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown>,
+        };
+      };
+      const pinned = rawPublicKey(signer.publicKey).toString('base64url');
+
+      const bad = await verify(['not a key']);
+      expect(bad.response.statusCode).toBe(400);
+      expect(bad.last).toMatchObject({ code: QueryErrorCodes.INVALID_QUERY });
+
+      await signer.checkpoint(
+        'verified',
+        [{ partition: 0, size: 5, root: verified.rootAt(5) }],
+        '2026-01-01T00:00:01.000Z',
+      );
+      const good = await verify([pinned]);
+      expect(good.response.statusCode).toBe(200);
+      // The tree matches its signed checkpoint; its events were never stored here (the leaves
+      // were inserted alone), which verify must report as missing, each one.
+      expect(good.last).toMatchObject({
+        report: {
+          tenant: 'verified',
+          ok: false,
+          totals: {
+            leaves: 5,
+            events: 0,
+            checkpoints: { verified: 1 },
+            byCategory: { missing: 5 },
+          },
+          trees: [{ partition: 0, signedSize: 5, matchedCheckpoints: 1, root: verified.rootAt(5) }],
+        },
+      });
+
+      await signer.checkpoint(
+        'verified',
+        [{ partition: 0, size: 5, root: verified.rootAt(4) }],
+        '2026-01-01T00:00:02.000Z',
+      );
+      const forged = await verify([pinned]);
+      const forgedCheckpoint = await new CheckpointStore(ts.store).latest('verified');
+      expect(forged.last).toMatchObject({
+        report: {
+          findings: expect.arrayContaining([
+            expect.objectContaining({
+              category: 'rewritten',
+              severity: 'failure',
+              checkpoint: forgedCheckpoint?.id,
+              leafFrom: 0,
+              leafTo: 4,
+            }),
+          ]) as unknown,
+        },
+      });
     });
   });
 });
