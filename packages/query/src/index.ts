@@ -10,23 +10,10 @@ export { migrate, MIGRATIONS } from './store/migrations.js';
 export type { MigrationReport } from './store/migrations.js';
 export type { Migration } from './store/migration-types.js';
 export { createTable, createMaterializedView, alterTable, localName } from './store/schema.js';
-export {
-  eventRow,
-  openRecord,
-  toChTime,
-  fromChTime,
-  ipColumn,
-  absentValue,
-  EVENT_FLAGS,
-  PERSONAL_COLUMNS,
-} from './store/rows.js';
-export type {
-  EventRow,
-  EventRowMeta,
-  EventFlag,
-  EventSource,
-  PersonalColumn,
-} from './store/rows.js';
+export { eventRow, openRecord, toChTime, fromChTime, ipColumn, EVENT_FLAGS } from './store/rows.js';
+export type { EventRowMeta, EventFlag, EventSource } from './store/rows.js';
+export { absentValue, PERSONAL_COLUMNS } from './store/event-columns.js';
+export type { EventRow, PersonalColumn } from './store/event-columns.js';
 export {
   DERIVED_PERSONAL_COLUMNS,
   DERIVED_COLUMN_TYPES,

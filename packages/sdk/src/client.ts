@@ -1,35 +1,22 @@
 import { EventEmitter } from 'node:events';
 import { hostname as osHostname } from 'node:os';
-import {
-  checkEventInput,
-  InvalidEventError,
-  STREAM_CLOSED,
-  STREAM_OPENED,
-  ZERO_HASH,
-  type ErrorDetail,
-  type EventInput,
-  type SealedEvent,
-} from '@vigil/protocol';
-import { defaultStreamId } from './chain/identity.js';
+import type { ErrorDetail, EventInput, SealedEvent } from '@vigil/protocol';
+import { Admission, type DropReason } from './admission.js';
 import { EventClock, RandomBytes } from './chain/ids.js';
 import { Sealer } from './chain/sealer.js';
 import { DeadLetterFile, type DeadLetterRecord } from './deliver/dead-letter.js';
 import { HttpTransport } from './deliver/http.js';
 import { Sender, type Rejection } from './deliver/sender.js';
 import type { AuditTransport } from './deliver/transport.js';
-import {
-  ClientClosedError,
-  QueueFullError,
-  SdkError,
-  SdkErrorCodes,
-  type SdkErrorCode,
-} from './errors.js';
+import { SdkError, SdkErrorCodes, type SdkErrorCode } from './errors.js';
+import { chainStart, Lifecycle, type CloseOptions, type CloseResult } from './lifecycle.js';
 import { resolveOptions, type AuditClientOptions, type ResolvedOptions } from './options.js';
-import { Entry } from './queue/entry.js';
+import type { Entry } from './queue/entry.js';
 import { EntryQueue } from './queue/queue.js';
 import * as builders from './record/builders.js';
-import { Spool, type DroppedRange } from './spool/spool.js';
-import { SDK_NAME, SDK_VERSION } from './version.js';
+import { Spool } from './spool/spool.js';
+
+export type { CloseOptions, CloseResult } from './lifecycle.js';
 
 /** Counters (since the client started) and gauges (now) that an application can read or export. */
 export interface AuditClientStats {
@@ -79,7 +66,7 @@ export interface DeadLetterInfo {
 
 export interface DroppedInfo {
   readonly count: number;
-  readonly reason: 'queue-full' | 'spool-full';
+  readonly reason: DropReason;
 }
 
 /** Events of an AuditClient. `error` is emitted only when it has a listener (see report). */
@@ -89,32 +76,6 @@ export interface AuditClientEvents {
   retry: [RetryInfo];
   deadLetter: [DeadLetterInfo];
   dropped: [DroppedInfo];
-}
-
-export interface CloseOptions {
-  /** How long to try to deliver what is pending before giving up (it stays spooled). Default 10 s. */
-  readonly deadlineMs?: number;
-}
-
-export interface CloseResult {
-  /** Everything recorded was acknowledged by the collector before the deadline. */
-  readonly delivered: boolean;
-  /** Events not acknowledged (on disk with a spool, lost without one). */
-  readonly pending: number;
-}
-
-/** A shared, already-resolved promise: what record() returns without a spool, at no cost per event. */
-const RESOLVED: Promise<void> = Promise.resolve();
-
-interface Waiter {
-  readonly entry: Entry;
-  readonly resolve: () => void;
-}
-
-interface FlushTarget {
-  readonly stream: string;
-  readonly seq: number;
-  readonly resolve: (done: boolean) => void;
 }
 
 const REPORT_INTERVAL_MS = 10_000;
@@ -137,17 +98,15 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
   readonly stream: string;
 
   private readonly options: ResolvedOptions;
-  private readonly random = new RandomBytes();
-  private readonly clock = new EventClock(this.random);
-  private readonly sealer: Sealer;
   private readonly queue = new EntryQueue();
   private readonly sender: Sender;
   private readonly transport: AuditTransport;
-  private readonly keepEvents: boolean;
   private readonly spool: Spool | undefined;
   private readonly deadLetters: DeadLetterFile | undefined;
-  private nextSeq: number;
-  private prevHash: string;
+  /** Validation, sealing and admission to the spool or the queue (admission.ts). */
+  private readonly admission: Admission;
+  /** Start, flush and close (lifecycle.ts). */
+  private readonly lifecycle: Lifecycle;
   private readonly counters = {
     recorded: 0,
     spooled: 0,
@@ -157,28 +116,14 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
     dropped: 0,
     deadLettered: 0,
   };
-  /** Events sealed but waiting for room under the block policy, in order. */
-  private readonly waiting: Waiter[] = [];
-  /** Highest seq per stream handed to memory (queue) so far: the spool reader continues after it. */
-  private readonly loaded = new Map<string, number>();
-  /** Highest seq per stream acknowledged, dead-lettered or dropped. */
-  private readonly settled = new Map<string, number>();
-  /** With a spool: events past the memory bound are on disk only, read back as the queue drains. */
-  private diskOnly = false;
-  private reading = false;
-  private readRetry: NodeJS.Timeout | undefined;
-  private readonly flushTargets: FlushTarget[] = [];
-  private closing = false;
-  private closed = false;
-  private closePromise: Promise<CloseResult> | undefined;
   private readonly lastReport = new Map<SdkErrorCode, { at: number; suppressed: number }>();
-  private exitHooks: (() => void) | undefined;
 
   constructor(options: AuditClientOptions) {
     super();
     this.options = resolveOptions(options);
     const o = this.options;
-    this.sealer = new Sealer(this.random, o.personalPaths, o.saltSource);
+    const random = new RandomBytes();
+    const clock = new EventClock(random);
     this.transport =
       o.transport ??
       new HttpTransport({
@@ -186,7 +131,6 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
         apiKey: o.apiKey as string,
         gzip: o.gzip,
       });
-    this.keepEvents = !(this.transport instanceof HttpTransport);
     this.sender = new Sender(
       this.queue,
       this.transport,
@@ -200,7 +144,7 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
         requestTimeoutMs: o.retry.requestTimeoutMs,
       },
       {
-        refill: () => this.refill(),
+        refill: () => this.admission.refill(),
         accepted: (entries, accepted, duplicates) => this.onAccepted(entries, accepted, duplicates),
         deadLettered: (entries, result, details) => this.onDeadLettered(entries, result, details),
         retrying: (attempt, delayMs, reason, status) =>
@@ -208,7 +152,7 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
         refused: (result, delayMs) => this.onRefused(result, delayMs),
       },
     );
-    this.sender.onSettled = () => this.checkFlushTargets();
+    this.sender.onSettled = () => this.lifecycle.checkFlushTargets();
     this.spool =
       o.spool &&
       Spool.open(o.spool, {
@@ -229,41 +173,34 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
           );
 
     const host = o.hostname ?? osHostname();
-    const head = this.spool?.head;
-    const continues =
-      head !== undefined &&
-      (o.stream === undefined
-        ? !head.closed && head.stream.startsWith(`${o.service}/`)
-        : head.stream === o.stream);
-    if (continues) {
-      // A restart after a crash: the chain goes on where the spool left it.
-      this.stream = head.stream;
-      this.nextSeq = head.seq + 1;
-      this.prevHash = head.hash;
-    } else {
-      this.stream = o.stream ?? defaultStreamId(o.service, host, this.clock.id(Date.now()));
-      this.nextSeq = 0;
-      this.prevHash = ZERO_HASH;
-    }
-    if (this.spool !== undefined) {
-      for (const [stream, seq] of this.spool.ackedPositions()) {
-        this.loaded.set(stream, seq);
-        this.settled.set(stream, seq);
-      }
-      this.diskOnly = this.spool.hasBacklog(this.loaded);
-      const warnings = this.spool.openWarnings;
-      if (warnings.length > 0) setImmediate(() => warnings.forEach((w) => this.report(w)));
-    }
-    if (!continues) {
-      this.appendSystem(STREAM_OPENED, {
-        sdk: SDK_NAME,
-        sdkVersion: SDK_VERSION,
-        host,
-        pid: process.pid,
-      });
-    }
-    if (o.exitDeadlineMs !== undefined) this.installExitHooks(o.exitDeadlineMs);
-    this.sender.kick();
+    const start = chainStart(o, this.spool, clock, host);
+    this.stream = start.stream;
+    this.admission = new Admission(
+      {
+        options: o,
+        sealer: new Sealer(random, o.personalPaths, o.saltSource),
+        clock,
+        queue: this.queue,
+        sender: this.sender,
+        spool: this.spool,
+        keepEvents: !(this.transport instanceof HttpTransport),
+        counters: this.counters,
+        dropped: (count, reason) => this.onDropped(count, reason),
+        report: (error) => this.report(error),
+      },
+      start,
+    );
+    this.lifecycle = new Lifecycle({
+      options: o,
+      admission: this.admission,
+      sender: this.sender,
+      spool: this.spool,
+      deadLetters: this.deadLetters,
+      transport: this.transport,
+      counters: this.counters,
+      report: (error) => this.report(error),
+    });
+    this.lifecycle.start(start, host);
   }
 
   // --- recording ------------------------------------------------------------------------------
@@ -275,268 +212,17 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
    * in memory (without); under `block` it waits for room. It never rejects.
    */
   record(event: EventInput): Promise<void> {
-    if (this.closed) throw new ClientClosedError();
-    const checked = checkEventInput(event);
-    if (!checked.ok)
-      throw new InvalidEventError(
-        `invalid audit event: ${describe(checked.details)}`,
-        checked.details,
-      );
-    if (event.action.startsWith('stream.')) {
-      throw new SdkError(
-        SdkErrorCodes.RESERVED_ACTION,
-        `action ${event.action} is written by the SDK itself; stream.* actions are reserved`,
-        { details: [{ path: '/action', message: 'stream.* actions are reserved for the SDK' }] },
-      );
-    }
-    this.refuseIfFull();
-    return this.append(event);
-  }
-
-  private refuseIfFull(): void {
-    const o = this.options;
-    if (this.spool !== undefined && o.spool !== undefined) {
-      if (o.spool.onFull === 'throw' && this.spool.bytes >= o.spool.maxBytes) {
-        throw new QueueFullError(
-          SdkErrorCodes.SPOOL_FULL,
-          `the spool holds ${this.spool.bytes} bytes (spool.maxBytes ${o.spool.maxBytes}) and the collector has not taken them`,
-        );
-      }
-      if (o.spool.onFull === 'block' && this.waiting.length >= o.queue.maxEvents) {
-        throw new QueueFullError(
-          SdkErrorCodes.SPOOL_FULL,
-          `the spool is full and ${this.waiting.length} events already wait for room`,
-        );
-      }
-      return;
-    }
-    if (o.queue.onFull === 'throw' && this.memoryFull(0)) {
-      throw new QueueFullError(
-        SdkErrorCodes.QUEUE_FULL,
-        `the queue holds ${this.queue.length + this.sender.inFlight} events (queue.maxEvents ${o.queue.maxEvents}) and the collector has not taken them`,
-      );
-    }
-    if (o.queue.onFull === 'block' && this.waiting.length >= o.queue.maxEvents) {
-      throw new QueueFullError(
-        SdkErrorCodes.QUEUE_FULL,
-        `the queue is full and ${this.waiting.length} events already wait for room`,
-      );
-    }
-  }
-
-  private memoryFull(extraBytes: number): boolean {
-    const q = this.options.queue;
-    return (
-      this.queue.length + this.sender.inFlight >= q.maxEvents ||
-      this.queue.bytes + extraBytes > q.maxBytes
-    );
-  }
-
-  /** Seals the next event of the stream and hands it to the spool or the queue. */
-  private append(input: EventInput): Promise<void> {
-    const now = Date.now();
-    const id = input.id ?? this.clock.id(now);
-    const time = input.time ?? this.clock.time(now);
-    const seq = this.nextSeq;
-    const sealed = this.sealer.seal(input, id, time, {
-      stream: this.stream,
-      seq,
-      prev: this.prevHash,
-    });
-    this.nextSeq = seq + 1;
-    this.prevHash = sealed.event.hash;
-    const line = sealed.line;
-    const entry = new Entry(
-      this.stream,
-      seq,
-      id,
-      sealed.event.hash,
-      line,
-      Buffer.byteLength(line),
-      // The HTTP transport needs only the line; not keeping the object halves what a queued
-      // event holds in memory (and what the garbage collector must move).
-      this.keepEvents ? sealed.event : undefined,
-      now,
-      this.spool === undefined,
-    );
-    this.counters.recorded++;
-    if (this.waiting.length > 0) return this.wait(entry);
-    return this.spool === undefined
-      ? this.admitToMemory(entry)
-      : this.admitToSpool(entry, this.spool);
-  }
-
-  private appendSystem(action: string, metadata: Record<string, string | number>): void {
-    const input: EventInput = {
-      action,
-      category: 'system',
-      outcome: 'success',
-      actor: { type: 'service', id: this.options.service },
-      metadata,
-    };
-    // Under `throw` the SDK's own events are still kept (admitToMemory); under `block` they wait
-    // their turn like any other, which keeps the queue in seq order.
-    void this.append(input);
-  }
-
-  private wait(entry: Entry): Promise<void> {
-    return new Promise<void>((resolve) => this.waiting.push({ entry, resolve }));
-  }
-
-  private admitToMemory(entry: Entry): Promise<void> {
-    if (this.memoryFull(entry.bytes)) {
-      switch (this.options.queue.onFull) {
-        case 'block':
-          if (!this.closing) return this.wait(entry);
-          break;
-        case 'drop-oldest': {
-          let dropped = 0;
-          while (this.queue.length > 0 && this.memoryFull(entry.bytes)) {
-            const old = this.queue.shift() as Entry;
-            this.settle(old.stream, old.seq);
-            dropped++;
-          }
-          if (dropped > 0) this.onDropped(dropped, 'queue-full');
-          break;
-        }
-        case 'throw':
-          // Checked before sealing; only the SDK's own events get here, and they are kept.
-          break;
-      }
-    }
-    this.queue.push(entry);
-    this.loaded.set(entry.stream, entry.seq);
-    const q = this.queue;
-    if (
-      q.length === 1 ||
-      q.length >= this.options.batch.maxEvents ||
-      q.bytes >= this.options.batch.maxBytes
-    ) {
-      this.sender.kick();
-    }
-    return RESOLVED;
-  }
-
-  private admitToSpool(entry: Entry, spool: Spool): Promise<void> {
-    const lineBytes = entry.bytes + 22;
-    if (spool.wouldOverflow(lineBytes)) {
-      const policy = this.options.spool?.onFull;
-      if (policy === 'block' && !this.closing) return this.wait(entry);
-      if (policy === 'drop-oldest') {
-        let range: DroppedRange | undefined;
-        let dropped = 0;
-        while (spool.wouldOverflow(lineBytes) && (range = spool.dropOldest()) !== undefined) {
-          dropped += this.forget(range);
-        }
-        if (dropped > 0) this.onDropped(dropped, 'spool-full');
-      }
-    }
-    const done = spool.append(entry);
-    this.counters.spooled++;
-    if (!this.diskOnly && !this.memoryFull(entry.bytes)) {
-      this.queue.push(entry);
-      this.loaded.set(entry.stream, entry.seq);
-    } else {
-      // Memory is full: later events stay on disk until the queue drains (see refill).
-      this.diskOnly = true;
-    }
-    return done;
-  }
-
-  /** A dropped spool segment: its events leave memory too; returns how many were not yet delivered. */
-  private forget(range: DroppedRange): number {
-    let count = 0;
-    const inMemory = this.queue.peek();
-    if (inMemory !== undefined && inMemory.stream === range.stream) {
-      while (
-        this.queue.peek()?.stream === range.stream &&
-        (this.queue.peek()?.seq ?? Infinity) <= range.lastSeq
-      ) {
-        this.queue.shift();
-        count++;
-      }
-    }
-    const loaded = this.loaded.get(range.stream) ?? -1;
-    if (range.lastSeq > loaded) {
-      count += range.lastSeq - Math.max(loaded, range.firstSeq - 1);
-      this.loaded.set(range.stream, range.lastSeq);
-    }
-    this.settle(range.stream, range.lastSeq);
-    return count;
-  }
-
-  /** Moves events waiting under `block` in, as far as there is room now. */
-  private admitWaiting(): void {
-    while (this.waiting.length > 0) {
-      const next = this.waiting[0] as Waiter;
-      const full =
-        this.spool === undefined
-          ? this.memoryFull(next.entry.bytes)
-          : this.spool.wouldOverflow(next.entry.bytes + 22);
-      if (full && !this.closing) return;
-      this.waiting.shift();
-      const done =
-        this.spool === undefined
-          ? this.admitToMemory(next.entry)
-          : this.admitToSpool(next.entry, this.spool);
-      done.then(next.resolve, next.resolve);
-    }
-  }
-
-  /** Reads events back from the spool when memory has room and some are on disk only. */
-  private refill(): void {
-    const spool = this.spool;
-    if (spool === undefined || !this.diskOnly || this.reading || this.closed) return;
-    const room = this.options.queue.maxEvents - this.queue.length - this.sender.inFlight;
-    const roomBytes = this.options.queue.maxBytes - this.queue.bytes;
-    if (room < Math.min(this.options.batch.maxEvents, this.options.queue.maxEvents / 2)) return;
-    if (roomBytes < this.options.queue.maxBytes / 2) return;
-    this.reading = true;
-    spool.read(this.loaded, room, roomBytes).then(
-      ({ entries, caughtUp }) => {
-        this.reading = false;
-        for (const entry of entries) {
-          if (entry.seq <= (this.loaded.get(entry.stream) ?? -1)) continue;
-          this.queue.push(entry);
-          this.loaded.set(entry.stream, entry.seq);
-        }
-        // Checked in the same tick as the read ended: nothing can have been appended in between.
-        if (caughtUp) this.diskOnly = false;
-        // With nothing read and more on its way to disk, the end of that write calls kick()
-        // again; kicking now would spin on reads that find nothing.
-        if (entries.length > 0 || caughtUp) this.sender.kick();
-      },
-      (error: unknown) => {
-        this.reading = false;
-        this.report(
-          new SdkError(
-            SdkErrorCodes.SPOOL_IO,
-            `cannot read the spool: ${(error as Error).message}`,
-            { cause: error },
-          ),
-        );
-        this.readRetry ??= setTimeout(() => {
-          this.readRetry = undefined;
-          this.sender.kick();
-        }, 1000);
-        this.readRetry.unref();
-      },
-    );
+    return this.admission.record(event);
   }
 
   // --- delivery outcomes ----------------------------------------------------------------------
 
-  private settle(stream: string, seq: number): void {
-    if ((this.settled.get(stream) ?? -1) < seq) this.settled.set(stream, seq);
-    this.spool?.ack(stream, seq);
-  }
-
   private onAccepted(entries: readonly Entry[], accepted: number, duplicates: number): void {
     const last = entries[entries.length - 1] as Entry;
-    this.settle(last.stream, last.seq);
+    this.admission.settle(last.stream, last.seq);
     this.counters.sent += entries.length;
     this.counters.duplicates += duplicates;
-    this.admitWaiting();
+    this.admission.admitWaiting();
     if (this.listenerCount('sent') > 0)
       this.safeEmit('sent', { accepted, duplicates, events: entries.length });
   }
@@ -560,8 +246,8 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
     }));
     this.counters.deadLettered += entries.length;
     void this.deadLetters?.append(records);
-    for (const entry of entries) this.settle(entry.stream, entry.seq);
-    this.admitWaiting();
+    for (const entry of entries) this.admission.settle(entry.stream, entry.seq);
+    this.admission.admitWaiting();
     const where =
       this.deadLetters === undefined
         ? 'no dead-letter file is configured'
@@ -621,7 +307,7 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
     );
   }
 
-  private onDropped(count: number, reason: DroppedInfo['reason']): void {
+  private onDropped(count: number, reason: DropReason): void {
     this.counters.dropped += count;
     if (this.listenerCount('dropped') > 0) this.safeEmit('dropped', { count, reason });
     this.report(
@@ -691,31 +377,7 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
    * passes first. Never rejects.
    */
   flush(options: { readonly deadlineMs?: number } = {}): Promise<boolean> {
-    return this.waitFor(this.stream, this.nextSeq - 1, options.deadlineMs ?? 30_000);
-  }
-
-  private waitFor(stream: string, seq: number, deadlineMs: number): Promise<boolean> {
-    if ((this.settled.get(stream) ?? -1) >= seq) return Promise.resolve(true);
-    this.sender.flushing++;
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => finish(false), Math.max(0, deadlineMs));
-      const finish = (done: boolean): void => {
-        clearTimeout(timer);
-        const i = this.flushTargets.indexOf(target);
-        if (i >= 0) this.flushTargets.splice(i, 1);
-        this.sender.flushing--;
-        resolve(done);
-      };
-      const target: FlushTarget = { stream, seq, resolve: finish };
-      this.flushTargets.push(target);
-      this.sender.kick();
-    });
-  }
-
-  private checkFlushTargets(): void {
-    for (const target of [...this.flushTargets]) {
-      if ((this.settled.get(target.stream) ?? -1) >= target.seq) target.resolve(true);
-    }
+    return this.lifecycle.flush(options.deadlineMs ?? 30_000);
   }
 
   /**
@@ -725,74 +387,7 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
    * `record()` throws from the moment `stream.closed` is sealed. Never rejects; idempotent.
    */
   close(options: CloseOptions = {}): Promise<CloseResult> {
-    this.closePromise ??= this.shutdown(options.deadlineMs ?? 10_000);
-    return this.closePromise;
-  }
-
-  private async shutdown(deadlineMs: number): Promise<CloseResult> {
-    const deadline = Date.now() + deadlineMs;
-    let delivered = false;
-    try {
-      this.closing = true;
-      this.admitWaiting();
-      // First what the application recorded, while it may still record; then the closing event.
-      await this.waitFor(this.stream, this.nextSeq - 1, (deadline - Date.now()) * 0.8);
-      this.appendSystem(STREAM_CLOSED, { recorded: this.counters.recorded + 1 });
-      this.closed = true;
-      this.admitWaiting();
-      delivered = await this.waitFor(this.stream, this.nextSeq - 1, deadline - Date.now());
-    } catch (error) {
-      this.report(
-        new SdkError(SdkErrorCodes.DELIVERY_FAILED, `close failed: ${(error as Error).message}`, {
-          cause: error,
-        }),
-      );
-    }
-    this.closed = true;
-    this.sender.stop();
-    clearTimeout(this.readRetry);
-    for (const waiter of this.waiting.splice(0)) waiter.resolve();
-    const pending = delivered ? 0 : this.pendingCount();
-    try {
-      await this.spool?.close();
-      await this.deadLetters?.idle();
-      await this.transport.close?.();
-    } catch (error) {
-      this.report(
-        new SdkError(SdkErrorCodes.SPOOL_IO, `close failed: ${(error as Error).message}`, {
-          cause: error,
-        }),
-      );
-    }
-    this.exitHooks?.();
-    return { delivered, pending };
-  }
-
-  private pendingCount(): number {
-    const settled = this.settled.get(this.stream) ?? -1;
-    return Math.max(0, this.nextSeq - 1 - settled);
-  }
-
-  private installExitHooks(deadlineMs: number): void {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      void this.close({ deadlineMs }).then(() => {
-        this.exitHooks?.();
-        // With no other handler left, re-raise so the process ends the way the signal means.
-        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-      });
-    };
-    const onBeforeExit = (): void => {
-      if (this.closePromise === undefined) void this.close({ deadlineMs });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    process.on('beforeExit', onBeforeExit);
-    this.exitHooks = () => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      process.off('beforeExit', onBeforeExit);
-      this.exitHooks = undefined;
-    };
+    return this.lifecycle.close(options);
   }
 
   /**
@@ -807,20 +402,16 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
   stats(): AuditClientStats {
     return {
       ...this.counters,
-      queued: this.queue.length + this.sender.inFlight + this.waiting.length,
+      queued: this.queue.length + this.sender.inFlight + this.admission.blocked,
       inFlight: this.sender.inFlight,
-      blocked: this.waiting.length,
+      blocked: this.admission.blocked,
       spoolBytes: this.spool?.bytes ?? 0,
     };
   }
 
   /** For crash tests: stop at once, writing nothing more, as a killed process would. */
   abandonForTesting(): void {
-    this.closed = true;
-    this.sender.stop();
-    this.spool?.abandon();
-    this.exitHooks?.();
-    void this.transport.close?.();
+    this.lifecycle.abandon();
   }
 
   // --- typed helpers (see record/builders.ts and README "Action names") ------------------------
@@ -899,10 +490,6 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
   consentWithdrawn(f: builders.ConsentFields): Promise<void> {
     return this.record(builders.consentWithdrawn(f));
   }
-}
-
-function describe(details: readonly ErrorDetail[]): string {
-  return details.map((d) => `${d.path} ${d.message}`).join('; ');
 }
 
 /** Creates the audit client of this process. Throws `InvalidOptionsError` or a spool error at once. */

@@ -9,7 +9,7 @@ function fakeStore(): Store & { writes: number } {
     kind: 'chdb' as const,
     database: 't',
     cluster: undefined,
-    client: undefined as never,
+    stream: () => Promise.reject(new Error('the Merkle plugin does not stream')),
     writes: 0,
     table: (name: string) => name,
     query: () => Promise.resolve([]),

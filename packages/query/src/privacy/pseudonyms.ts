@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:
 import { isIPv4 } from 'node:net';
 import { canonicalValue, normalEmail, type Disclosures, type JsonValue } from '@vigil/protocol';
 import { ERASED_VALUES } from '../store/derived.js';
-import { PERSONAL_COLUMNS, type EventRow } from '../store/rows.js';
+import { PERSONAL_COLUMNS, type EventRow } from '../store/event-columns.js';
 
 /**
  * Pseudonymisation per tenant (GDPR Art. 4(5), Art. 25 and 32; seeds 000 §4.1, 004 §13.4). A

@@ -40,13 +40,21 @@ export interface Store {
   readonly kind: StoreConfig['kind'];
   readonly database: string;
   readonly cluster: string | undefined;
-  readonly client: ClickHouseClient;
   /** `database.table`, for building statements (identifiers are validated at config time). */
   table(name: string): string;
   query<T>(sql: string, params?: QueryParams, settings?: ClickHouseSettings): Promise<T[]>;
   command(sql: string, params?: QueryParams, settings?: ClickHouseSettings): Promise<void>;
   /** Inserts rows as JSONEachRow. */
   insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
+  /**
+   * Runs a statement that names its own output format (`... FORMAT RowBinary`) and yields the
+   * raw bytes as they arrive: streamed over HTTP, one buffer on chDB.
+   */
+  stream(
+    sql: string,
+    params?: QueryParams,
+    settings?: ClickHouseSettings,
+  ): Promise<AsyncIterable<Buffer>>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -182,7 +190,6 @@ export async function openStore(config: StoreConfig): Promise<Store> {
     kind: config.kind,
     database: db,
     cluster: config.kind === 'clickhouse' ? config.cluster : undefined,
-    client,
     table: (name) => `${db}.${name}`,
     async query<T>(
       sql: string,
@@ -225,10 +232,26 @@ export async function openStore(config: StoreConfig): Promise<Store> {
       try {
         await client.insert({
           table,
-          values: rows as object[],
+          values: rows,
           format: 'JSONEachRow',
           ...(settings ? { clickhouse_settings: settings } : {}),
         });
+      } catch (error) {
+        throw mapError(error, config);
+      }
+    },
+    async stream(
+      sql: string,
+      params: QueryParams = {},
+      settings: ClickHouseSettings = {},
+    ): Promise<AsyncIterable<Buffer>> {
+      try {
+        const result = await client.exec({
+          query: sql,
+          query_params: params,
+          clickhouse_settings: settings,
+        });
+        return result.stream as AsyncIterable<Buffer>;
       } catch (error) {
         throw mapError(error, config);
       }

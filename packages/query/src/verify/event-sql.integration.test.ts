@@ -9,7 +9,8 @@ import {
   type EventInput,
   type SealedEvent,
 } from '@vigil/protocol';
-import { eventRow, type EventRow } from '../store/rows.js';
+import type { EventRow } from '../store/event-columns.js';
+import { eventRow } from '../store/rows.js';
 import { openTestStore, type TestStore } from '../store/store.testkit.js';
 import { EVENT_SQL_SETTINGS, eventCheckSql, ROW_BITS } from './event-sql.js';
 

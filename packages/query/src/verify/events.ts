@@ -8,7 +8,8 @@ import {
   type SealedEvent,
 } from '@vigil/protocol';
 import { openDisclosures, rowPrivacyOf, type RowPrivacy } from '../privacy/pseudonyms.js';
-import { eventRow, PERSONAL_COLUMNS, type EventRow, type EventSource } from '../store/rows.js';
+import { PERSONAL_COLUMNS, type EventRow } from '../store/event-columns.js';
+import { eventRow, type EventSource } from '../store/rows.js';
 import type { Store } from '../store/store.js';
 import { TEXT_COLUMNS } from './event-sql.js';
 import type { Category } from './findings.js';

@@ -83,13 +83,9 @@ export async function forEachRowBinary(
   row: (reader: RowBinaryReader) => boolean,
   settings: ClickHouseSettings = {},
 ): Promise<void> {
-  const result = await store.client.exec({
-    query: `${sql}\nFORMAT RowBinary`,
-    query_params: params,
-    clickhouse_settings: settings,
-  });
+  const bytes = await store.stream(`${sql}\nFORMAT RowBinary`, params, settings);
   const reader = new RowBinaryReader();
-  for await (const chunk of result.stream as AsyncIterable<Buffer>) {
+  for await (const chunk of bytes) {
     reader.push(chunk);
     for (;;) {
       const mark = reader.mark();

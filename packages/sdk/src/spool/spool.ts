@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { sha256Hex, STREAM_CLOSED, type SealedEvent } from '@vigil/protocol';
 import { SdkError, SdkErrorCodes } from '../errors.js';
 import type { ResolvedSpool } from '../options.js';
+import { isProcessAlive } from '../process.js';
 import { Entry } from '../queue/entry.js';
 
 /*
@@ -87,16 +88,6 @@ const heldDirs = new Set<string>();
 
 function segmentName(num: number): string {
   return `seg-${String(num).padStart(10, '0')}.log`;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function ioError(message: string, cause: unknown): SdkError {
@@ -716,7 +707,7 @@ function lock(dir: string): void {
     } catch {
       // Unreadable lock: treat as stale.
     }
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) {
       throw new SdkError(
         SdkErrorCodes.SPOOL_LOCKED,
         `spool directory ${dir} is used by process ${pid}; give each process its own spool directory`,

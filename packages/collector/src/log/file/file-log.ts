@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { isProcessAlive } from '@vigil/sdk/process';
 import {
   ConfigError,
   LogClosedError,
@@ -634,7 +635,7 @@ async function takeLock(ops: FileOps, topicDir: string): Promise<boolean> {
   const existing = await readFileIfExists(ops, file);
   if (existing) {
     const pid = Number(existing.toString('utf8').trim());
-    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+    if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid)) {
       throw new LogUnavailableError(
         `the embedded log ${topicDir} is in use by process ${pid}; ` +
           'only one process may open it (remove the lock file if that process is not a Vigil collector)',
@@ -643,16 +644,6 @@ async function takeLock(ops: FileOps, topicDir: string): Promise<boolean> {
   }
   await writeFileDurably(ops, file, Buffer.from(`${process.pid}\n`, 'utf8'));
   return existing === undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    return isErrorCode(error, 'EPERM');
-  }
 }
 
 /** Records the partition count on first open and insists on it afterwards. */
