@@ -191,6 +191,6 @@ describe('architecture', () => {
     const users = [...edges.keys()]
       .filter((file) => /process\.kill\([^,]+,\s*0\)/.test(readFileSync(file, 'utf8')))
       .map((file) => relative(root, file));
-    expect(users).toEqual(['packages/sdk/src/process.ts']);
+    expect(users).toEqual(['packages/protocol/src/process.ts']);
   });
 });

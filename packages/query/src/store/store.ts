@@ -1,3 +1,4 @@
+import { isProcessAlive } from '@vigil/protocol/process';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
@@ -129,12 +130,7 @@ export function embeddedStoreHolder(
   } else if (options.precise !== false) return undefined;
   const pid = Number(/^PID:\s*(\d+)/m.exec(text)?.[1]);
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
-  }
+  return isProcessAlive(pid) ? pid : undefined;
 }
 
 async function chdbClient(config: ChdbStoreConfig): Promise<ClickHouseClient> {

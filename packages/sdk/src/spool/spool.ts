@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { sha256Hex, STREAM_CLOSED, type SealedEvent } from '@vigil/protocol';
 import { SdkError, SdkErrorCodes } from '../errors.js';
 import type { ResolvedSpool } from '../options.js';
-import { isProcessAlive } from '../process.js';
+import { isProcessAlive } from '@vigil/protocol/process';
 import { Entry } from '../queue/entry.js';
 
 /*

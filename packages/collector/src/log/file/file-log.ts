@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { isProcessAlive } from '@vigil/sdk/process';
+import { isProcessAlive } from '@vigil/protocol/process';
 import {
   ConfigError,
   LogClosedError,
