@@ -312,7 +312,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           plan.events.map((e) => e.row.id),
         )
       : undefined;
-    const rejected = await eraser.eraseRejected(plan.subject);
+    const rejected = await eraser.eraseRejected(plan.tenant, plan.subject);
     const statement: ErasureReceiptStatement = {
       v: 1,
       type: 'vigil.erasure-receipt',

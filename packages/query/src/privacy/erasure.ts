@@ -236,23 +236,24 @@ export class Eraser {
   }
 
   /**
-   * Deletes undecodable log records kept in `rejected_records` that hold one of the subject's
-   * values (they cannot be rewritten, only removed); returns how many there were.
+   * Deletes log records kept in `rejected_records` that hold one of the subject's values (they
+   * cannot be rewritten, only removed): those of the tenant, and those whose tenant could not be
+   * decoded (tenant_id ''); never another tenant's. Returns how many there were.
    */
-  async eraseRejected(subject: SubjectRef): Promise<number> {
+  async eraseRejected(tenant: string, subject: SubjectRef): Promise<number> {
     const needles = [JSON.stringify(subject.id), ...(subject.emails ?? []).map(normalEmail)];
-    const where = `arrayExists(n -> positionCaseInsensitiveUTF8(base64Decode(payload), n) > 0, {needles:Array(String)})`;
+    const where = `tenant_id IN ('', {tenant:String}) AND arrayExists(n -> positionCaseInsensitiveUTF8(base64Decode(payload), n) > 0, {needles:Array(String)})`;
     const table = this.store.table('rejected_records');
     const found = await this.store.query<{ n: number | string }>(
       `SELECT count() AS n FROM ${table} WHERE ${where}`,
-      { needles },
+      { needles, tenant },
     );
     const n = Number(found[0]?.n ?? 0);
     if (n > 0) {
       const settings: ClickHouseSettings = { mutations_sync: '2' };
       await this.store.command(
         `ALTER TABLE ${this.store.table(this.store.cluster ? 'rejected_records_local' : 'rejected_records')} DELETE WHERE ${where}`,
-        { needles },
+        { needles, tenant },
         settings,
       );
     }
