@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   derivedEventId,
   formatTime,
@@ -262,17 +263,22 @@ export class SinkProcessor {
     }
   }
 
-  private probeTable: string | undefined;
-
   /** The log offsets whose rows the store refuses when inserted alone, with its error. */
   private async probe(rows: readonly EventRow[]): Promise<Map<number, string>> {
     const { store } = this.options;
-    if (this.probeTable === undefined) {
-      const table = store.table('events_probe');
-      await store.command(`DROP TABLE IF EXISTS ${table}`);
-      await store.command(`CREATE TABLE ${table} AS ${store.table('events')} ENGINE = Null`);
-      this.probeTable = table;
+    // A table of this process's own, made from the events table as it is now (so it has every
+    // column of the rows), and dropped after: sinks of other processes may probe at the same time.
+    const table = store.table(`events_probe_${randomBytes(6).toString('hex')}`);
+    await store.command(`CREATE TABLE ${table} AS ${store.table('events')} ENGINE = Null`);
+    try {
+      return await this.probeRows(table, rows);
+    } finally {
+      await store.command(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
     }
+  }
+
+  private async probeRows(table: string, rows: readonly EventRow[]): Promise<Map<number, string>> {
+    const { store } = this.options;
     const byOffset = new Map<number, EventRow[]>();
     for (const row of rows) {
       let list = byOffset.get(row.log_offset);
@@ -282,7 +288,7 @@ export class SinkProcessor {
     const refused = new Map<number, string>();
     for (const [offset, list] of byOffset) {
       try {
-        await store.insert(this.probeTable, list);
+        await store.insert(table, list);
       } catch (error) {
         if (!isDataError(error)) throw error;
         refused.set(offset, asMessage(error));
