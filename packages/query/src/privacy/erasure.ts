@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import {
+  jsonShapeProblem,
   normalEmail,
+  parsePointer,
   type Disclosures,
   type ErasedEvent,
   type SubjectRef,
@@ -11,6 +13,7 @@ import { LegalHolds, type LegalHold } from '../retention/holds.js';
 import { DERIVED_PERSONAL_COLUMNS, ERASED_VALUES } from '../store/derived.js';
 import {
   absentValue,
+  DEPTH_ONLY,
   fromChTime,
   PERSONAL_COLUMNS,
   toChTime,
@@ -413,6 +416,11 @@ export class Eraser {
     const erase = new Set(paths);
     let removed = 0;
     const plain = parseJson<Disclosures>(row.disclosures, {});
+    // A disclosed value nested beyond the depth limit (a row stored before PROTOCOL.md §3.5)
+    // cannot be serialised again: it goes with the person's, or the erasure could never finish.
+    for (const [p, d] of Object.entries(plain))
+      if (jsonShapeProblem(d.value, parsePointer(p)?.length ?? 0, DEPTH_ONLY) !== undefined)
+        erase.add(p);
     for (const p of erase) {
       if (plain[p] !== undefined) {
         delete plain[p];
@@ -442,7 +450,7 @@ export class Eraser {
         next[c] = ERASED_VALUES[c];
       }
     }
-    next['erased_paths'] = [...new Set([...row.erased_paths, ...paths])].sort();
+    next['erased_paths'] = [...new Set([...row.erased_paths, ...erase])].sort();
     next['row_version'] = Number(row.row_version) + 1;
     return { row: next, disclosures: removed, derivedColumns };
   }

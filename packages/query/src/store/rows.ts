@@ -263,7 +263,7 @@ export function ipColumn(text: string): string | null {
 }
 
 /** Only depth: members and elements are bounded by the record size and serialise without recursion. */
-const DEPTH_ONLY = { depth: LIMITS.jsonDepth, members: Infinity, elements: Infinity };
+export const DEPTH_ONLY = { depth: LIMITS.jsonDepth, members: Infinity, elements: Infinity };
 
 /**
  * `value` (placed at `level` of a record) as readers can serialise it: a row stored before the
