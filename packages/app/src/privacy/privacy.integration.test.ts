@@ -906,7 +906,7 @@ describe('data-subject rights on chDB and the embedded log', () => {
       ).toBe(true);
   });
   it('serves, exports, verifies and erases a row stored before the depth limit, without failing', async () => {
-    // A row whose record nests 3 000 levels deep: stored before PROTOCOL.md §3.5 (or written
+    // A row whose record nests 7 000 levels deep: stored before PROTOCOL.md §3.5 (or written
     // around the sink). Every reader must handle it or report it, never fail on it.
     const sealed = sealEvent(
       {
@@ -920,7 +920,7 @@ describe('data-subject rights on chDB and the embedded log', () => {
       { stream: 'app/deep-stored', seq: 0, prev: ZERO_HASH },
       salts,
     );
-    const deep = '['.repeat(3000) + ']'.repeat(3000);
+    const deep = '['.repeat(7000) + ']'.repeat(7000);
     const record = sealed.event.record.replace('"outcome":', `"metadata":{"a":${deep}},"outcome":`);
     const hash = sha256Hex(record);
     const row = eventRow({ record, hash }, sealed.record, sealed.event.disclosures, {
