@@ -32,6 +32,7 @@ describe('a streamed export that fails after its head', () => {
     }
     async function* fine(): AsyncGenerator<string> {
       yield '{"items":[';
+      await Promise.resolve();
       yield ']}';
     }
     app.get('/failing', (request, reply) =>
