@@ -149,11 +149,13 @@ export class SinkProcessor {
     }
     // At most one round of setting aside records whose rows the store refuses (see storeRows).
     let live = decoded;
+    // Unchained events refused while sealing, already set aside (a second round builds again).
+    const refusedEvents = new Set<string>();
     for (let round = 0; ; round++) {
       this.inserts.begin();
       let submitted = false;
       try {
-        const run = await this.build(batch.partition, live, rejects);
+        const run = await this.build(batch.partition, live, rejects, refusedEvents);
         if (rejects.length > 0) await store.insert(store.table('rejected_records'), rejects);
         rejects.length = 0;
         submitted = true;
@@ -193,6 +195,7 @@ export class SinkProcessor {
     partition: number,
     decoded: readonly Decoded[],
     rejects: object[],
+    refusedEvents: Set<string>,
   ): Promise<BatchRun & { readonly decoded: readonly Decoded[]; readonly context: BatchContext }> {
     let live = decoded;
     await this.prefetch(partition, live);
@@ -214,13 +217,17 @@ export class SinkProcessor {
         }
       }
       if (failed === undefined) {
-        for (const r of run.refused)
+        for (const r of run.refused) {
+          const key = `${r.record.offset}/${r.index}`;
+          if (refusedEvents.has(key)) continue;
+          refusedEvents.add(key);
           this.keepRejected(
             rejects,
             r.record,
             `invalid log record: /events/${r.index}/input ${r.error}`,
             tenantOf(r.record.value),
           );
+        }
         return Object.assign(run, { decoded: live, context });
       }
       const bad = failed.d;
