@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256Hex } from '@vigil/protocol';
 import { sealedChain } from './helpers/cli.js';
 import {
   NO_RATE_LIMITS,
@@ -249,6 +250,171 @@ describe('robustness: hostile input against a running vigil', () => {
     // Queries show the address exactly as it was sent.
     expect(found.find((e) => e.actor.id === 'zoned-1')?.context.ip).toBe('fe80::1%eth0');
   }, 60_000);
+
+  it('refuses events nested too deep at the door, and stores every later event of every tenant', async () => {
+    // The attack: one tenant's ingest key posts records nesting metadata thousands of levels
+    // deep (~14 KB, under the record limit). Before the depth limit (PROTOCOL.md §3.5) they were
+    // answered 202 and then stopped the sink's partition for every tenant.
+    const keys = vigil.credentials();
+    const call = async (key: string, method: string, path: string, body?: unknown) =>
+      fetch(`${vigil.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined
+          ? {}
+          : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
+    expect(
+      (await call(keys.operatorKey, 'POST', '/v1/operator/tenants', { id: 'poison-b' })).status,
+    ).toBeLessThan(300);
+    const keyOf = async (scope: string): Promise<string> =>
+      (
+        (await (
+          await call(keys.operatorKey, 'POST', '/v1/operator/tenants/poison-b/keys', {
+            scopes: [scope],
+          })
+        ).json()) as { secret: string }
+      ).secret;
+    const other = { ingestKey: await keyOf('ingest'), queryKey: await keyOf('query') };
+
+    const brackets = (n: number): string => '['.repeat(n) + ']'.repeat(n);
+    for (let i = 0; i < 12; i++) {
+      const [event] = sealedChain(1, `poison/${i}`);
+      const record = event!.record.replace(
+        '"outcome":',
+        `"metadata":{"a":${brackets(7000)}},"outcome":`,
+      );
+      const sealed = await call(
+        keys.ingestKey,
+        'POST',
+        '/v1/events',
+        `{"events":[${JSON.stringify({ record, hash: sha256Hex(record) })}]}`,
+      );
+      expect(sealed.status).toBe(400);
+      expect(((await sealed.json()) as ErrorBody).error?.details?.[0]?.path).toBe(
+        `/record/metadata/a${'/0'.repeat(30)}`,
+      );
+      const unchainedDeep = `{"events":[{"action":"user.login","category":"authentication","outcome":"success","actor":{"type":"service","id":"s"},"metadata":{"b":${brackets(5000)}}}]}`;
+      const plain = await call(keys.ingestKey, 'POST', '/v1/events', unchainedDeep);
+      expect(plain.status).toBe(400);
+      expect(((await plain.json()) as ErrorBody).error?.details?.[0]?.path).toBe(
+        `/metadata/b${'/0'.repeat(30)}`,
+      );
+    }
+
+    const later = (who: string) => [
+      {
+        action: 'user.login',
+        category: 'authentication',
+        outcome: 'success',
+        actor: { type: 'service', id: who },
+      },
+    ];
+    expect(
+      (await call(keys.ingestKey, 'POST', '/v1/events', { events: later('after-poison-a') }))
+        .status,
+    ).toBe(202);
+    expect(
+      (await call(other.ingestKey, 'POST', '/v1/events', { events: later('after-poison-b') }))
+        .status,
+    ).toBe(202);
+    for (const [key, who] of [
+      [keys.queryKey, 'after-poison-a'],
+      [other.queryKey, 'after-poison-b'],
+    ] as const)
+      await waitFor(
+        async () =>
+          (
+            (await (await call(key, 'GET', `/v1/events?action=user.login&limit=1000`)).json()) as {
+              events: { actor: { id: string } }[];
+            }
+          ).events,
+        (events) => events.some((e) => e.actor.id === who),
+        20_000,
+        `${who} stored`,
+      );
+    expect((await fetch(`${vigil.url}/readyz`)).status).toBe(200);
+  }, 60_000);
+
+  it('refuses at the door or stores and serves generated deep, wide and long events', async () => {
+    // A seeded generator of shapes around the limits of PROTOCOL.md §3.5: each event is either
+    // refused with 400 naming a path, or stored and then served whole by search and export.
+    const keys = vigil.credentials();
+    const rnd = generator(SEED + 2);
+    const shape = (): unknown => {
+      switch (rnd(4)) {
+        case 0: {
+          // Nested objects and arrays, 1–60 levels.
+          let value: unknown = 'leaf';
+          for (let d = rnd(60) + 1; d > 0; d--) value = rnd(2) === 0 ? [value] : { k: value };
+          return value;
+        }
+        case 1:
+          return Object.fromEntries(Array.from({ length: rnd(400) }, (_, i) => [`m${i}`, i]));
+        case 2:
+          return Array.from({ length: rnd(1500) }, (_, i) => i % 7);
+        default:
+          return 'x'.repeat(rnd(40_000));
+      }
+    };
+    const stored: string[] = [];
+    let refused = 0;
+    for (let i = 0; i < 40; i++) {
+      const id = `shape-${i}`;
+      const res = await fetch(`${vigil.url}/v1/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${keys.ingestKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          events: [
+            {
+              action: 'shape.tested',
+              category: 'system',
+              outcome: 'success',
+              actor: { type: 'user', id },
+              metadata: { v: shape() },
+            },
+          ],
+        }),
+      });
+      const answer = (await res.json()) as ErrorBody;
+      if (res.status === 202) stored.push(id);
+      else {
+        expect(res.status, JSON.stringify(answer).slice(0, 300)).toBe(400);
+        expect(answer.error?.details?.[0]?.path).toMatch(/^(\/metadata\/v.*)?$/);
+        refused++;
+      }
+    }
+    expect(stored.length).toBeGreaterThan(5);
+    expect(refused).toBeGreaterThan(5);
+    const found = await waitFor(
+      async () => {
+        const res = await fetch(`${vigil.url}/v1/events?action=shape.tested&limit=1000`, {
+          headers: { authorization: `Bearer ${keys.queryKey}` },
+        });
+        expect(res.status).toBe(200);
+        return ((await res.json()) as { events: { actor: { id: string } }[] }).events;
+      },
+      (events) => events.length === stored.length,
+      20_000,
+      'every accepted shape stored',
+    );
+    expect(found.map((e) => e.actor.id).sort()).toEqual([...stored].sort());
+    for (const format of ['json', 'csv'] as const) {
+      const res = await fetch(`${vigil.url}/v1/admin/subjects/export`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${keys.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ subject: stored[0], format }),
+      });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      if (format === 'json')
+        expect((JSON.parse(text) as { items: unknown[] }).items).toHaveLength(1);
+      else expect(text).toContain('shape.tested');
+    }
+  }, 120_000);
 
   it('answers junk parameters and bodies on every documented route without a 5xx', async () => {
     const keys = vigil.credentials();

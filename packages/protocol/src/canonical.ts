@@ -5,6 +5,10 @@ import { NotCanonicalError } from './errors.js';
  * RFC 8785 (JSON Canonicalization Scheme) serialisation. The `canonicalize` package is the
  * reference implementation by the RFC's co-author: keys sorted by UTF-16 code units, numbers in
  * ECMAScript shortest form, strings escaped as JSON.stringify does (RFC 8785 §3.2).
+ *
+ * It recurses, as does JSON.stringify: callers pass untrusted values only after the depth check
+ * of PROTOCOL.md §3.5 (jsonShapeProblem, run by checkEventInput and checkSealedEvent). A value
+ * too deep for the stack anyway ends here as a NotCanonicalError, not as a RangeError.
  */
 export function canonicalJson(value: unknown): string {
   let out: string | undefined;
@@ -27,18 +31,27 @@ export function isWellFormed(text: string): boolean {
  * code units, which is how `<` compares strings) and every string, name or value, is well
  * formed (RFC 8785 §3.2.2.2 has no form for a lone surrogate).
  */
-function sortedAndWellFormed(value: unknown): boolean {
-  if (typeof value === 'string') return isWellFormed(value);
-  if (typeof value !== 'object' || value === null) return true;
-  if (Array.isArray(value)) {
-    for (const item of value) if (!sortedAndWellFormed(item)) return false;
-    return true;
-  }
-  let previous: string | undefined;
-  for (const name of Object.keys(value)) {
-    if ((previous !== undefined && !(previous < name)) || !isWellFormed(name)) return false;
-    if (!sortedAndWellFormed((value as Record<string, unknown>)[name])) return false;
-    previous = name;
+function sortedAndWellFormed(root: unknown): boolean {
+  // Iterative (an explicit stack): this runs on records read from the log, which may predate
+  // the depth limit of PROTOCOL.md §3.5.
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') {
+      if (!isWellFormed(value)) return false;
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (Array.isArray(value)) {
+      for (const item of value) stack.push(item);
+      continue;
+    }
+    let previous: string | undefined;
+    for (const name of Object.keys(value)) {
+      if ((previous !== undefined && !(previous < name)) || !isWellFormed(name)) return false;
+      stack.push((value as Record<string, unknown>)[name]);
+      previous = name;
+    }
   }
   return true;
 }
@@ -57,8 +70,11 @@ function sortedAndWellFormed(value: unknown): boolean {
  * serialisation decides.
  */
 export function isCanonicalRecord(record: string, parsed: unknown): boolean {
-  if (sortedAndWellFormed(parsed)) return JSON.stringify(parsed) === record;
   try {
+    // JSON.stringify and canonicalJson recurse: reachable here only after the depth check of
+    // PROTOCOL.md §3.5 (checkLoggedSealedEvent); the catch keeps a value that slipped past it
+    // a "not canonical" verdict instead of an exception.
+    if (sortedAndWellFormed(parsed)) return JSON.stringify(parsed) === record;
     return canonicalJson(parsed) === record;
   } catch {
     return false;

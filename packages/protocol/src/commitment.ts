@@ -25,6 +25,8 @@ export function commitmentOf(path: string, value: JsonValue, salt: Buffer): stri
 /**
  * RFC 8785 form of a value. Personal values are nearly always strings, whose JCS form is
  * exactly JSON.stringify's for well-formed UTF-16 (RFC 8785 §3.2.2.2), so skip the generic walk.
+ * The generic walk recurses: disclosed values reach it only after the depth check of
+ * PROTOCOL.md §3.5 (checkSealedEvent, checkEventInput).
  */
 export function canonicalValue(value: unknown): string {
   if (typeof value === 'string' && isWellFormed(value)) return JSON.stringify(value);

@@ -96,4 +96,15 @@ export const LIMITS = {
   personalPaths: 64,
   minSaltBytes: 16,
   maxSaltBytes: 64,
+  /**
+   * Nesting of any JSON value inside a record or an unchained event (PROTOCOL.md §3.5): the
+   * record object is level 1, `metadata` level 2. JSON.parse takes input of any depth, but
+   * JSON.stringify, RFC 8785 serialisation and every recursive walker throw RangeError on a few
+   * thousand levels; no audit event needs more than a handful.
+   */
+  jsonDepth: 32,
+  /** Members of any one object anywhere inside a record or unchained event. */
+  jsonMembers: 256,
+  /** Elements of any one array anywhere inside a record or unchained event. */
+  jsonElements: 1024,
 } as const;

@@ -68,6 +68,8 @@ export type { Sealed, CompleteInput } from './seal.js';
 export { judgeLink, checkBatchLinks } from './chain.js';
 export type { StreamHead, LinkVerdict, BatchLinkItem } from './chain.js';
 export { checkSealedEvent, checkLoggedSealedEvent, checkEventInput } from './validate.js';
+export { jsonShapeProblem } from './json-shape.js';
+export type { ShapeLimits, ShapeProblem } from './json-shape.js';
 export type { Checked, CheckedSealed } from './validate.js';
 export {
   eventInputSchema,

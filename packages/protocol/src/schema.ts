@@ -7,6 +7,10 @@ import type { ErrorDetail } from './errors.js';
  * plain functions, which is what makes full validation cheap enough for the collector's hot
  * path; the same objects feed the OpenAPI description. Unknown properties are allowed and
  * preserved byte for byte (PROTOCOL.md §3.4), so a v1 reader accepts records of later v1.x writers.
+ *
+ * The compiled validators descend only as deep as the schemas (metadata and unknown members are
+ * not walked), but `uniqueItems` compares items with a recursive deep-equal: they run only after
+ * the depth check of §3.5 (jsonShapeProblem in validate.ts).
  */
 
 const source = (re: RegExp): string => re.source;

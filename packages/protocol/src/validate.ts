@@ -9,6 +9,7 @@ import {
   plainValueProblem,
   requiredPersonalPaths,
 } from './personal.js';
+import { jsonShapeProblem } from './json-shape.js';
 import { escapeToken, getAt, parsePointer } from './pointer.js';
 import {
   schemaDetails,
@@ -92,7 +93,8 @@ function checkSealed(
     return { ok: false, details: schemaDetails(validateSealedEventShape.errors, '', index) };
   }
   const event = wire as SealedEvent;
-  const details: ErrorDetail[] = [];
+  const tooDeep = disclosureShapeProblems(event.disclosures, index);
+  const details: ErrorDetail[] = [...tooDeep];
   if (sha256Hex(event.record) !== event.hash) {
     details.push(
       detail(
@@ -109,13 +111,21 @@ function checkSealed(
     details.push(detail(index, '/record', `is not JSON: ${(error as Error).message}`));
     return { ok: false, details };
   }
+  // Depth and width first (PROTOCOL.md §3.5): everything after this may walk the record
+  // recursively (the schema, RFC 8785, JSON.stringify when stored).
+  const shape = jsonShapeProblem(parsed);
+  if (shape !== undefined) {
+    details.push(detail(index, `/record${shape.path}`, shape.message));
+    return { ok: false, details };
+  }
   if (!validateEventRecordShape(parsed)) {
     details.push(...schemaDetails(validateEventRecordShape.errors, '/record', index));
     return { ok: false, details };
   }
   const record = parsed as EventRecord;
   details.push(...timeProblems(record, '/record', index));
-  if (full) details.push(...personalProblems(record, event, index));
+  // The disclosures' values are serialised (RFC 8785) there: only within the limits.
+  if (full && tooDeep.length === 0) details.push(...personalProblems(record, event, index));
   if (full && reservedStream(record.stream)) {
     details.push(
       detail(
@@ -127,6 +137,26 @@ function checkSealed(
   }
   if (details.length > 0) return { ok: false, details };
   return { ok: true, value: { event, record, timeMs: parseTime(record.time) as number } };
+}
+
+/**
+ * The limits of §3.5 on the plain values of disclosures, each counted at the level of its path
+ * in the record (a value disclosed for `/metadata/a` starts at level 3).
+ */
+function disclosureShapeProblems(
+  disclosures: Disclosures | undefined,
+  index: number | undefined,
+): ErrorDetail[] {
+  if (!disclosures) return [];
+  const out: ErrorDetail[] = [];
+  for (const path of Object.keys(disclosures)) {
+    const value = (disclosures[path] as { value: unknown }).value;
+    const levels = parsePointer(path)?.length ?? path.split('/').length - 1;
+    const shape = jsonShapeProblem(value, levels);
+    if (shape !== undefined)
+      out.push(detail(index, `${disclosurePath(path)}/value${shape.path}`, shape.message));
+  }
+  return out;
 }
 
 /** The personal paths of a record and the disclosures that open them (PROTOCOL.md §5). */
@@ -285,6 +315,10 @@ function checkDisclosures(
  * so formats of personal fields are checked too.
  */
 export function checkEventInput(input: unknown, index?: number): Checked<EventInput> {
+  // Depth and width first (PROTOCOL.md §3.5), before the schema, RFC 8785 or sealing walk it.
+  const shape = jsonShapeProblem(input);
+  if (shape !== undefined)
+    return { ok: false, details: [detail(index, shape.path, shape.message)] };
   if (!validateEventInputShape(input)) {
     return { ok: false, details: schemaDetails(validateEventInputShape.errors, '', index) };
   }

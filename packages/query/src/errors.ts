@@ -27,6 +27,7 @@ export const QueryErrorCodes = {
   RESTRICTION_LIFTED: 'VIGIL_ERR_RESTRICTION_LIFTED',
   RECEIPT_NOT_FOUND: 'VIGIL_ERR_RECEIPT_NOT_FOUND',
   SIGNER_UNAVAILABLE: 'VIGIL_ERR_SIGNER_UNAVAILABLE',
+  EXPORT_INCOMPLETE: 'VIGIL_ERR_EXPORT_INCOMPLETE',
 } as const;
 
 export type QueryErrorCode = (typeof QueryErrorCodes)[keyof typeof QueryErrorCodes];
@@ -75,6 +76,8 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
   VIGIL_ERR_RECEIPT_NOT_FOUND: "no erasure receipt with that id in the key's tenant (404).",
   VIGIL_ERR_SIGNER_UNAVAILABLE:
     'this process has no signing key for bundles and receipts (checkpoint.signer); use a role that has one (503).',
+  VIGIL_ERR_EXPORT_INCOMPLETE:
+    'a streamed export failed after its first bytes were sent: the last line names the error and the connection is closed without ending the response, so the file is incomplete; retry, and run vigil verify if it persists.',
 };
 
 export class QueryError extends VigilError {

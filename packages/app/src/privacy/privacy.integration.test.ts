@@ -22,10 +22,12 @@ import {
 } from '@vigil/protocol';
 import {
   CheckpointStore,
+  eventRow,
   KeyRegistry,
   PrivacyService,
   ProofService,
   TenantDirectory,
+  verifyLog,
   type Store,
 } from '@vigil/query';
 import { openTestStore, type TestStore } from '@vigil/query/testing';
@@ -902,5 +904,78 @@ describe('data-subject rights on chDB and the embedded log', () => {
       expect(
         verifyInclusionProof(await proofs.inclusion('delta', r.id), [h.signer.publicKey()]).ok,
       ).toBe(true);
+  });
+  it('serves, exports, verifies and erases a row stored before the depth limit, without failing', async () => {
+    // A row whose record nests 7 000 levels deep: stored before PROTOCOL.md §3.5 (or written
+    // around the sink). Every reader must handle it or report it, never fail on it.
+    const sealed = sealEvent(
+      {
+        id: newEventId(),
+        time: new Date().toISOString(),
+        action: 'document.viewed',
+        category: 'data_access',
+        outcome: 'success',
+        actor: { type: 'user', id: 'deep-subject' },
+      },
+      { stream: 'app/deep-stored', seq: 0, prev: ZERO_HASH },
+      salts,
+    );
+    const deep = '['.repeat(7000) + ']'.repeat(7000);
+    const record = sealed.event.record.replace('"outcome":', `"metadata":{"a":${deep}},"outcome":`);
+    const hash = sha256Hex(record);
+    const row = eventRow({ record, hash }, sealed.record, sealed.event.disclosures, {
+      tenantId: 'acme',
+      receivedAt: Date.now(),
+      keyId: 'k-old',
+      source: 'sealed',
+      submittedDigest: '',
+      logPartition: 0,
+      logOffset: 9_999_999,
+      logIndex: 0,
+      expiresAt: Date.now() + 30 * 86_400_000,
+      flags: [],
+    });
+    await h.store.insert(h.store.table('events'), [row]);
+    const admin = h.keys.get('acme')?.admin ?? '';
+
+    const search = await h.call(
+      'GET',
+      '/v1/events?stream=app/deep-stored',
+      h.keys.get('acme')?.query ?? '',
+    );
+    expect(search.statusCode, search.body.slice(0, 300)).toBe(200);
+    const [view] = (
+      JSON.parse(search.body) as { events: { metadata: { a: unknown }; hash: string }[] }
+    ).events;
+    expect(view?.hash).toBe(hash);
+    expect(JSON.stringify(view?.metadata.a)).toMatch(/withheld: nests deeper than 32 levels/);
+
+    for (const format of ['json', 'csv'] as const) {
+      const res = await h.call('POST', '/v1/admin/subjects/export', admin, {
+        subject: 'deep-subject',
+        format,
+      });
+      expect(res.statusCode).toBe(200);
+      if (format === 'json')
+        expect((JSON.parse(res.body) as { items: unknown[] }).items).toHaveLength(1);
+      else expect(res.body).toMatch(/withheld/);
+    }
+
+    const report = await verifyLog(h.store, { tenant: 'acme', keys: [h.signer.publicKey()] });
+    expect(report.findings.map((f) => f.message).join('\n')).toMatch(/deeper than 32 levels/);
+
+    const erased = await h.call('POST', '/v1/admin/subjects/erase', admin, {
+      subject: 'deep-subject',
+      reason: 'Art. 17 request 43',
+      overrideHold: true,
+      holdOverrideReason: 'test',
+    });
+    expect(erased.statusCode, erased.body.slice(0, 300)).toBe(200);
+    const after = await h.call(
+      'GET',
+      '/v1/events?stream=app/deep-stored',
+      h.keys.get('acme')?.query ?? '',
+    );
+    expect(JSON.stringify(JSON.parse(after.body))).not.toContain('deep-subject');
   });
 });

@@ -5,6 +5,7 @@ import {
   newEventId,
   randomSaltSource,
   sealEvent,
+  sha256Hex,
   ZERO_HASH,
   type SealedEvent,
 } from '@vigil/protocol';
@@ -153,6 +154,33 @@ describe('HTTP API (ingest + query) on a memory log and chDB', () => {
     expect(
       (await get(keys.queryA, '?stream=svc/t/1')).json<{ events: unknown[] }>().events,
     ).toHaveLength(0);
+  });
+
+  it('refuses values nested too deep (PROTOCOL.md §3.5) with 400 naming the path, sealed and unchained', async () => {
+    // ~14 KB of brackets: under the record limit, far over the depth limit, and deeper than
+    // any recursive serialiser survives.
+    const deep = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
+    const [good] = sealedChain(1, 'svc/deep/1');
+    const record = good!.record.replace('"outcome":', `"metadata":{"a":${deep(7000)}},"outcome":`);
+    const sealed = { record, hash: sha256Hex(record) };
+    const unchained = `{"action":"user.login","category":"authentication","outcome":"success","actor":{"type":"service","id":"s"},"metadata":{"b":${deep(5000)}}}`;
+    for (const [body, path] of [
+      [`{"events":[${JSON.stringify(sealed)}]}`, `/record/metadata/a${'/0'.repeat(30)}`],
+      [`{"events":[${unchained}]}`, `/metadata/b${'/0'.repeat(30)}`],
+      [`${unchained}\n`, `/metadata/b${'/0'.repeat(30)}`],
+    ] as const) {
+      const res = await post(keys.ingestA, body, {
+        'content-type': body.startsWith('{"events"') ? 'application/json' : 'application/x-ndjson',
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toEqual({
+        error: {
+          code: 'VIGIL_ERR_INVALID_BATCH',
+          message: expect.any(String),
+          details: [{ index: 0, path, message: expect.stringContaining('deeper than 32') }],
+        },
+      });
+    }
   });
 
   it('authenticates: 401 without a key, 403 with the wrong scope', async () => {

@@ -82,6 +82,12 @@ export interface Log {
   consume(options: ConsumeOptions): LogConsumer;
   /** Committed offset of `group` per partition (absent: nothing committed yet). */
   committedOffsets(group: string): Promise<Map<number, number>>;
+  /**
+   * Records of every partition that `group` has not committed: the log's end offsets minus the
+   * group's committed offsets, whether or not any consumer of the group is running (a stalled
+   * or restarting consumer shows as growing lag).
+   */
+  groupLag(group: string): Promise<Map<number, number>>;
   /** Whether the log can take appends now (for /readyz and backpressure). */
   ready(): boolean;
   close(): Promise<void>;

@@ -98,4 +98,15 @@ describe('erasing a subject from log records', () => {
     expect(transform(record(later))).toBeUndefined();
     expect(prefilter(Buffer.from('{"v":1,"tenant":"acme","events":[]}'))).toBe(false);
   });
+  it('erases whole a record nested too deep to rewrite, leaving its tenant for the sink to set aside', () => {
+    // Logged before the depth limit (PROTOCOL.md §3.5): JSON.stringify cannot write it again.
+    const text = encodeEventMessage(unchainedMessage('acme'))
+      .toString()
+      .replace('"context":', `"metadata":{"b":${'['.repeat(7000)}${']'.repeat(7000)}},"context":`);
+    const r = { ...record(unchainedMessage('acme')), value: Buffer.from(text) };
+    const value = transform(r) as Buffer;
+    expect(value.length).toBe(r.value.length);
+    expect(value.includes(Buffer.from('u-1042'))).toBe(false);
+    expect(JSON.parse(value.toString())).toMatchObject({ v: 1, tenant: 'acme' });
+  });
 });

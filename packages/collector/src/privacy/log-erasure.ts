@@ -178,7 +178,19 @@ export function subjectLogTransform(
       for (const entry of message.events) if (eraseUnchained(entry.input, forms)) changed = true;
     }
     if (!changed) return undefined;
-    const rewritten = Buffer.from(JSON.stringify(message), 'utf8');
+    let rewritten: Buffer;
+    try {
+      rewritten = Buffer.from(JSON.stringify(message), 'utf8');
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      // Nested deeper than JSON.stringify survives (written before the limit of PROTOCOL.md
+      // §3.5): it cannot be rewritten field by field, so it is erased whole, leaving a record
+      // that names its tenant and that a sink sets aside.
+      rewritten = Buffer.from(
+        JSON.stringify({ v: 1, tenant, erased: 'nested too deep to rewrite; erased whole' }),
+        'utf8',
+      );
+    }
     if (rewritten.length > record.value.length)
       throw new RangeError(
         `log record ${record.partition}/${record.offset} would grow when erased (${rewritten.length} > ${record.value.length} bytes)`,

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import {
   checkLoggedSealedEvent,
+  jsonShapeProblem,
   PATTERNS,
   parseTime,
   type ErrorDetail,
@@ -48,8 +49,9 @@ function firstProblem(at: string, details: readonly ErrorDetail[]): never {
 
 /**
  * Decodes a log record and checks everything the consumer relies on to store it: the envelope,
- * each sealed event's shape, hash and record schema (checkLoggedSealedEvent), each unchained
- * event's id, time and shape, and the values that become typed columns of strict types.
+ * each sealed event's shape, hash, record schema and depth (checkLoggedSealedEvent), each
+ * unchained event's id, time, shape and depth (PROTOCOL.md §3.5: the log may hold records written
+ * before the limit, or by another writer), and the values that become typed columns.
  * The log is written by collectors, but a consumer trusts no input: a record that fails is kept
  * aside (`rejected_records`) instead of being stored, or of failing the insert of its whole
  * batch again and again. Throws an Error naming the field.
@@ -92,6 +94,9 @@ export function readEventMessage(value: Buffer): ReadMessage {
         refuse(`/events/${i}/digest`, 'must be 64 lower-case hex digits');
       const input = entry['input'];
       if (!isObject(input)) refuse(`/events/${i}/input`, 'must be an object');
+      // The limits of PROTOCOL.md §3.5 before anything walks the input (sealing recurses).
+      const shape = jsonShapeProblem(input);
+      if (shape !== undefined) refuse(`/events/${i}/input${shape.path}`, shape.message);
       if (typeof input['id'] !== 'string' || !PATTERNS.uuidV7.test(input['id']))
         refuse(`/events/${i}/input/id`, 'must be the id the collector gave the event');
       if (typeof input['time'] !== 'string' || parseTime(input['time']) === undefined)

@@ -13,6 +13,8 @@ export interface SinkRunnerOptions extends SinkProcessorOptions {
   /** First delay before restarting after a failure; doubles up to maxRestartDelayMs. */
   readonly restartDelayMs?: number;
   readonly maxRestartDelayMs?: number;
+  /** How often the lag gauge is read (default 5 s). */
+  readonly lagIntervalMs?: number;
 }
 
 /**
@@ -61,15 +63,19 @@ export class SinkRunner {
     }
     if (this.options.metrics) {
       const gauge = this.options.metrics.consumerLag;
+      // From the log's end offsets and the group's committed offsets, not from the live
+      // consumer: a consumer that keeps failing (and restarting) must show as growing lag,
+      // never as none.
+      const { log, config } = this.options;
       this.lagTimer = setInterval(() => {
-        void this.consumer
-          ?.lag()
+        log
+          .groupLag(config.group)
           .then((lag) => {
             for (const [partition, value] of lag)
               gauge.set({ partition: String(partition) }, value);
           })
           .catch(() => undefined);
-      }, 5000);
+      }, this.options.lagIntervalMs ?? 5000);
       this.lagTimer.unref();
     }
   }

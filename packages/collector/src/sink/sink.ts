@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   derivedEventId,
   formatTime,
@@ -135,57 +136,183 @@ export class SinkProcessor {
   }
 
   async process(batch: ConsumedBatch): Promise<void> {
-    this.inserts.begin();
-    let submitted = false;
-    try {
-      await this.processBatch(batch, () => {
-        submitted = true;
-      });
-    } finally {
-      if (!submitted) this.inserts.abandon();
-    }
-  }
-
-  private async processBatch(batch: ConsumedBatch, submitting: () => void): Promise<void> {
     const { store } = this.options;
-    const decoded: Decoded[] = [];
     const rejects: object[] = [];
+    const decoded: Decoded[] = [];
     for (const record of batch.records) {
       try {
         const { message, records: parsed } = readEventMessage(record.value);
         decoded.push({ record, message, parsed });
       } catch (error) {
-        this.keepRejected(rejects, record, asMessage(error));
+        this.keepRejected(rejects, record, asMessage(error), tenantOf(record.value));
       }
     }
-    await this.prefetch(batch.partition, decoded);
-    const known = await this.lookupIds(decoded);
-    const context: BatchContext = {
-      partition: batch.partition,
-      tenants: new Set(decoded.map((d) => d.message.tenant)),
-    };
-    const plugins = this.plugins;
-    for (const plugin of plugins) await plugin.prepare?.(context);
-    const run = new BatchRun(this, batch.partition, known, plugins);
-    for (const d of decoded) run.apply(d);
-    for (const r of run.refused)
+    // At most one round of setting aside records whose rows the store refuses (see storeRows).
+    let live = decoded;
+    // Unchained events refused while sealing, already set aside (a second round builds again).
+    const refusedEvents = new Set<string>();
+    for (let round = 0; ; round++) {
+      this.inserts.begin();
+      let submitted = false;
+      try {
+        const run = await this.build(batch.partition, live, rejects, refusedEvents);
+        if (rejects.length > 0) await store.insert(store.table('rejected_records'), rejects);
+        rejects.length = 0;
+        submitted = true;
+        const refused = await this.storeRows(run, round);
+        if (refused !== undefined) {
+          live = run.decoded.filter((d) => !refused.has(d.record.offset));
+          for (const d of run.decoded) {
+            const error = refused.get(d.record.offset);
+            if (error !== undefined)
+              this.keepRejected(
+                rejects,
+                d.record,
+                `the store refused its rows: ${error}`,
+                d.message.tenant,
+              );
+          }
+          continue;
+        }
+        if (run.duplicates > 0) this.observer.duplicate(run.duplicates);
+        for (const [k, v] of run.headUpdates) this.heads.set(k.tenant, k.stream, v);
+        for (const plugin of this.plugins) await plugin.stored?.(run.rows, run.context);
+        return;
+      } finally {
+        if (!submitted) this.inserts.abandon();
+      }
+    }
+  }
+
+  /**
+   * Turns decoded log records into rows. Any exception while one record becomes rows (a value
+   * the checks did not foresee, a bug in a plugin) sets that record aside, and the rows are
+   * built again without it from a fresh start of every plugin: rows, heads and tree positions
+   * of the batch stay exactly those of the records that are stored. One bad record must never
+   * stop its partition (it would be delivered again forever).
+   */
+  private async build(
+    partition: number,
+    decoded: readonly Decoded[],
+    rejects: object[],
+    refusedEvents: Set<string>,
+  ): Promise<BatchRun & { readonly decoded: readonly Decoded[]; readonly context: BatchContext }> {
+    let live = decoded;
+    await this.prefetch(partition, live);
+    const known = await this.lookupIds(live);
+    for (;;) {
+      const context: BatchContext = {
+        partition,
+        tenants: new Set(live.map((d) => d.message.tenant)),
+      };
+      for (const plugin of this.plugins) await plugin.prepare?.(context);
+      const run = new BatchRun(this, partition, known, this.plugins);
+      let failed: { d: Decoded; error: unknown } | undefined;
+      for (const d of live) {
+        try {
+          run.apply(d);
+        } catch (error) {
+          failed = { d, error };
+          break;
+        }
+      }
+      if (failed === undefined) {
+        for (const r of run.refused) {
+          const key = `${r.record.offset}/${r.index}`;
+          if (refusedEvents.has(key)) continue;
+          refusedEvents.add(key);
+          this.keepRejected(
+            rejects,
+            r.record,
+            `invalid log record: /events/${r.index}/input ${r.error}`,
+            tenantOf(r.record.value),
+          );
+        }
+        return Object.assign(run, { decoded: live, context });
+      }
+      const bad = failed.d;
       this.keepRejected(
         rejects,
-        r.record,
-        `invalid log record: /events/${r.index}/input ${r.error}`,
+        bad.record,
+        `cannot be turned into rows: ${asMessage(failed.error)}`,
+        bad.message.tenant,
       );
-    const rows = run.rows;
-    if (rejects.length > 0) await store.insert(store.table('rejected_records'), rejects);
-    submitting();
-    await this.inserts.submit(rows);
-    if (run.duplicates > 0) this.observer.duplicate(run.duplicates);
-    for (const [k, v] of run.headUpdates) this.heads.set(k.tenant, k.stream, v);
-    for (const plugin of plugins) await plugin.stored?.(rows, context);
+      live = live.filter((d) => d !== bad);
+    }
+  }
+
+  /**
+   * Inserts the rows of a batch. When the store refuses the insert for its data (a value of a
+   * row it cannot parse or convert, or rows the client cannot serialise), one row would otherwise
+   * block the partition for good: the rows of each log record are then tried alone against a
+   * table of the same columns that keeps nothing (ENGINE = Null: ClickHouse parses and converts
+   * every value, then discards it), and the records whose rows fail are returned to be set aside;
+   * the batch is then built again without them (a record's rows hold tree positions that depend
+   * on the records before them, so records are never inserted one by one for real). Only once per
+   * batch: when the rows fail again, or no record alone fails, it is an outage or a bug and the
+   * batch fails as before (the runner retries it).
+   */
+  private async storeRows(run: BatchRun, round: number): Promise<Map<number, string> | undefined> {
+    try {
+      await this.inserts.submit(run.rows);
+      return undefined;
+    } catch (error) {
+      if (round > 0 || !isDataError(error)) throw error;
+      const refused = await this.probe(run.rows);
+      const records = new Set(run.rows.map((r) => r.log_offset)).size;
+      // Every record failing alike is not one bad row: a schema or client problem.
+      if (refused.size === 0 || (records > 1 && refused.size === records)) throw error;
+      this.options.logger?.error(
+        { err: error, offsets: [...refused.keys()] },
+        'the store refused rows of a batch; setting aside the log records they come from',
+      );
+      return refused;
+    }
+  }
+
+  /** The log offsets whose rows the store refuses when inserted alone, with its error. */
+  private async probe(rows: readonly EventRow[]): Promise<Map<number, string>> {
+    const { store } = this.options;
+    // A table of this process's own, made from the events table as it is now (so it has every
+    // column of the rows), and dropped after: sinks of other processes may probe at the same time.
+    const table = store.table(`events_probe_${randomBytes(6).toString('hex')}`);
+    await store.command(`CREATE TABLE ${table} AS ${store.table('events')} ENGINE = Null`);
+    try {
+      return await this.probeRows(table, rows);
+    } finally {
+      await store.command(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+    }
+  }
+
+  private async probeRows(table: string, rows: readonly EventRow[]): Promise<Map<number, string>> {
+    const { store } = this.options;
+    const byOffset = new Map<number, EventRow[]>();
+    for (const row of rows) {
+      let list = byOffset.get(row.log_offset);
+      if (!list) byOffset.set(row.log_offset, (list = []));
+      list.push(row);
+    }
+    const refused = new Map<number, string>();
+    for (const [offset, list] of byOffset) {
+      try {
+        await store.insert(table, list);
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+        refused.set(offset, asMessage(error));
+      }
+    }
+    return refused;
   }
 
   /** Kept, not dropped: an operator can inspect the record and replay it. */
-  private keepRejected(rejects: object[], record: ConsumedRecord, error: string): void {
+  private keepRejected(
+    rejects: object[],
+    record: ConsumedRecord,
+    error: string,
+    tenant: string,
+  ): void {
     rejects.push({
+      tenant_id: tenant,
       log_partition: record.partition,
       log_offset: record.offset,
       logged_at: record.timestamp,
@@ -194,8 +321,8 @@ export class SinkProcessor {
     });
     this.observer.rejectedRecord();
     this.options.logger?.error(
-      { partition: record.partition, offset: record.offset, error },
-      'invalid log record kept in rejected_records',
+      { tenant, partition: record.partition, offset: record.offset, error },
+      'log record set aside in rejected_records',
     );
   }
 
@@ -537,4 +664,47 @@ class BatchRun {
 
 function asMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The tenant a log record names, if it decodes that far; '' when not. */
+function tenantOf(value: Buffer): string {
+  try {
+    const tenant = (JSON.parse(value.toString('utf8')) as { tenant?: unknown } | null)?.tenant;
+    return typeof tenant === 'string' ? tenant : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * ClickHouse errors about the data of an insert rather than the server or the schema
+ * (ClickHouse src/Common/ErrorCodes.cpp), and values the client cannot serialise (RangeError:
+ * too deep; TypeError: a BigInt or a cycle).
+ */
+const DATA_ERROR_CODES: ReadonlySet<string> = new Set([
+  '6', // CANNOT_PARSE_TEXT
+  '26', // CANNOT_PARSE_QUOTED_STRING
+  '27', // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  '32', // ATTEMPT_TO_READ_AFTER_EOF
+  '38', // CANNOT_PARSE_DATE
+  '41', // CANNOT_PARSE_DATETIME
+  '53', // TYPE_MISMATCH
+  '69', // ARGUMENT_OUT_OF_BOUND
+  '70', // CANNOT_CONVERT_TYPE
+  '72', // CANNOT_PARSE_NUMBER
+  '117', // INCORRECT_DATA
+  '131', // TOO_LARGE_STRING_SIZE
+  '321', // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  '376', // CANNOT_PARSE_UUID_LIKE
+  '441', // CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING
+  '467', // CANNOT_PARSE_BOOL
+]);
+
+export function isDataError(error: unknown): boolean {
+  if (error instanceof RangeError || error instanceof TypeError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && DATA_ERROR_CODES.has(code)) return true;
+  // chDB reports errors as text: "Code: 27. DB::Exception: …".
+  const match = /\bCode: (\d+)\./.exec(asMessage(error));
+  return match !== null && DATA_ERROR_CODES.has(match[1] as string);
 }

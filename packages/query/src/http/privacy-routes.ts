@@ -13,6 +13,7 @@ import {
 } from '@vigil/protocol';
 import type { KeyRegistry } from '../auth/registry.js';
 import { QueryError, QueryErrorCodes } from '../errors.js';
+import { incompleteOnError } from './streaming.js';
 import { ProofService } from '../proof/proofs.js';
 import { correctionEvent } from '../privacy/corrections.js';
 import { Eraser, type ErasurePlan } from '../privacy/erasure.js';
@@ -159,7 +160,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
         .header('content-type', prepared.contentType)
         .header('content-disposition', `attachment; filename="${prepared.fileName}"`)
         .header('x-vigil-events', String(prepared.events))
-        .send(Readable.from(prepared.stream()));
+        .send(Readable.from(incompleteOnError(prepared.stream(), request.log)));
     },
   );
 
@@ -312,7 +313,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           plan.events.map((e) => e.row.id),
         )
       : undefined;
-    const rejected = await eraser.eraseRejected(plan.subject);
+    const rejected = await eraser.eraseRejected(plan.tenant, plan.subject);
     const statement: ErasureReceiptStatement = {
       v: 1,
       type: 'vigil.erasure-receipt',

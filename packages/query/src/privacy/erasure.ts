@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import {
+  jsonShapeProblem,
   normalEmail,
+  parsePointer,
   type Disclosures,
   type ErasedEvent,
   type SubjectRef,
@@ -9,8 +11,19 @@ import {
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { LegalHolds, type LegalHold } from '../retention/holds.js';
 import { DERIVED_PERSONAL_COLUMNS, ERASED_VALUES } from '../store/derived.js';
+<<<<<<< HEAD
 import { absentValue, PERSONAL_COLUMNS, type PersonalColumn } from '../store/event-columns.js';
 import { fromChTime, toChTime } from '../store/rows.js';
+=======
+import {
+  absentValue,
+  DEPTH_ONLY,
+  fromChTime,
+  PERSONAL_COLUMNS,
+  toChTime,
+  type PersonalColumn,
+} from '../store/rows.js';
+>>>>>>> poison
 import type { Store } from '../store/store.js';
 import { openDisclosures, sealDisclosures } from './pseudonyms.js';
 import type { PrivacyService, SubjectForms } from './service.js';
@@ -231,23 +244,24 @@ export class Eraser {
   }
 
   /**
-   * Deletes undecodable log records kept in `rejected_records` that hold one of the subject's
-   * values (they cannot be rewritten, only removed); returns how many there were.
+   * Deletes log records kept in `rejected_records` that hold one of the subject's values (they
+   * cannot be rewritten, only removed): those of the tenant, and those whose tenant could not be
+   * decoded (tenant_id ''); never another tenant's. Returns how many there were.
    */
-  async eraseRejected(subject: SubjectRef): Promise<number> {
+  async eraseRejected(tenant: string, subject: SubjectRef): Promise<number> {
     const needles = [JSON.stringify(subject.id), ...(subject.emails ?? []).map(normalEmail)];
-    const where = `arrayExists(n -> positionCaseInsensitiveUTF8(base64Decode(payload), n) > 0, {needles:Array(String)})`;
+    const where = `tenant_id IN ('', {tenant:String}) AND arrayExists(n -> positionCaseInsensitiveUTF8(base64Decode(payload), n) > 0, {needles:Array(String)})`;
     const table = this.store.table('rejected_records');
     const found = await this.store.query<{ n: number | string }>(
       `SELECT count() AS n FROM ${table} WHERE ${where}`,
-      { needles },
+      { needles, tenant },
     );
     const n = Number(found[0]?.n ?? 0);
     if (n > 0) {
       const settings: ClickHouseSettings = { mutations_sync: '2' };
       await this.store.command(
         `ALTER TABLE ${this.store.table(this.store.cluster ? 'rejected_records_local' : 'rejected_records')} DELETE WHERE ${where}`,
-        { needles },
+        { needles, tenant },
         settings,
       );
     }
@@ -407,6 +421,11 @@ export class Eraser {
     const erase = new Set(paths);
     let removed = 0;
     const plain = parseJson<Disclosures>(row.disclosures, {});
+    // A disclosed value nested beyond the depth limit (a row stored before PROTOCOL.md §3.5)
+    // cannot be serialised again: it goes with the person's, or the erasure could never finish.
+    for (const [p, d] of Object.entries(plain))
+      if (jsonShapeProblem(d.value, parsePointer(p)?.length ?? 0, DEPTH_ONLY) !== undefined)
+        erase.add(p);
     for (const p of erase) {
       if (plain[p] !== undefined) {
         delete plain[p];
@@ -436,7 +455,7 @@ export class Eraser {
         next[c] = ERASED_VALUES[c];
       }
     }
-    next['erased_paths'] = [...new Set([...row.erased_paths, ...paths])].sort();
+    next['erased_paths'] = [...new Set([...row.erased_paths, ...erase])].sort();
     next['row_version'] = Number(row.row_version) + 1;
     return { row: next, disclosures: removed, derivedColumns };
   }

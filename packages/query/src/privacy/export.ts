@@ -23,7 +23,7 @@ import { signedForm } from '../proof/checkpoint-store.js';
 import { TreeInconsistentError } from '../proof/tree-store.js';
 import type { ProofService } from '../proof/proofs.js';
 import { derivedView, type DerivedColumnsOut } from '../store/derived.js';
-import { fromChTime, openRecord } from '../store/rows.js';
+import { fromChTime, openRecord, withinDepth } from '../store/rows.js';
 import type { Store } from '../store/store.js';
 import type { StoredRow } from './erasure.js';
 import type { PrivacyService, SubjectForms } from './service.js';
@@ -188,7 +188,11 @@ export interface SubjectItem {
 /** The record with only `paths` opened from `disclosures`; other personal fields keep their commitment. */
 function personView(record: string, disclosures: Disclosures, paths: readonly string[]): Obj {
   const shown: Disclosures = {};
-  for (const p of paths) if (disclosures[p]) shown[p] = disclosures[p];
+  for (const p of paths) {
+    const d = disclosures[p];
+    // Serialised just below: only as deep as the limit (a row stored before it may be deeper).
+    if (d) shown[p] = { ...d, value: withinDepth(d.value, parsePointer(p)?.length ?? 0) as never };
+  }
   const view = openRecord(record, JSON.stringify(shown));
   const parsed = JSON.parse(record) as Obj & { personal?: string[] };
   // openRecord reads an undisclosed field as null; here it keeps its commitment.

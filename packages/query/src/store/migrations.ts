@@ -501,6 +501,16 @@ GROUP BY tenant_id, log_partition`,
       ];
     },
   },
+  {
+    version: 6,
+    name: 'tenant of rejected log records',
+    statements: (store) => {
+      // The tenant a set-aside log record names, where it decodes that far ('' when it does
+      // not), so erasure and tenant deletion find a tenant's rejected records.
+      const change = "ADD COLUMN IF NOT EXISTS tenant_id String DEFAULT '' AFTER log_offset";
+      return [...alterColumns(store, 'rejected_records', change)];
+    },
+  },
 ];
 
 export interface MigrationReport {

@@ -1,5 +1,12 @@
 import { isIPv4 } from 'node:net';
-import { correctionRef, parsePointer, type Disclosures, type EventRecord } from '@vigil/protocol';
+import {
+  correctionRef,
+  jsonShapeProblem,
+  LIMITS,
+  parsePointer,
+  type Disclosures,
+  type EventRecord,
+} from '@vigil/protocol';
 import type { EventRow } from './event-columns.js';
 import { protectRow, type RowPrivacy } from '../privacy/pseudonyms.js';
 
@@ -168,14 +175,41 @@ export function ipColumn(text: string): string | null {
   return isIPv4(address) ? `::ffff:${address}` : address;
 }
 
+/** Only depth: members and elements are bounded by the record size and serialise without recursion. */
+export const DEPTH_ONLY = { depth: LIMITS.jsonDepth, members: Infinity, elements: Infinity };
+
+/**
+ * `value` (placed at `level` of a record) as readers can serialise it: a row stored before the
+ * depth limit of PROTOCOL.md §3.5 (or written around it) may nest deeper than JSON.stringify
+ * survives, so each member too deep is shown as a note instead, and the record bytes stay as
+ * stored (verify reports the row). The check is iterative (jsonShapeProblem); the descent here
+ * goes only as deep as the limit.
+ */
+export function withinDepth(value: unknown, level: number): unknown {
+  const problem = jsonShapeProblem(value, level, DEPTH_ONLY);
+  if (problem === undefined) return value;
+  // Recurses only towards a node too deep, so never past the limit's depth.
+  if (problem.path === '' || typeof value !== 'object' || value === null)
+    return `[withheld: ${problem.message}; the stored record is unchanged]`;
+  if (Array.isArray(value)) return value.map((item) => withinDepth(item, level + 1));
+  const out: Obj = {};
+  for (const [key, member] of Object.entries(value)) out[key] = withinDepth(member, level + 1);
+  return out;
+}
+
 /**
  * The event as analysts see it: the record with every disclosed personal value put back in
  * place; a pseudonymised field reads as its pseudonym, and a personal field whose disclosure is
  * gone (erased) reads `null`.
  */
 export function openRecord(record: string, disclosures: string, pseudonyms = ''): Obj {
-  const view = JSON.parse(record) as Obj;
+  const view = withinDepth(JSON.parse(record), 0) as Obj;
   const d = disclosures === '' ? {} : (JSON.parse(disclosures) as Disclosures);
+  for (const [path, disclosure] of Object.entries(d))
+    d[path] = {
+      ...disclosure,
+      value: withinDepth(disclosure.value, parsePointer(path)?.length ?? 0) as never,
+    };
   const p = pseudonyms === '' ? {} : (JSON.parse(pseudonyms) as Record<string, string>);
   const personal = (view['personal'] as string[] | undefined) ?? [];
   for (const path of personal) {

@@ -315,7 +315,25 @@ export async function checkStoredEvents(
       if (!cache.has(keyId)) cache.set(keyId, await keys(tenant, keyId));
       key = cache.get(keyId);
     }
-    out.push(checkStoredEvent(tenant, row, key));
+    try {
+      out.push(checkStoredEvent(tenant, row, key));
+    } catch (error) {
+      // A row the reference code cannot even read (one stored before the depth limit of
+      // PROTOCOL.md §3.5, say) is a finding about that row, never the end of the verification.
+      out.push({
+        eventId: row.eid,
+        eventHash: row.h,
+        partition: Number(row.log_partition),
+        ...(row.leaf_hash === '' ? {} : { leafIndex: Number(row.leaf_index) }),
+        problems: [
+          {
+            category: 'edited',
+            message: `the stored row cannot be checked: ${(error as Error).message}`,
+          },
+        ],
+        flaggedNoncanonical: false,
+      });
+    }
   }
   return out;
 }
