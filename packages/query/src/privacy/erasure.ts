@@ -11,19 +11,8 @@ import {
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { LegalHolds, type LegalHold } from '../retention/holds.js';
 import { DERIVED_PERSONAL_COLUMNS, ERASED_VALUES } from '../store/derived.js';
-<<<<<<< HEAD
 import { absentValue, PERSONAL_COLUMNS, type PersonalColumn } from '../store/event-columns.js';
-import { fromChTime, toChTime } from '../store/rows.js';
-=======
-import {
-  absentValue,
-  DEPTH_ONLY,
-  fromChTime,
-  PERSONAL_COLUMNS,
-  toChTime,
-  type PersonalColumn,
-} from '../store/rows.js';
->>>>>>> poison
+import { DEPTH_ONLY, fromChTime, toChTime } from '../store/rows.js';
 import type { Store } from '../store/store.js';
 import { openDisclosures, sealDisclosures } from './pseudonyms.js';
 import type { PrivacyService, SubjectForms } from './service.js';
