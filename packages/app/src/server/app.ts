@@ -19,7 +19,7 @@ import {
 import type { EventInput } from '@vigil/protocol';
 import { registerIngestRoutes } from '@vigil/collector';
 import type { Ingestor } from '@vigil/collector';
-import { installErrorHandling } from './errors-http.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './errors-http.js';
 import type { RateLimitConfig } from '../config/config.js';
 import { registerRateLimits } from './rate-limit.js';
 import type { Metrics } from './metrics.js';
@@ -66,6 +66,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     // Unknown query parameters are an error (a typo must not silently widen a search).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Errors raised before a route runs (router, Node's HTTP parser) in Vigil's error shape too.
+    frameworkErrors,
+    clientErrorHandler,
   });
   installErrorHandling(app);
   await app.register(swagger, {
