@@ -22,6 +22,39 @@ export function errorBody(
   return { error: { code, message, details } };
 }
 
+/** JSON schema of {@link ErrorBody}, shared by every route's error answers as `VigilError#`. */
+export const errorSchema = {
+  $id: 'VigilError',
+  type: 'object',
+  description: 'The one error body of every endpoint; codes are listed in ERRORS.md.',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'details'],
+      properties: {
+        code: { type: 'string', pattern: '^VIGIL_ERR_[A-Z_]+$' },
+        message: { type: 'string' },
+        details: {
+          type: 'array',
+          items: {
+            type: 'object',
+            // Open: a detail may say more than these three (and a schema must not drop it).
+            additionalProperties: true,
+            properties: {
+              index: { type: 'integer', description: 'the event, in a batch' },
+              path: { type: 'string', description: 'JSON pointer of the field' },
+              message: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const errorRef = { $ref: 'VigilError#' } as const;
+
 function fastifyValidationDetails(error: FastifyError): ErrorDetail[] {
   return (error.validation ?? []).map((v) => {
     const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
@@ -40,6 +73,17 @@ function fastifyValidationDetails(error: FastifyError): ErrorDetail[] {
  * with its stack and answered 500 without internals.
  */
 export function installErrorHandling(app: FastifyInstance): void {
+  // Every described route answers its errors in the one shape: the API description says so.
+  app.addSchema(errorSchema);
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as
+      { hide?: boolean; response?: Record<string, unknown> } | undefined;
+    if (!schema || schema.hide) return;
+    const response = { ...schema.response };
+    response['4xx'] ??= { ...errorRef, description: 'refused: see error.code (ERRORS.md)' };
+    response['5xx'] ??= { ...errorRef, description: 'failed or unavailable: see error.code' };
+    route.schema = { ...route.schema, response };
+  });
   // JSON bodies must be UTF-8 (RFC 8259 §8.1): fastify's parser would decode bad bytes to
   // U+FFFD and store that. Other media types (text/plain among fastify's defaults) are refused
   // with 415; POST /v1/events has parsers of its own (collector ingest/routes.ts).

@@ -72,7 +72,10 @@ beforeAll(async () => {
     role: 'start',
     flags: { dataDir: dir, host: '127.0.0.1', port: '0', 'ingest.maxBodyKiB': '64' },
   });
-  role = await runRole(config, { logger: pino({ level: 'silent' }), print: () => undefined });
+  role = await runRole(config, {
+    logger: pino({ level: process.env['DEBUG_LOG'] ? 'error' : 'silent' }),
+    print: () => undefined,
+  });
   url = role.url;
   const tenant = await role.directory!.createKey({ tenantId: 'default', scopes: ['admin'] });
   const ingestKey = await role.directory!.createKey({ tenantId: 'default', scopes: ['ingest'] });
@@ -215,5 +218,114 @@ describe('every error answer is in Vigil shape', () => {
     const garbage = await raw('NOT HTTP AT ALL\r\n\r\n');
     expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
     expect(vigilError(garbage.split('\r\n\r\n')[1] ?? '').code).toBe('VIGIL_ERR_BAD_REQUEST');
+  });
+});
+
+describe('the OpenAPI description (/docs/json)', () => {
+  it('gives every route request and response schemas, the error shape, and no bogus parameters', async () => {
+    const spec = JSON.parse((await send('GET', '/docs/json')).text) as {
+      paths: Record<string, Record<string, Operation>>;
+      components?: { schemas?: Record<string, unknown> };
+    };
+    const problems: string[] = [];
+    for (const [path, methods] of Object.entries(spec.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        for (const p of op.parameters ?? []) {
+          if (['type', 'additionalProperties', 'properties', 'required'].includes(p.name))
+            problems.push(`${where}: bogus parameter ${p.in} ${p.name}`);
+        }
+        for (const name of path.match(/(?<=\{)[^}]+(?=\})/g) ?? []) {
+          if (!(op.parameters ?? []).some((p) => p.in === 'path' && p.name === name))
+            problems.push(`${where}: path parameter ${name} has no schema`);
+        }
+        if ((method === 'post' || method === 'put') && !op.requestBody)
+          problems.push(`${where}: no request body schema`);
+        const responses = op.responses ?? {};
+        const ok = Object.entries(responses).filter(([s]) => /^2\d\d$/.test(s));
+        if (ok.length === 0) problems.push(`${where}: no 2xx response`);
+        for (const [status, r] of ok) {
+          if (r.description === 'Default Response' && !r.content)
+            problems.push(`${where}: ${status} has no schema`);
+          if (!r.content) problems.push(`${where}: ${status} has no content schema`);
+        }
+        // Every error answer (4xx, and 5xx but for a documented status such as /readyz's 503) is
+        // the shared error shape.
+        const errors = Object.entries(responses).filter(([st]) => /^4(\d\d|XX)$|^5XX$/.test(st));
+        if (errors.length === 0) problems.push(`${where}: no error response`);
+        for (const [status, r] of errors) {
+          const schema = r.content?.['application/json']?.schema;
+          if (!schema || !JSON.stringify(schema).includes('#/components/schemas/'))
+            problems.push(`${where}: ${status} is not the shared error schema`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+});
+
+interface Operation {
+  parameters?: { name: string; in: string }[];
+  requestBody?: unknown;
+  responses?: Record<
+    string,
+    { description?: string; content?: Record<string, { schema?: unknown }> }
+  >;
+}
+
+describe('headers', () => {
+  it('an answer carrying a secret, and every authenticated answer, is not to be stored', async () => {
+    const created = await send('POST', '/v1/admin/keys', {
+      key: admin,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ scopes: ['query'] }),
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('cache-control')).toBe('no-store');
+    const { key } = JSON.parse(created.text) as { key: { keyId: string } };
+    const rotated = await send('POST', `/v1/admin/keys/${key.keyId}/rotate`, {
+      key: admin,
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(rotated.status).toBe(201);
+    expect(rotated.headers.get('cache-control')).toBe('no-store');
+    for (const path of ['/v1/admin/keys', '/v1/admin/tenant', '/v1/events?limit=1']) {
+      const answer = await send('GET', path, { key: admin });
+      expect(answer.headers.get('cache-control'), path).toBe('no-store');
+    }
+    const refused = await send('GET', '/v1/admin/keys', { key: 'vgl_nope_nope' });
+    expect(refused.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('security headers on every answer; /docs still loads its assets under its CSP', async () => {
+    for (const path of ['/healthz', '/v1/nothing', '/docs/json']) {
+      const answer = await send('GET', path);
+      expect(answer.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(answer.headers.get('x-frame-options'), path).toBe('SAMEORIGIN');
+      expect(answer.headers.get('strict-transport-security'), path).toMatch(/max-age=/);
+      expect(answer.headers.get('content-security-policy'), path).toContain("default-src 'self'");
+    }
+    const res = await fetch(`${url}/docs`);
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/script-src 'self'/);
+    expect(csp).not.toContain('upgrade-insecure-requests');
+    // No inline script (the CSP would block it): every script and stylesheet is a file of ours.
+    expect(page).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    const assets = [...page.matchAll(/(?:src|href)="([^"]+\.(?:js|css|png))"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThanOrEqual(4);
+    for (const asset of assets) {
+      const at = new URL(asset, res.url);
+      expect(at.origin).toBe(new URL(url).origin);
+      const loaded = await fetch(at);
+      expect(loaded.status, asset).toBe(200);
+      expect((await loaded.arrayBuffer()).byteLength, asset).toBeGreaterThan(0);
+    }
+    const initializerAt = assets.find((a) => a.endsWith('swagger-initializer.js'));
+    expect(initializerAt).toBeDefined();
+    const initializer = await (await fetch(new URL(initializerAt!, res.url))).text();
+    expect(initializer).toContain('json');
   });
 });
