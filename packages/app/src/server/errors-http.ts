@@ -73,16 +73,32 @@ function fastifyValidationDetails(error: FastifyError): ErrorDetail[] {
  * with its stack and answered 500 without internals.
  */
 export function installErrorHandling(app: FastifyInstance): void {
-  // Every described route answers its errors in the one shape: the API description says so.
+  // Every described route answers its errors in the one shape, and the API description says
+  // so. A route that declares no query parameters takes none: an unknown one is refused as on
+  // every other route (a typo must not pass unnoticed); health, readiness and metrics excepted,
+  // for probes and scrapers.
   app.addSchema(errorSchema);
   app.addHook('onRoute', (route) => {
     const schema = route.schema as
-      { hide?: boolean; response?: Record<string, unknown> } | undefined;
+      | {
+          hide?: boolean;
+          tags?: string[];
+          querystring?: unknown;
+          response?: Record<string, unknown>;
+        }
+      | undefined;
     if (!schema || schema.hide) return;
     const response = { ...schema.response };
     response['4xx'] ??= { ...errorRef, description: 'refused: see error.code (ERRORS.md)' };
     response['5xx'] ??= { ...errorRef, description: 'failed or unavailable: see error.code' };
-    route.schema = { ...route.schema, response };
+    const operations = schema.tags?.includes('operations') === true;
+    route.schema = {
+      ...route.schema,
+      response,
+      ...(schema.querystring === undefined && !operations
+        ? { querystring: { type: 'object', properties: {}, additionalProperties: false } }
+        : {}),
+    };
   });
   // JSON bodies must be UTF-8 (RFC 8259 §8.1): fastify's parser would decode bad bytes to
   // U+FFFD and store that. Other media types (text/plain among fastify's defaults) are refused

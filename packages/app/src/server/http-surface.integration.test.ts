@@ -273,6 +273,28 @@ interface Operation {
   >;
 }
 
+describe('query parameters', () => {
+  it('a route that declares none refuses an unknown one, naming it', async () => {
+    const query = await role.directory!.createKey({ tenantId: 'default', scopes: ['query'] });
+    await role.registry.refresh();
+    const answers = [
+      await send('GET', '/v1/checkpoints/latest?bogus=1', { key: query.secret }),
+      await send('POST', '/v1/admin/subjects/digest?bogus=1', {
+        key: admin,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ subject: 'alice' }),
+      }),
+    ];
+    for (const answer of answers) {
+      expect(answer.status, answer.text).toBe(400);
+      expect(vigilError(answer.text).details).toEqual([
+        { path: '/querystring/bogus', message: 'is not a known parameter' },
+      ]);
+    }
+    expect((await send('GET', '/healthz?probe=1')).status).toBe(200);
+  });
+});
+
 describe('headers', () => {
   it('an answer carrying a secret, and every authenticated answer, is not to be stored', async () => {
     const created = await send('POST', '/v1/admin/keys', {
