@@ -12,6 +12,9 @@ export const CollectorErrorCodes = {
   UNSUPPORTED_MEDIA_TYPE: 'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE',
   BAD_REQUEST: 'VIGIL_ERR_BAD_REQUEST',
   NOT_FOUND: 'VIGIL_ERR_NOT_FOUND',
+  URI_TOO_LONG: 'VIGIL_ERR_URI_TOO_LONG',
+  HEADERS_TOO_LARGE: 'VIGIL_ERR_HEADERS_TOO_LARGE',
+  REQUEST_TIMEOUT: 'VIGIL_ERR_REQUEST_TIMEOUT',
   RATE_LIMITED: 'VIGIL_ERR_RATE_LIMITED',
   OVERLOADED: 'VIGIL_ERR_OVERLOADED',
   LOG_UNAVAILABLE: 'VIGIL_ERR_LOG_UNAVAILABLE',
@@ -37,8 +40,14 @@ export const CollectorErrorDescriptions: { readonly [K in CollectorErrorCode]: s
   VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE:
     'the body is not application/json or application/x-ndjson, or its Content-Encoding is not gzip (415).',
   VIGIL_ERR_BAD_REQUEST:
-    'the request is malformed: body not JSON, bad gzip, unknown or invalid parameters (400).',
+    'the request is malformed: body not JSON or not UTF-8, bad gzip, a URL that does not decode, unknown or invalid parameters (400).',
   VIGIL_ERR_NOT_FOUND: 'no such route (404).',
+  VIGIL_ERR_URI_TOO_LONG:
+    'a path parameter (an id) is longer than 100 characters; no route takes one that long (414).',
+  VIGIL_ERR_HEADERS_TOO_LARGE:
+    "the request line and headers together are larger than Node's limit of 16 KiB (431); send long filters in fewer or shorter parameters.",
+  VIGIL_ERR_REQUEST_TIMEOUT:
+    'the client did not send the whole request in time; the connection is closed (408).',
   VIGIL_ERR_RATE_LIMITED:
     'the API key sent more requests than its rate limit; wait Retry-After seconds (429).',
   VIGIL_ERR_OVERLOADED:

@@ -1,5 +1,6 @@
 import canonicalize from 'canonicalize';
 import { NotCanonicalError } from './errors.js';
+import { escapeToken } from './pointer.js';
 
 /**
  * RFC 8785 (JSON Canonicalization Scheme) serialisation. The `canonicalize` package is the
@@ -24,6 +25,45 @@ export function canonicalJson(value: unknown): string {
 /** String#isWellFormed (ES2024, in Node 20's V8; not in this project's ES2023 lib typings). */
 export function isWellFormed(text: string): boolean {
   return (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
+/**
+ * The JSON pointer (RFC 6901) of the first string in a parsed JSON value, a member name or a
+ * value, for which `test` holds; `undefined` when there is none. A member name that fails is
+ * reported at the member it names. Iterative, depth first in document order: the value is
+ * untrusted input, and its depth is not bounded here.
+ */
+export function stringPath(value: unknown, test: (text: string) => boolean): string | undefined {
+  const stack: { value: unknown; path: string }[] = [{ value, path: '' }];
+  while (stack.length > 0) {
+    const { value: v, path } = stack.pop() as { value: unknown; path: string };
+    if (typeof v === 'string') {
+      if (test(v)) return path;
+      continue;
+    }
+    if (typeof v !== 'object' || v === null) continue;
+    const children: { value: unknown; path: string }[] = [];
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) children.push({ value: v[i], path: `${path}/${i}` });
+    } else {
+      for (const name of Object.keys(v)) {
+        const at = `${path}/${escapeToken(name)}`;
+        if (test(name)) return at;
+        children.push({ value: (v as Record<string, unknown>)[name], path: at });
+      }
+    }
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as (typeof children)[0]);
+  }
+  return undefined;
+}
+
+/**
+ * The JSON pointer of the first string (name or value) holding a lone surrogate, which has no
+ * UTF-8 and no RFC 8785 form (§2): hashed, it would be read as U+FFFD, so two different texts
+ * would share one hash.
+ */
+export function illFormedPath(value: unknown): string | undefined {
+  return stringPath(value, (text) => !isWellFormed(text));
 }
 
 /**

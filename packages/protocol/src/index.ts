@@ -38,7 +38,13 @@ export type {
   SealedEvent,
   ChainLink,
 } from './types.js';
-export { canonicalJson, isCanonicalRecord } from './canonical.js';
+export {
+  canonicalJson,
+  isCanonicalRecord,
+  isWellFormed,
+  illFormedPath,
+  stringPath,
+} from './canonical.js';
 export { sha256Hex, sha256 } from './hash.js';
 export {
   COMMITMENT_DOMAIN,

@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
@@ -19,7 +20,7 @@ import {
 import type { EventInput } from '@vigil/protocol';
 import { registerIngestRoutes } from '@vigil/collector';
 import type { Ingestor } from '@vigil/collector';
-import { installErrorHandling } from './errors-http.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './errors-http.js';
 import type { RateLimitConfig } from '../config/config.js';
 import { registerRateLimits } from './rate-limit.js';
 import type { Metrics } from './metrics.js';
@@ -28,6 +29,16 @@ export interface ReadyReport {
   readonly ready: boolean;
   readonly checks: Readonly<Record<string, string>>;
 }
+
+const readyReportSchema = {
+  type: 'object',
+  description: 'ready, and per dependency "ok" or what is wrong (503 when not ready)',
+  required: ['ready', 'checks'],
+  properties: {
+    ready: { type: 'boolean' },
+    checks: { type: 'object', additionalProperties: { type: 'string' } },
+  },
+} as const;
 
 export interface AppOptions {
   readonly logger: FastifyBaseLogger;
@@ -66,9 +77,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     // Unknown query parameters are an error (a typo must not silently widen a search).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Errors raised before a route runs (router, Node's HTTP parser) in Vigil's error shape too.
+    frameworkErrors,
+    clientErrorHandler,
   });
   installErrorHandling(app);
   await app.register(swagger, {
+    // Shared schemas (the error body) under their own names in components.schemas.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`,
+    },
     openapi: {
       info: {
         title: 'Vigil API',
@@ -82,7 +101,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       },
     },
   });
+  // The usual security headers on every answer (helmet's defaults), without
+  // upgrade-insecure-requests: a process served over plain HTTP (a laptop, behind a proxy that
+  // ends TLS) would otherwise have its /docs page fetch its assets over https and fail. The
+  // /docs page loads only its own scripts and styles ('self'), so the default CSP allows it.
+  await app.register(helmet, {
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // An answer to a request with credentials is that caller's: no shared or browser cache keeps
+  // it (answers carrying a key's secret say so themselves too).
+  app.addHook('onSend', (request, reply, _payload, done) => {
+    if (request.headers.authorization !== undefined && !reply.hasHeader('cache-control'))
+      void reply.header('cache-control', 'no-store');
+    done();
+  });
 
   const { metrics } = options;
   app.addHook('onResponse', (request, reply, done) => {
@@ -104,7 +137,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get(
     '/healthz',
-    { schema: { description: 'The process is alive.', tags: ['operations'] } },
+    {
+      schema: {
+        description: 'The process is alive.',
+        tags: ['operations'],
+        response: {
+          200: {
+            type: 'object',
+            properties: { status: { type: 'string', enum: ['ok'] } },
+            required: ['status'],
+          },
+        },
+      },
+    },
     () => ({ status: 'ok' }),
   );
   app.get(
@@ -113,6 +158,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       schema: {
         description: 'Whether this process can do its job now (log, store, sink).',
         tags: ['operations'],
+        response: { 200: readyReportSchema, 503: readyReportSchema },
       },
     },
     async (_request, reply) => {
@@ -122,7 +168,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
   app.get(
     '/metrics',
-    { schema: { description: 'Prometheus metrics.', tags: ['operations'] } },
+    {
+      schema: {
+        description: 'Prometheus metrics.',
+        tags: ['operations'],
+        response: {
+          200: {
+            description: 'Prometheus text exposition format',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+        },
+      },
+    },
     async (_request, reply) => {
       return reply
         .header('content-type', metrics.registry.contentType)

@@ -1,12 +1,16 @@
+import { isUtf8 } from 'node:buffer';
 import {
   canonicalJson,
   checkBatchLinks,
   checkEventInput,
   checkSealedEvent,
   formatTime,
+  illFormedPath,
+  isWellFormed,
   newEventId,
   parseTime,
   sha256Hex,
+  stringPath,
   type BatchLinkItem,
   type ErrorDetail,
   type EventInput,
@@ -99,7 +103,15 @@ interface ParsedBody {
 }
 
 function parseBody(body: Uint8Array, contentType: string): unknown[] | ParsedBody | RefusedBatch {
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  // The body is UTF-8 (PROTOCOL.md §9): a decoder would turn bad bytes into U+FFFD, and the event
+  // would be stored as something its sender never wrote. isUtf8 is simdutf in Node's core, a
+  // small fraction of the cost of the JSON.parse that follows.
+  if (!isUtf8(bytes)) return refuseBadUtf8(bytes, contentType);
+  return parseText(bytes.toString('utf8'), contentType);
+}
+
+function parseText(text: string, contentType: string): unknown[] | ParsedBody | RefusedBatch {
   if (
     contentType.startsWith('application/x-ndjson') ||
     contentType.startsWith('application/jsonl')
@@ -150,6 +162,63 @@ export function checkBody(
   if ('ok' in parsed) return parsed;
   const raw = parsed.onlyEvents ? rawEventsArray(body, type) : undefined;
   return checkBatch(parsed.events, context, raw);
+}
+
+/**
+ * Marks where a body's first invalid UTF-8 lies, to find the event and field it is in. It holds
+ * noncharacters (U+FDD0, U+FDD1) and no JSON syntax, so inside a string it parses as text.
+ */
+const BAD_UTF8_MARK = '\uFDD0vigil:bad-utf-8\uFDD1';
+
+/**
+ * Refuses a body that is not UTF-8, naming the event (and the field, where it can be found)
+ * that holds the first bad bytes. Only on that error path: neither isUtf8 nor a fatal
+ * TextDecoder tells where the bad bytes are. Valid UTF-8 decodes and encodes back byte for
+ * byte, so the first byte where the lenient decoding, encoded again, differs from the body is
+ * at (or within the same bad sequence as) the first bad byte; the mark is put there, in the
+ * decoded text, which is then parsed as usual.
+ */
+function refuseBadUtf8(bytes: Buffer, contentType: string): RefusedBatch {
+  const text = bytes.toString('utf8');
+  const again = Buffer.from(text, 'utf8');
+  let same = 0;
+  let differs = Math.min(bytes.length, again.length);
+  // Largest prefix length on which both agree (binary search; equality of prefixes is monotone).
+  while (same < differs) {
+    const mid = (same + differs + 1) >>> 1;
+    if (bytes.subarray(0, mid).equals(again.subarray(0, mid))) same = mid;
+    else differs = mid - 1;
+  }
+  const at = bytes.subarray(0, same).toString('utf8').length;
+  const where = `byte ${same} of the body`;
+  const message = `is not valid UTF-8 (${where}): send UTF-8 text`;
+  const plain = (index?: number): RefusedBatch =>
+    refuse(CollectorErrorCodes.BAD_REQUEST, 400, `the body is not valid UTF-8 (${where})`, [
+      index === undefined ? { path: '', message } : { index, path: '', message },
+    ]);
+  if (text.includes(BAD_UTF8_MARK)) return plain();
+  const parsed = parseText(text.slice(0, at) + BAD_UTF8_MARK + text.slice(at), contentType);
+  const events = Array.isArray(parsed) ? parsed : 'ok' in parsed ? undefined : parsed.events;
+  if (events === undefined) {
+    // The bad bytes are outside a JSON string, or the body is not JSON at all. In NDJSON the
+    // line still tells the event.
+    const index =
+      'ok' in (parsed as object) ? (parsed as RefusedBatch).details[0]?.index : undefined;
+    return plain(index);
+  }
+  for (let index = 0; index < events.length; index++) {
+    const path = stringPath(events[index], (s) => s.includes(BAD_UTF8_MARK));
+    if (path !== undefined) {
+      return refuse(
+        CollectorErrorCodes.INVALID_BATCH,
+        400,
+        `event ${index} is not valid UTF-8 (${where}); nothing of this batch was stored`,
+        [{ index, path, message }],
+        events.length,
+      );
+    }
+  }
+  return plain();
 }
 
 const EVENTS_PREFIX = Buffer.from('{"events":');
@@ -271,6 +340,9 @@ export function checkBatch(
   return encode(pending, context, raw);
 }
 
+const LONE_SURROGATE =
+  'holds a lone surrogate (a \\ud800-\\udfff escape without its pair): not well-formed Unicode, it has no UTF-8 form';
+
 /** Whether `timeMs` is acceptable: pushes a detail when it is too far ahead of the collector's clock. */
 function checkTime(
   timeMs: number,
@@ -320,6 +392,15 @@ function checkSealed(
       return;
     }
   }
+  // A lone surrogate (an escape \ud800-\udfff without its pair) has no UTF-8 form: hashed, it
+  // would be read as U+FFFD, so two different record strings would share one hash (§2, §9).
+  if (typeof record === 'string' && !isWellFormed(record)) {
+    details.push({ index, path: '/record', message: LONE_SURROGATE });
+    links.push(
+      claimedLink(event, index) ?? { index, stream: '\u0000unknown', seq: -1, prev: '', hash: '' },
+    );
+    return;
+  }
   const checked = checkSealedEvent(event, index);
   if (!checked.ok) {
     details.push(...checked.details);
@@ -331,6 +412,22 @@ function checkSealed(
     return;
   }
   const { record: parsed, timeMs, event: sealed } = checked.value;
+  // Nor may the record text hold one, escaped (§2). RFC 8785 writes no \u escape but for
+  // control characters, so only a record with `\u` in it (rare in canonical form) is walked.
+  if ((record as string).includes('\\u')) {
+    const path = illFormedPath(parsed);
+    if (path !== undefined) {
+      details.push({ index, path: `/record${path}`, message: LONE_SURROGATE });
+      links.push({
+        index,
+        stream: parsed.stream,
+        seq: parsed.seq,
+        prev: parsed.prev,
+        hash: sealed.hash,
+      });
+      return;
+    }
+  }
   checkTime(timeMs, '/record/time', index, context, details);
   const entry: SealedEntry = sealed.disclosures
     ? { record: sealed.record, hash: sealed.hash, disclosures: sealed.disclosures }
@@ -368,7 +465,13 @@ function checkUnchained(
   try {
     canonical = canonicalJson(input);
   } catch (error) {
-    details.push({ index, path: '', message: (error as Error).message });
+    // Name the field that has no RFC 8785 form where it is a lone surrogate.
+    const path = illFormedPath(input);
+    details.push(
+      path === undefined
+        ? { index, path: '', message: (error as Error).message }
+        : { index, path, message: LONE_SURROGATE },
+    );
     return;
   }
   const bytes = Buffer.byteLength(canonical, 'utf8');

@@ -397,7 +397,11 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
       },
       () => directory.saveKey(prepared),
     );
-    return reply.status(201).send({ key: keyView(prepared.info), secret: prepared.secret });
+    // The answer carries the key's secret, shown this once: no cache may keep it.
+    return reply
+      .status(201)
+      .header('cache-control', 'no-store')
+      .send({ key: keyView(prepared.info), secret: prepared.secret });
   }
 
   async function revokeKey(
@@ -601,11 +605,14 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
           return directory.updateKey(old, { expiresAt: oldExpiresAt });
         },
       );
-      return reply.status(201).send({
-        key: keyView(prepared.info),
-        secret: prepared.secret,
-        previous: keyView(previous),
-      });
+      return reply
+        .status(201)
+        .header('cache-control', 'no-store')
+        .send({
+          key: keyView(prepared.info),
+          secret: prepared.secret,
+          previous: keyView(previous),
+        });
     },
   );
 

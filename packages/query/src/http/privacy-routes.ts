@@ -28,6 +28,7 @@ import {
   type ChangeRecorder,
 } from '../system/changes.js';
 import { requireScope, tenantOf, type AuthObserver } from './auth.js';
+import { fileAnswer, noQuery, openAnswer, tenantMember } from './schemas.js';
 
 /**
  * The data-subject rights and privacy settings of a tenant (scope `admin`): export (GDPR Art. 15,
@@ -122,6 +123,12 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: fileAnswer(
+            'the export file, in the format asked for; X-Vigil-Events has the number of events',
+            ['text/csv', 'application/json', 'application/x-ndjson'],
+          ),
+        },
         description:
           "Everything stored about one person (GDPR Art. 15, 20): the events they are a party of and the corrections of them, with their own values disclosed and other people's left as commitments. format json (default), csv (UTF-8 with BOM, formula-safe, for Excel) or bundle (signed, verifiable offline: PROTOCOL.md §16). Streams; recorded as subject.exported.",
         tags,
@@ -169,6 +176,15 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer(
+            'the subject digests of this tenant: how the person is named in the store',
+            {
+              tenant: tenantMember,
+              digests: { type: 'array', description: 'one digest per identifier (id, each email)' },
+            },
+          ),
+        },
         description:
           "The keyed digests of a person's id and addresses, as erasure receipts and restrictions name them (PROTOCOL.md §17.2): to find the receipts of a person.",
         tags,
@@ -193,6 +209,22 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('what was (or, with dryRun, would be) erased', {
+            tenant: tenantMember,
+            dryRun: 'true on a dry run: nothing was erased',
+            erasure: 'the erasure id',
+            subject: 'the subject digests',
+            events: 'events erased',
+            disclosures: 'disclosures erased',
+            holds: 'legal holds that cover the erasure',
+            heldEvents: 'events under a hold',
+            counts: 'counts of the signed receipt',
+            receipt: 'the signed erasure receipt (PROTOCOL.md)',
+            purged: 'with purge: what is left of old row versions',
+            physicalDeletion: 'without purge: when the bytes leave the disk',
+          }),
+        },
         description:
           'Erases a person (GDPR Art. 17): deletes the disclosures (value and salt) of their fields in every event they are a party of, the data derived from them, and their values in the embedded log, keeping the hashed records, so every hash, chain link and proof still verifies. A legal hold on the person, the tenant or the events blocks it (409) unless overrideHold is true with holdOverrideReason. Returns a signed receipt that names the person only by keyed digests. purge: true also merges the table so the superseded rows leave the disk now.',
         tags,
@@ -344,10 +376,16 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('the erasures of this tenant, with their signed receipts', {
+            tenant: tenantMember,
+            erasures: { type: 'array', description: 'erasure, erasedAt, receipt' },
+          }),
+        },
         description: "The tenant's erasure receipts, newest first (PROTOCOL.md §17).",
         tags,
         security,
-        querystring: { type: 'object', additionalProperties: false },
+        querystring: noQuery,
       },
     },
     async (request) => {
@@ -369,6 +407,12 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('the signed erasure receipt (PROTOCOL.md)', {
+            statement: 'what was erased',
+            signed: 'the signed document',
+          }),
+        },
         description: 'One signed erasure receipt.',
         tags,
         security,
@@ -396,6 +440,9 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          201: openAnswer('the restriction placed (GDPR Art. 18)', { tenant: tenantMember }),
+        },
         description:
           "Restricts processing of a person's data (GDPR Art. 18): their events are kept but hidden from search, analytics and detection until the restriction is lifted; an admin sees them with includeRestricted=true (recorded).",
         tags,
@@ -437,6 +484,12 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('the restrictions of this tenant', {
+            tenant: tenantMember,
+            restrictions: { type: 'array', description: 'restrictions, active ones or all' },
+          }),
+        },
         description: "The tenant's active restrictions (with ?all=true, lifted ones too).",
         tags,
         security,
@@ -459,6 +512,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: { 200: openAnswer('the restriction, lifted', { tenant: tenantMember }) },
         description: 'Lifts a restriction: the events no other restriction covers are shown again.',
         tags,
         security,
@@ -500,6 +554,13 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          201: openAnswer('the correction, recorded as an event of its own', {
+            tenant: tenantMember,
+            correction: 'the correction event',
+            corrects: 'what it corrects',
+          }),
+        },
         description:
           'Records a correction of an event (GDPR Art. 16; PROTOCOL.md §18): a new event on the admin stream naming the event and the corrected values. Searches show the corrected view; ?original=true shows the event as recorded. Values at personal paths are committed.',
         tags,
@@ -550,11 +611,19 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('pseudonymised fields, tenant keys and their history', {
+            tenant: tenantMember,
+            pseudonymise: { type: 'array', description: 'fields stored as pseudonyms' },
+            keys: { type: 'array', description: 'keyId, createdAt, destroyedAt' },
+            history: { type: 'array', description: 'changes of the settings' },
+          }),
+        },
         description:
           "The tenant's pseudonymisation: the kinds of fields stored as pseudonyms, its keys (current and destroyed) and every change.",
         tags,
         security,
-        querystring: { type: 'object', additionalProperties: false },
+        querystring: noQuery,
       },
     },
     async (request) => {
@@ -582,6 +651,13 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('the settings now in force', {
+            tenant: tenantMember,
+            pseudonymise: { type: 'array', description: 'fields stored as pseudonyms' },
+            keyId: 'the tenant key in use, or null',
+          }),
+        },
         description: `Chooses the kinds of personal fields stored as pseudonyms for new events (${PSEUDONYM_FIELDS.join(', ')}); [] turns pseudonymisation off. Events already stored keep the form they were stored in.`,
         tags,
         security,
@@ -622,6 +698,11 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('the tenant key, destroyed: its pseudonyms can no longer be resolved', {
+            tenant: tenantMember,
+          }),
+        },
         description:
           "Destroys the tenant's pseudonym key: every event stored under it becomes anonymous (pseudonyms unlinkable to anyone, protected values unreadable) while records and proofs stay valid. Irreversible. New events get a new key while pseudonymisation stays on.",
         tags,

@@ -12,6 +12,7 @@ import {
 } from '../retention/policies.js';
 import { recordThenApply as recordChangeThenApply } from '../system/changes.js';
 import { requireScope, tenantOf, type AuthObserver } from './auth.js';
+import { noQuery, openAnswer, tenantMember } from './schemas.js';
 
 /**
  * Records a change made through the admin API as an audit event of the tenant, on behalf of
@@ -172,11 +173,21 @@ export function registerRetentionRoutes(
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer(
+            "retention days per category, and whether each is the tenant's own value or the default",
+            {
+              tenant: tenantMember,
+              policy: 'per category: days and source',
+              refreshSeconds: { type: 'number', description: 'how soon a change reaches the sink' },
+            },
+          ),
+        },
         description:
           "The key's tenant's retention: days per category and whether each is the tenant's own value or the configured default.",
         tags,
         security,
-        querystring: { type: 'object', additionalProperties: false },
+        querystring: noQuery,
       },
     },
     async (request) => {
@@ -190,6 +201,15 @@ export function registerRetentionRoutes(
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('the retention now in force and the changes made', {
+            tenant: tenantMember,
+            policy: 'per category: days and source',
+            changes: { type: 'array', description: 'the changes made' },
+            applied: 'with apply: what the new periods removed',
+            refreshSeconds: { type: 'number', description: 'how soon a change reaches the sink' },
+          }),
+        },
         description: `Changes days per category (null: back to the default). New events get the new period within refreshSeconds; stored events keep theirs unless ?apply=stored. ${APPLY_COST}`,
         tags,
         security,
@@ -243,6 +263,12 @@ export function registerRetentionRoutes(
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('changes of the retention, newest first', {
+            tenant: tenantMember,
+            changes: { type: 'array', description: 'retention changes' },
+          }),
+        },
         description:
           "Every recorded change of the tenant's retention policy, newest first (who, when, old and new days, why).",
         tags,
@@ -266,6 +292,12 @@ export function registerRetentionRoutes(
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('what applying the retention removed', {
+            tenant: tenantMember,
+            applied: 'per category',
+          }),
+        },
         description: `Re-applies the current period of the given categories to the tenant's stored events. ${APPLY_COST}`,
         tags,
         security,
@@ -284,6 +316,12 @@ export function registerRetentionRoutes(
     {
       preValidation: admin,
       schema: {
+        response: {
+          200: openAnswer('legal holds of this tenant', {
+            tenant: tenantMember,
+            holds: { type: 'array', description: 'active holds, or all' },
+          }),
+        },
         description: "The tenant's active legal holds (with ?all=true, released ones too).",
         tags,
         security,
@@ -306,6 +344,7 @@ export function registerRetentionRoutes(
     {
       preValidation: admin,
       schema: {
+        response: { 201: openAnswer('the legal hold placed', { tenant: tenantMember }) },
         description:
           'Places a legal hold on the whole tenant or on one subject (a person id matched as actor, target or access subject): covered events are not deleted while it is active. Flags the stored events at once (a mutation, waited for); events already past their expiry are not saved.',
         tags,
@@ -354,6 +393,7 @@ export function registerRetentionRoutes(
     {
       preValidation: admin,
       schema: {
+        response: { 200: openAnswer('the legal hold, released', { tenant: tenantMember }) },
         description:
           'Releases a legal hold: the events no other active hold covers expire again as their policy says (a mutation, waited for).',
         tags,

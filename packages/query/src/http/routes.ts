@@ -5,6 +5,7 @@ import { requireScope, tenantOf, type AuthObserver } from './auth.js';
 import { searchEvents, type SearchFilters } from '../search/search.js';
 import { InvalidQueryError, QueryError, QueryErrorCodes } from '../errors.js';
 import type { RecordChange } from './retention-routes.js';
+import { openAnswer } from './schemas.js';
 
 export interface QueryRoutesOptions {
   readonly store: Store;
@@ -66,6 +67,19 @@ export function registerQueryRoutes(app: FastifyInstance, options: QueryRoutesOp
     {
       preValidation: requireScope(registry, 'query', options.onAuthFailure),
       schema: {
+        response: {
+          200: openAnswer('a page of events', {
+            events: {
+              type: 'array',
+              description: 'the events, each as stored with its proof fields',
+              items: { type: 'object', additionalProperties: true },
+            },
+            nextCursor: {
+              type: 'string',
+              description: 'pass as cursor for the next page; absent on the last',
+            },
+          }),
+        },
         description: "Search the events of the key's tenant, newest first, with cursor pagination.",
         tags: ['query'],
         querystring: searchQuerySchema,

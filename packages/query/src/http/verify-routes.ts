@@ -10,6 +10,7 @@ import { Scope } from '../verify/scope.js';
 import { verifyLog, type VerifyProgress } from '../verify/verify.js';
 import { requireScope, tenantOf, type AuthObserver } from './auth.js';
 import { signedCheckpointSchema } from './proof-routes.js';
+import { fileAnswer } from './schemas.js';
 
 export interface VerifyRoutesOptions {
   readonly store: Store;
@@ -42,6 +43,12 @@ export function registerVerifyRoutes(app: FastifyInstance, options: VerifyRoutes
     {
       preValidation: requireScope(options.registry, 'admin', options.onAuthFailure),
       schema: {
+        response: {
+          200: fileAnswer(
+            'NDJSON: progress lines, then the verification report (PROTOCOL.md §19)',
+            ['application/x-ndjson'],
+          ),
+        },
         description:
           "Verify the key's tenant against pinned public keys (PROTOCOL.md §19). NDJSON: progress lines, then the report.",
         tags: ['proofs'],
