@@ -119,7 +119,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/subjects/export',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           "Everything stored about one person (GDPR Art. 15, 20): the events they are a party of and the corrections of them, with their own values disclosed and other people's left as commitments. format json (default), csv (UTF-8 with BOM, formula-safe, for Excel) or bundle (signed, verifiable offline: PROTOCOL.md §16). Streams; recorded as subject.exported.",
@@ -166,7 +166,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/subjects/digest',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           "The keyed digests of a person's id and addresses, as erasure receipts and restrictions name them (PROTOCOL.md §17.2): to find the receipts of a person.",
@@ -190,7 +190,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/subjects/erase',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           'Erases a person (GDPR Art. 17): deletes the disclosures (value and salt) of their fields in every event they are a party of, the data derived from them, and their values in the embedded log, keeping the hashed records, so every hash, chain link and proof still verifies. A legal hold on the person, the tenant or the events blocks it (409) unless overrideHold is true with holdOverrideReason. Returns a signed receipt that names the person only by keyed digests. purge: true also merges the table so the superseded rows leave the disk now.',
@@ -341,7 +341,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.get(
     '/v1/admin/erasures',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: "The tenant's erasure receipts, newest first (PROTOCOL.md §17).",
         tags,
@@ -366,7 +366,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.get(
     '/v1/admin/erasures/:id',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: 'One signed erasure receipt.',
         tags,
@@ -393,7 +393,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/subjects/restrict',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           "Restricts processing of a person's data (GDPR Art. 18): their events are kept but hidden from search, analytics and detection until the restriction is lifted; an admin sees them with includeRestricted=true (recorded).",
@@ -434,7 +434,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.get(
     '/v1/admin/restrictions',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: "The tenant's active restrictions (with ?all=true, lifted ones too).",
         tags,
@@ -456,7 +456,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/restrictions/:id/lift',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: 'Lifts a restriction: the events no other restriction covers are shown again.',
         tags,
@@ -497,7 +497,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/events/:id/corrections',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           'Records a correction of an event (GDPR Art. 16; PROTOCOL.md §18): a new event on the admin stream naming the event and the corrected values. Searches show the corrected view; ?original=true shows the event as recorded. Values at personal paths are committed.',
@@ -547,7 +547,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.get(
     '/v1/admin/privacy',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           "The tenant's pseudonymisation: the kinds of fields stored as pseudonyms, its keys (current and destroyed) and every change.",
@@ -579,7 +579,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.put(
     '/v1/admin/privacy',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: `Chooses the kinds of personal fields stored as pseudonyms for new events (${PSEUDONYM_FIELDS.join(', ')}); [] turns pseudonymisation off. Events already stored keep the form they were stored in.`,
         tags,
@@ -619,7 +619,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/privacy/destroy-key',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           "Destroys the tenant's pseudonym key: every event stored under it becomes anonymous (pseudonyms unlinkable to anyone, protected values unreadable) while records and proofs stay valid. Irreversible. New events get a new key while pseudonymisation stays on.",

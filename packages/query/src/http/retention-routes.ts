@@ -170,7 +170,7 @@ export function registerRetentionRoutes(
   app.get(
     '/v1/admin/retention',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           "The key's tenant's retention: days per category and whether each is the tenant's own value or the configured default.",
@@ -188,7 +188,7 @@ export function registerRetentionRoutes(
   app.put(
     '/v1/admin/retention',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: `Changes days per category (null: back to the default). New events get the new period within refreshSeconds; stored events keep theirs unless ?apply=stored. ${APPLY_COST}`,
         tags,
@@ -241,7 +241,7 @@ export function registerRetentionRoutes(
   app.get(
     '/v1/admin/retention/history',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           "Every recorded change of the tenant's retention policy, newest first (who, when, old and new days, why).",
@@ -264,7 +264,7 @@ export function registerRetentionRoutes(
   app.post(
     '/v1/admin/retention/apply',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: `Re-applies the current period of the given categories to the tenant's stored events. ${APPLY_COST}`,
         tags,
@@ -282,7 +282,7 @@ export function registerRetentionRoutes(
   app.get(
     '/v1/admin/holds',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: "The tenant's active legal holds (with ?all=true, released ones too).",
         tags,
@@ -304,7 +304,7 @@ export function registerRetentionRoutes(
   app.post(
     '/v1/admin/holds',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           'Places a legal hold on the whole tenant or on one subject (a person id matched as actor, target or access subject): covered events are not deleted while it is active. Flags the stored events at once (a mutation, waited for); events already past their expiry are not saved.',
@@ -352,7 +352,7 @@ export function registerRetentionRoutes(
   app.post(
     '/v1/admin/holds/:id/release',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description:
           'Releases a legal hold: the events no other active hold covers expire again as their policy says (a mutation, waited for).',

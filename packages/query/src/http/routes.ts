@@ -64,7 +64,7 @@ export function registerQueryRoutes(app: FastifyInstance, options: QueryRoutesOp
   app.get(
     '/v1/events',
     {
-      preValidation: requireScope(registry, 'query', options.onAuthFailure),
+      onRequest: requireScope(registry, 'query', options.onAuthFailure),
       schema: {
         description: "Search the events of the key's tenant, newest first, with cursor pagination.",
         tags: ['query'],

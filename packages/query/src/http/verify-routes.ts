@@ -40,7 +40,7 @@ export function registerVerifyRoutes(app: FastifyInstance, options: VerifyRoutes
   app.post(
     '/v1/verify',
     {
-      preValidation: requireScope(options.registry, 'admin', options.onAuthFailure),
+      onRequest: requireScope(options.registry, 'admin', options.onAuthFailure),
       schema: {
         description:
           "Verify the key's tenant against pinned public keys (PROTOCOL.md §19). NDJSON: progress lines, then the report.",
