@@ -12,8 +12,10 @@ export const CollectorErrorCodes = {
   UNSUPPORTED_MEDIA_TYPE: 'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE',
   BAD_REQUEST: 'VIGIL_ERR_BAD_REQUEST',
   NOT_FOUND: 'VIGIL_ERR_NOT_FOUND',
+  REQUEST_TIMEOUT: 'VIGIL_ERR_REQUEST_TIMEOUT',
   RATE_LIMITED: 'VIGIL_ERR_RATE_LIMITED',
   OVERLOADED: 'VIGIL_ERR_OVERLOADED',
+  SINK_NOT_READY: 'VIGIL_ERR_SINK_NOT_READY',
   LOG_UNAVAILABLE: 'VIGIL_ERR_LOG_UNAVAILABLE',
   LOG_CORRUPT: 'VIGIL_ERR_LOG_CORRUPT',
   LOG_CLOSED: 'VIGIL_ERR_LOG_CLOSED',
@@ -39,10 +41,14 @@ export const CollectorErrorDescriptions: { readonly [K in CollectorErrorCode]: s
   VIGIL_ERR_BAD_REQUEST:
     'the request is malformed: body not JSON, bad gzip, unknown or invalid parameters (400).',
   VIGIL_ERR_NOT_FOUND: 'no such route (404).',
+  VIGIL_ERR_REQUEST_TIMEOUT:
+    'the whole request (headers and body) did not arrive within http.requestTimeoutSeconds; the connection is closed (408).',
   VIGIL_ERR_RATE_LIMITED:
     'the API key sent more requests than its rate limit; wait Retry-After seconds (429).',
   VIGIL_ERR_OVERLOADED:
-    'the collector is saturated (the log lags beyond its bound); retry after Retry-After (503).',
+    'the collector is saturated: its check workers are all busy, or the sinks lag more than ingest.maxLagRecords log records behind; nothing was accepted; retry after Retry-After (503).',
+  VIGIL_ERR_SINK_NOT_READY:
+    'the sink of this process (vigil start) is not running (starting, or restarting after a store failure), so nothing would store the events; nothing was accepted; retry after Retry-After (503).',
   VIGIL_ERR_LOG_UNAVAILABLE:
     'the log cannot take events now (disk, broker); nothing was accepted; retry after Retry-After (503).',
   VIGIL_ERR_LOG_CORRUPT:

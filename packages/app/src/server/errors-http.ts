@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { VigilError, type ErrorDetail } from '@vigil/protocol';
 import { CollectorErrorCodes } from '@vigil/collector';
@@ -119,4 +121,36 @@ export function installErrorHandling(app: FastifyInstance): void {
         ),
       );
   });
+}
+
+/**
+ * fastify's `clientErrorHandler`: errors Node's HTTP server raises before a request reaches
+ * fastify, above all the request timeout (the whole request did not arrive within
+ * http.requestTimeoutSeconds: a client trickling its body). Answers in the one error shape, then
+ * closes the connection. Like Node's own handler, it writes nothing when an answer was already
+ * sent on this connection (a 401 given before the body was read) and only closes it.
+ */
+export function onClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const sent = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+    ?.headersSent;
+  if (socket.writable && sent !== true) {
+    const [status, code, message] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [
+            408,
+            CollectorErrorCodes.REQUEST_TIMEOUT,
+            'the request did not arrive in time (http.requestTimeoutSeconds); send it at once',
+          ]
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, CollectorErrorCodes.BAD_REQUEST, 'the request headers are too large']
+          : [400, CollectorErrorCodes.BAD_REQUEST, 'malformed HTTP request'];
+    const body = JSON.stringify(errorBody(code, message));
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

@@ -114,6 +114,13 @@ export class MemoryLog implements Log {
     };
   }
 
+  groupLag(group: string): Promise<Map<number, number>> {
+    const offsets = this.committed.get(group);
+    return Promise.resolve(
+      new Map(this.records.map((list, p) => [p, list.length - (offsets?.get(p) ?? 0)])),
+    );
+  }
+
   committedOffsets(group: string): Promise<Map<number, number>> {
     return Promise.resolve(new Map(this.committed.get(group) ?? []));
   }

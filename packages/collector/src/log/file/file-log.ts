@@ -331,6 +331,17 @@ export class FileLog implements Log {
     return Promise.resolve(new Map(this.offsets.committed(group) ?? []));
   }
 
+  groupLag(group: string): Promise<Map<number, number>> {
+    if (this.closing) return Promise.reject(new LogClosedError());
+    const committed = this.offsets.committed(group);
+    const lag = new Map<number, number>();
+    for (const partition of this.parts) {
+      const from = Math.max(committed?.get(partition.id) ?? 0, partition.logStartOffset);
+      lag.set(partition.id, Math.max(0, partition.highWatermark - from));
+    }
+    return Promise.resolve(lag);
+  }
+
   /**
    * False once closed, after a failed write until one succeeds, and while more than half of
    * `maxPendingBytes` waits for the disk (it is falling behind: shed load before appends

@@ -253,6 +253,15 @@ export class KafkaLog implements Log {
     return consumer;
   }
 
+  groupLag(group: string): Promise<Map<number, number>> {
+    if (this.closing !== undefined) return Promise.reject(new LogClosedError());
+    // Two admin requests (ListOffsets, OffsetFetch): callers cache the answer for seconds.
+    return this.lag(
+      group,
+      Array.from({ length: this.partitions }, (_, p) => p),
+    );
+  }
+
   async committedOffsets(group: string): Promise<Map<number, number>> {
     if (this.closing !== undefined) throw new LogClosedError();
     const committed = await this.fetchCommitted(group);
