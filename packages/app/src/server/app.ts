@@ -73,7 +73,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     // Slow clients: the whole request (headers and body) must arrive within requestTimeout
     // (Node answers 408 through clientErrorHandler below), a silent connection is closed after
-    // connectionTimeout, an idle keep-alive one after keepAliveTimeout. Node checks request
+    // connectionTimeout, an idle keep-alive one after keepAliveTimeout. Node 20 honours
+    // requestTimeout only when given to http.createServer (fastify sets it on the server after
+    // creating it, which measured here has no effect), hence `http` too. Node checks request
     // timeouts every connectionsCheckingInterval (30 s by default): checked more often here so
     // that the limit holds to within a quarter of itself.
     ...(options.http
@@ -82,6 +84,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           connectionTimeout: options.http.idleTimeoutMs,
           keepAliveTimeout: options.http.keepAliveTimeoutMs,
           http: {
+            requestTimeout: options.http.requestTimeoutMs,
             connectionsCheckingInterval: Math.max(
               100,
               Math.min(30_000, Math.floor(options.http.requestTimeoutMs / 4)),

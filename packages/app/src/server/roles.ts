@@ -39,6 +39,8 @@ export interface RunningRole {
   readonly log: Log | undefined;
   readonly ingestor: Ingestor | undefined;
   readonly sink: SinkRunner | undefined;
+  /** Admission control of ingest (roles that ingest): the lag it judges by. */
+  readonly admission: Admission | undefined;
   /** The sink's signer, checkpointer and witnesses (roles that run a sink). */
   readonly checkpointing: Checkpointing | undefined;
   readonly registry: KeyRegistry;
@@ -324,6 +326,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       log,
       ingestor,
       sink,
+      admission,
       checkpointing,
       registry,
       directory,
