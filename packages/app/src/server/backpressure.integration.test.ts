@@ -12,6 +12,7 @@ import {
   type SealedEvent,
 } from '@vigil/protocol';
 import { CollectorErrorCodes, SinkRunner } from '@vigil/collector';
+import { createAuditClient } from '@vigil/sdk';
 import { DEFAULT_RETENTION_DAYS, loadConfig } from '../config/config.js';
 import { runRole, type RunningRole } from './roles.js';
 
@@ -53,7 +54,11 @@ function body(count = 3): { events: SealedEvent[]; ids: string[] } {
 let roles = 0;
 
 /** `vigil start` in this process; without its sink when `sink` is false. */
-async function startRole(flags: Record<string, unknown>, sink = true): Promise<RunningRole> {
+async function startRole(
+  flags: Record<string, unknown>,
+  sink = true,
+  listen = false,
+): Promise<RunningRole> {
   const n = ++roles;
   const config = loadConfig({
     role: 'start',
@@ -65,12 +70,13 @@ async function startRole(flags: Record<string, unknown>, sink = true): Promise<R
       'geoip.enabled': false,
       'ingest.workers': 0,
       'rateLimit.ingestPerMinute': 0,
+      port: 0,
       ...flags,
     },
   });
   return runRole(config, {
     logger: pino({ level: 'silent' }),
-    listen: false,
+    listen,
     print: () => {},
     sink,
   });
@@ -200,4 +206,55 @@ describe('ingest admission on the embedded log and chDB', () => {
       await role.close();
     }
   });
+
+  it('the SDK waits Retry-After on a 503, keeps the events in its spool, and delivers every one once the collector admits again', async () => {
+    const role = await startRole({}, true, true);
+    const spool = mkdtempSync(join(dir, 'spool-'));
+    const audit = createAuditClient({
+      endpoint: role.url,
+      apiKey: role.credentials?.ingestKey ?? '',
+      service: 'backpressure-test',
+      batch: { maxEvents: 10, maxDelayMs: 10 },
+      retry: { initialDelayMs: 50, maxDelayMs: 200 },
+      spool: { dir: spool },
+      logger: false,
+    });
+    const retries: { status?: number; delayMs: number }[] = [];
+    audit.on('retry', (r: { status?: number; delayMs: number }) => retries.push(r));
+    try {
+      const sink = role.sink;
+      if (!sink) throw new Error('vigil start without a sink');
+      await expect.poll(() => sink.state, { timeout: 20_000 }).toBe('running');
+      await sink.stop();
+      const ids: string[] = [];
+      for (let i = 0; i < 25; i++) {
+        const id = newEventId();
+        ids.push(id);
+        await audit.record({
+          id,
+          action: 'document.viewed',
+          category: 'data_access',
+          outcome: 'success',
+          actor: { type: 'user', id: `u-${i}` },
+        });
+      }
+      // Refused: nothing delivered yet, the events wait in the spool.
+      expect(await audit.flush({ deadlineMs: 1_500 })).toBe(false);
+      const refusals = retries.filter((r) => r.status === 503);
+      expect(refusals.length).toBeGreaterThan(0);
+      // Retry-After: 5 overrides the SDK's own 200 ms ceiling.
+      expect(Math.min(...refusals.map((r) => r.delayMs))).toBeGreaterThanOrEqual(5_000);
+      expect(audit.stats().spoolBytes).toBeGreaterThan(0);
+      expect(await storedCount(role, ids)).toBe(0);
+
+      await sink.start();
+      expect(await audit.flush({ deadlineMs: 20_000 })).toBe(true);
+      await expect
+        .poll(() => storedCount(role, ids), { timeout: 20_000, interval: 200 })
+        .toBe(ids.length);
+    } finally {
+      await audit.close({ deadlineMs: 2_000 });
+      await role.close();
+    }
+  }, 60_000);
 });
