@@ -76,6 +76,10 @@ class BodySource {
       this.worker.postMessage(want);
     }
   }
+  /** Resolves once the queue is half full, so a phase does not start starved. */
+  async filled() {
+    while (this.queue.length < this.capacity / 2) await new Promise((r) => setTimeout(r, 50));
+  }
   take() {
     const body = this.queue.shift();
     this.top();
@@ -210,10 +214,9 @@ async function offer({ vigil, source, rate, seconds, onSample }) {
       req.end(body);
     });
   const pending = new Set();
-  let due = 0;
   const sampler = setInterval(() => void onSample(), SAMPLE_MS);
   while (Date.now() - started < seconds * 1000) {
-    due = Math.floor(((Date.now() - started) / 1000) * (rate / EVENTS));
+    const due = Math.floor(((Date.now() - started) / 1000) * (rate / EVENTS));
     while (tally.sent + tally.missed + tally.starved < due) {
       if (inFlight >= CONNECTIONS) {
         tally.missed++;
@@ -243,6 +246,7 @@ async function phase(name, rate, seconds) {
   const vigil = await startVigil(dir);
   const source = new BodySource(name, Math.max(50, Math.ceil((rate / EVENTS) * 3)));
   await source.ready;
+  await source.filled();
   const samples = [];
   const t0 = Date.now();
   const onSample = async () => {
@@ -255,6 +259,7 @@ async function phase(name, rate, seconds) {
         externalMiB: m.externalMiB,
         lag: m.accepted - m.stored,
         accepted: m.accepted,
+        stored: m.stored,
       };
       samples.push(s);
       process.stderr.write(
@@ -304,10 +309,20 @@ async function phase(name, rate, seconds) {
     rssFlat: last <= middle * 1.15,
     lagEvents: { max: Math.max(0, ...lags), last: lags.at(-1) ?? 0 },
     secondsToDrain: drained ?? 'did not drain in 10 min',
+    // Events/s stored while the sink had work waiting (lag > 0 at both ends of the span).
+    storedPerSecondUnderLag: storedRate(samples),
     acknowledgedEvents: ackedIds.length,
     acknowledgedAndStored: stored,
     everyAcknowledgedEventStored: stored === ackedIds.length,
   };
+}
+
+function storedRate(samples) {
+  const busy = samples.filter((s) => s.lag > 0);
+  const first = busy[0];
+  const last = busy.at(-1);
+  if (!first || !last || last.t === first.t) return 0;
+  return Math.round((last.stored - first.stored) / (last.t - first.t));
 }
 
 /** Opens the stopped process's store and counts the acknowledged ids it holds. */
@@ -327,10 +342,10 @@ async function countStored(dir, ids) {
   }
 }
 
-/** Events/s the sink stores when offered more than it can take (30 s, stored count). */
+/** Events/s the sink stores when offered more than it can take (30 s, while it lags). */
 async function probeCapacity() {
   const r = await phase('probe', 20000, 30);
-  const cap = Math.round(r.acknowledgedAndStored / (r.seconds + (Number(r.secondsToDrain) || 0)));
+  const cap = r.storedPerSecondUnderLag;
   console.log(`capacity probe: ${cap} events/s stored`, JSON.stringify(r));
   return cap;
 }

@@ -12,7 +12,7 @@ import {
   type SealedEvent,
 } from '@vigil/protocol';
 import { CollectorErrorCodes, SinkRunner } from '@vigil/collector';
-import { createAuditClient } from '@vigil/sdk';
+import { createAuditClient, type RetryInfo } from '@vigil/sdk';
 import { DEFAULT_RETENTION_DAYS, loadConfig } from '../config/config.js';
 import { runRole, type RunningRole } from './roles.js';
 
@@ -219,8 +219,8 @@ describe('ingest admission on the embedded log and chDB', () => {
       spool: { dir: spool },
       logger: false,
     });
-    const retries: { status?: number; delayMs: number }[] = [];
-    audit.on('retry', (r: { status?: number; delayMs: number }) => retries.push(r));
+    const retries: RetryInfo[] = [];
+    audit.on('retry', (r) => retries.push(r));
     try {
       const sink = role.sink;
       if (!sink) throw new Error('vigil start without a sink');
