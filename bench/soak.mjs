@@ -62,7 +62,10 @@ class BodySource {
     });
     this.ready = new Promise((resolve) => {
       this.worker.on('message', (m) => {
-        if (m === 'ready') return resolve();
+        if (m === 'ready') {
+          this.top();
+          return resolve();
+        }
         this.asked -= m.length;
         this.queue.push(...m);
         this.top();

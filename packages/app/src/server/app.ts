@@ -38,7 +38,7 @@ export interface AppOptions {
     readonly ingestor: Ingestor;
     readonly maxBodyBytes: number;
     /** Admission control: 503 + Retry-After while the sinks lag or the sink is down. */
-    readonly admission?: { refusal(): Refusal | undefined };
+    readonly admission?: { enter(): Refusal | undefined; leave(): void };
   };
   /** Server timeouts; absent: fastify's defaults (no request timeout). */
   readonly http?: HttpConfig;

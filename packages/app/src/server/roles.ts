@@ -202,6 +202,9 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
         maxLagRecords: config.ingest.maxLagRecords,
         refreshMs: config.log.kind === 'kafka' ? 5000 : 1000,
         ...(runner ? { sinkState: () => runner.state } : {}),
+        // Twice what the check workers take at once (32 each, check-pool.ts): enough to keep
+        // them busy while bodies arrive, and a bound on the bodies held in memory.
+        maxInFlight: Math.max(64, 2 * 32 * config.ingest.workers),
         logger: logger.child({ component: 'admission' }),
       });
       await opened.start();

@@ -122,4 +122,24 @@ describe('Admission', () => {
       vi.useRealTimers();
     }
   });
+
+  it('admits at most maxInFlight requests at once, and more once some are answered', async () => {
+    const log = new MemoryLog('events', 1);
+    admission = new Admission({
+      log,
+      group: 'sinks',
+      maxLagRecords: 0,
+      refreshMs: 60_000,
+      maxInFlight: 2,
+    });
+    await admission.start();
+    expect(admission.enter()).toBeUndefined();
+    expect(admission.enter()).toBeUndefined();
+    const refused = admission.enter();
+    expect(refused?.error.code).toBe(CollectorErrorCodes.OVERLOADED);
+    expect(refused?.error.status).toBe(503);
+    expect(admission.requestsInFlight).toBe(2);
+    admission.leave();
+    expect(admission.enter()).toBeUndefined();
+  });
 });

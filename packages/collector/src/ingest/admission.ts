@@ -23,6 +23,12 @@ export interface AdmissionOptions {
    */
   readonly sinkState?: () => string;
   readonly logger?: { warn(obj: object, msg: string): void };
+  /**
+   * Ingest requests admitted and not yet answered, at most (0: no bound). Each holds its body
+   * (up to ingest.maxBodyKiB) while it is read and checked, so this bounds the collector's
+   * memory whatever the number of connections.
+   */
+  readonly maxInFlight?: number;
 }
 
 /** Why the collector refuses events now: the error, and the Retry-After it comes with. */
@@ -52,6 +58,7 @@ export class Admission {
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
   private failing = false;
+  private inFlight = 0;
 
   constructor(private readonly options: AdmissionOptions) {}
 
@@ -101,6 +108,37 @@ export class Admission {
         this.reading = undefined;
       });
     return this.reading;
+  }
+
+  /**
+   * Admits one request (then `leave()` once it is answered), or says why not: the refusals of
+   * `refusal()`, or too many requests in flight.
+   */
+  enter(): Refusal | undefined {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const max = this.options.maxInFlight ?? 0;
+    if (max > 0 && this.inFlight >= max) {
+      return {
+        retryAfterSeconds: 1,
+        error: new CollectorError(
+          CollectorErrorCodes.OVERLOADED,
+          `the collector is already handling ${this.inFlight} ingest requests; retry after the Retry-After delay`,
+          { status: 503, retriable: true },
+        ),
+      };
+    }
+    this.inFlight++;
+    return undefined;
+  }
+
+  leave(): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+  }
+
+  /** Ingest requests admitted and not yet answered. */
+  get requestsInFlight(): number {
+    return this.inFlight;
   }
 
   /** Undefined when events may come in; otherwise why not. Cheap: runs on every request. */

@@ -12,7 +12,7 @@ export interface IngestRoutesOptions {
   readonly maxBodyBytes: number;
   readonly onAuthFailure?: AuthObserver;
   /** Admission control (ingest/admission.ts): refuses with 503 + Retry-After when it says so. */
-  readonly admission?: { refusal(): Refusal | undefined };
+  readonly admission?: { enter(): Refusal | undefined; leave(): void };
   /** A request refused by admission control, with the error code (for metrics). */
   readonly onRefused?: (code: string) => void;
 }
@@ -32,8 +32,10 @@ export function registerIngestRoutes(app: FastifyInstance, options: IngestRoutes
     reply: FastifyReply,
     done: (error?: Error) => void,
   ): void => {
-    const refusal = admission?.refusal();
+    const refusal = admission?.enter();
     if (!refusal) {
+      // Left when the answer is sent or the connection dies, whichever comes first.
+      reply.raw.once('close', () => admission?.leave());
       done();
       return;
     }
