@@ -48,7 +48,7 @@ export const CollectorErrorDescriptions: { readonly [K in CollectorErrorCode]: s
   VIGIL_ERR_OVERLOADED:
     'the collector is saturated: its check workers are all busy, or the sinks lag more than ingest.maxLagRecords log records behind; nothing was accepted; retry after Retry-After (503).',
   VIGIL_ERR_SINK_NOT_READY:
-    'the sink of this process (vigil start) is not running (starting, or restarting after a store failure), so nothing would store the events; nothing was accepted; retry after Retry-After (503).',
+    'the sink of this process (vigil start) has failed and waits to restart (the store is down, say) or has stopped, so nothing would store the events; nothing was accepted; retry after Retry-After (503).',
   VIGIL_ERR_LOG_UNAVAILABLE:
     'the log cannot take events now (disk, broker); nothing was accepted; retry after Retry-After (503).',
   VIGIL_ERR_LOG_CORRUPT:

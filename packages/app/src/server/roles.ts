@@ -189,8 +189,8 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       sink = runner;
     }
 
-    // Admission control of ingest: 503 + Retry-After while the sink of this process is not
-    // running, or while the sinks' group lags more than ingest.maxLagRecords behind the log
+    // Admission control of ingest: 503 + Retry-After while the sink of this process has failed
+    // or stopped, or while the sinks' group lags more than ingest.maxLagRecords behind the log
     // (read from the log every second; on Kafka through the admin API every 5 s, since a
     // collector there runs no consumer of the group).
     let admission: Admission | undefined;

@@ -64,9 +64,9 @@ describe('Admission', () => {
     expect(admission.refusal()).toBeUndefined();
   });
 
-  it('refuses with 503 SINK_NOT_READY while the sink of the process is not running', async () => {
+  it('refuses with 503 SINK_NOT_READY while the sink of the process has failed or stopped, not while it starts', async () => {
     const log = new MemoryLog('events', 1);
-    let state = 'starting';
+    let state = 'restarting';
     admission = new Admission({
       log,
       group: 'sinks',
@@ -79,10 +79,12 @@ describe('Admission', () => {
     expect(refusal?.error.code).toBe(CollectorErrorCodes.SINK_NOT_READY);
     expect(refusal?.error.status).toBe(503);
     expect(refusal?.retryAfterSeconds).toBe(SINK_RETRY_AFTER_SECONDS);
-    expect(refusal?.error.message).toContain('starting');
+    expect(refusal?.error.message).toContain('restarting');
     state = 'running';
     expect(admission.refusal()).toBeUndefined();
-    state = 'restarting';
+    state = 'starting';
+    expect(admission.refusal()).toBeUndefined();
+    state = 'stopped';
     expect(admission.refusal()?.error.code).toBe(CollectorErrorCodes.SINK_NOT_READY);
   });
 

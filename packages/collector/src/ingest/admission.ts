@@ -18,8 +18,11 @@ export interface AdmissionOptions {
    */
   readonly refreshMs: number;
   /**
-   * The state of the sink running in this process (`vigil start`), if any: while it is not
-   * running nothing drains the log, and events are refused.
+   * The state of the sink running in this process (`vigil start`), if any: while it has failed
+   * and waits to restart (`restarting`: the store is down, say) or has stopped, nothing drains
+   * the log, and events are refused. While it is `starting` (joining its consumer group, which
+   * on Kafka takes seconds) events are taken: the log holds them, the lag bound still applies,
+   * and a process that has just started does not turn its first clients away.
    */
   readonly sinkState?: () => string;
   readonly logger?: { warn(obj: object, msg: string): void };
@@ -144,7 +147,7 @@ export class Admission {
   /** Undefined when events may come in; otherwise why not. Cheap: runs on every request. */
   refusal(): Refusal | undefined {
     const state = this.options.sinkState?.();
-    if (state !== undefined && state !== 'running') {
+    if (state === 'restarting' || state === 'stopped') {
       return {
         retryAfterSeconds: SINK_RETRY_AFTER_SECONDS,
         error: new CollectorError(
