@@ -17,6 +17,7 @@ export const CollectorErrorCodes = {
   REQUEST_TIMEOUT: 'VIGIL_ERR_REQUEST_TIMEOUT',
   RATE_LIMITED: 'VIGIL_ERR_RATE_LIMITED',
   OVERLOADED: 'VIGIL_ERR_OVERLOADED',
+  SINK_NOT_READY: 'VIGIL_ERR_SINK_NOT_READY',
   LOG_UNAVAILABLE: 'VIGIL_ERR_LOG_UNAVAILABLE',
   LOG_CORRUPT: 'VIGIL_ERR_LOG_CORRUPT',
   LOG_CLOSED: 'VIGIL_ERR_LOG_CLOSED',
@@ -47,11 +48,13 @@ export const CollectorErrorDescriptions: { readonly [K in CollectorErrorCode]: s
   VIGIL_ERR_HEADERS_TOO_LARGE:
     "the request line and headers together are larger than Node's limit of 16 KiB (431); send long filters in fewer or shorter parameters.",
   VIGIL_ERR_REQUEST_TIMEOUT:
-    'the client did not send the whole request in time; the connection is closed (408).',
+    'the whole request (headers and body) did not arrive within http.requestTimeoutSeconds; the connection is closed (408).',
   VIGIL_ERR_RATE_LIMITED:
     'the API key sent more requests than its rate limit; wait Retry-After seconds (429).',
   VIGIL_ERR_OVERLOADED:
-    'the collector is saturated (the log lags beyond its bound); retry after Retry-After (503).',
+    'the collector is saturated: its check workers are all busy, or the sinks lag more than ingest.maxLagRecords log records behind; nothing was accepted; retry after Retry-After (503).',
+  VIGIL_ERR_SINK_NOT_READY:
+    'the sink of this process (vigil start) has failed and waits to restart (the store is down, say) or has stopped, so nothing would store the events; nothing was accepted; retry after Retry-After (503).',
   VIGIL_ERR_LOG_UNAVAILABLE:
     'the log cannot take events now (disk, broker); nothing was accepted; retry after Retry-After (503).',
   VIGIL_ERR_LOG_CORRUPT:

@@ -46,6 +46,13 @@ export type {
   CheckLimits,
 } from './ingest/batch-check.js';
 export { CheckPool } from './ingest/check-pool.js';
+export {
+  Admission,
+  LAG_RETRY_AFTER_SECONDS,
+  SINK_RETRY_AFTER_SECONDS,
+  type AdmissionOptions,
+  type Refusal,
+} from './ingest/admission.js';
 export { SinkProcessor, integrityStream } from './sink/sink.js';
 export type { SinkObserver, SinkProcessorOptions } from './sink/sink.js';
 export { SinkRunner } from './sink/runner.js';

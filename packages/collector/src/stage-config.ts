@@ -51,6 +51,8 @@ export interface IngestConfig {
   readonly clockSkewMs: number;
   readonly backfillAfterMs: number;
   readonly dedupeWindow: number;
+  /** Refuse events while the sinks' group lags more than this many log records; 0: no bound. */
+  readonly maxLagRecords: number;
   /** Worker threads for the per-event checks; 0: on the event loop. */
   readonly workers: number;
 }
@@ -58,6 +60,12 @@ export interface IngestConfig {
 export interface SinkConfig {
   readonly group: string;
   readonly maxBatchRecords: number;
+  /**
+   * Bytes of log records per batch and partition (absent: the log's own bound). With
+   * maxBatchRecords, what bounds the sink's memory whatever its lag: a batch's rows, the
+   * INSERT body built from them and the store's work on it all grow with it.
+   */
+  readonly maxBatchBytes?: number;
   /** How long retention policies and legal holds stay cached in a sink (default 10 s). */
   readonly policyRefreshMs?: number;
 }

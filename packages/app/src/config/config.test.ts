@@ -19,6 +19,31 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c) && Object.isFrozen(c.log)).toBe(true);
   });
 
+  it('has bounds on lag, sink batches and slow clients by default, and refuses nonsense ones', () => {
+    const c = loadConfig({ role: 'start' });
+    expect(c.ingest.maxLagRecords).toBe(50_000);
+    expect(c.sink.maxBatchBytes).toBe(2048 * 1024);
+    expect(c.http).toEqual({
+      requestTimeoutMs: 30_000,
+      idleTimeoutMs: 300_000,
+      keepAliveTimeoutMs: 72_000,
+    });
+    const set = loadConfig({
+      role: 'start',
+      env: { VIGIL_INGEST_MAX_LAG_RECORDS: '0', VIGIL_HTTP_REQUEST_TIMEOUT_SECONDS: '5' },
+      flags: { 'sink.maxBatchKiB': '512' },
+    });
+    expect(set.ingest.maxLagRecords).toBe(0);
+    expect(set.http.requestTimeoutMs).toBe(5_000);
+    expect(set.sink.maxBatchBytes).toBe(512 * 1024);
+    expect(() =>
+      loadConfig({ role: 'start', flags: { 'http.requestTimeoutSeconds': '0' } }),
+    ).toThrow(/invalid configuration/);
+    expect(() => loadConfig({ role: 'start', flags: { 'ingest.maxLagRecords': '-1' } })).toThrow(
+      /invalid configuration/,
+    );
+  });
+
   it('takes flags over the environment over the file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-config-'));
     const file = join(dir, 'vigil.json');

@@ -35,6 +35,13 @@ export interface RateLimitConfig {
   readonly adminPerMinute: number;
 }
 
+/** Timeouts of the HTTP server (fastify requestTimeout, connectionTimeout, keepAliveTimeout). */
+export interface HttpConfig {
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+}
+
 export interface Config {
   readonly role: Role;
   readonly host: string;
@@ -54,6 +61,7 @@ export interface Config {
   /** Where a collector loads keys from when not from the store (keys.url, keys.token). */
   readonly keysFrom?: { readonly url: string; readonly token: string };
   readonly rateLimits: RateLimitConfig;
+  readonly http: HttpConfig;
   readonly bootstrap: boolean;
   /** Data-subject rights and pseudonymisation (privacy/). */
   readonly privacy: { readonly keyFile: string };
@@ -260,11 +268,20 @@ function build(role: Role, f: Flat): Config {
     clockSkewMs: n('ingest.clockSkewSeconds') * 1000,
     backfillAfterMs: n('ingest.backfillAfterHours') * 3_600_000,
     dedupeWindow: n('ingest.dedupeWindow'),
+    maxLagRecords: n('ingest.maxLagRecords'),
     workers:
       (f['ingest.workers'] as number | undefined) ??
       Math.max(1, Math.min(4, availableParallelism())),
   };
   if (ingest.maxEvents < 1) problems.push('ingest.maxEvents must be at least 1');
+  if (ingest.maxLagRecords < 0)
+    problems.push('ingest.maxLagRecords must be 0 (no bound) or a positive number of records');
+  for (const key of [
+    'http.requestTimeoutSeconds',
+    'http.idleTimeoutSeconds',
+    'http.keepAliveTimeoutSeconds',
+  ])
+    if (n(key) < 1) problems.push(`${key} must be at least 1 second`);
   if (ingest.maxRecordBytes > ingest.maxBodyBytes)
     problems.push('ingest.maxRecordKiB must not exceed ingest.maxBodyKiB');
 
@@ -306,6 +323,7 @@ function build(role: Role, f: Flat): Config {
     sink: {
       group: s('sink.group'),
       maxBatchRecords: Math.max(1, n('sink.maxBatchRecords')),
+      maxBatchBytes: Math.max(1, n('sink.maxBatchKiB')) * 1024,
       policyRefreshMs: n('sink.policyRefreshSeconds') * 1000,
     },
     enrich: {
@@ -327,6 +345,11 @@ function build(role: Role, f: Flat): Config {
       ingestPerMinute: n('rateLimit.ingestPerMinute'),
       queryPerMinute: n('rateLimit.queryPerMinute'),
       adminPerMinute: n('rateLimit.adminPerMinute'),
+    },
+    http: {
+      requestTimeoutMs: n('http.requestTimeoutSeconds') * 1000,
+      idleTimeoutMs: n('http.idleTimeoutSeconds') * 1000,
+      keepAliveTimeoutMs: n('http.keepAliveTimeoutSeconds') * 1000,
     },
     bootstrap: f['bootstrap'] as boolean,
     privacy: {

@@ -352,6 +352,47 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
 
   {
+    key: 'ingest.maxLagRecords',
+    env: 'VIGIL_INGEST_MAX_LAG_RECORDS',
+    flag: 'ingest-max-lag-records',
+    type: 'integer',
+    default: 50000,
+    description:
+      "Refuse events (503 + Retry-After) while the sinks' consumer group lags more than this many log records behind (one record per stream per request: 50 000 records hold up to 5 000 000 events sent by the SDK in batches of 100); 0: no bound. A collector on Kafka reads the group's lag with the admin API every 5 s; the embedded log every second.",
+    roles: INGEST,
+  },
+  {
+    key: 'http.requestTimeoutSeconds',
+    env: 'VIGIL_HTTP_REQUEST_TIMEOUT_SECONDS',
+    flag: 'http-request-timeout-seconds',
+    type: 'integer',
+    default: 30,
+    description:
+      'Longest time to receive a whole request, headers and body (408 after it): a client that trickles its body is cut off. Answers may take longer (exports stream).',
+    roles: ALL,
+  },
+  {
+    key: 'http.idleTimeoutSeconds',
+    env: 'VIGIL_HTTP_IDLE_TIMEOUT_SECONDS',
+    flag: 'http-idle-timeout-seconds',
+    type: 'integer',
+    default: 300,
+    description:
+      'A connection on which nothing is sent or received for this long is closed (also while the server works on an answer, so keep it above the longest query).',
+    roles: ALL,
+  },
+  {
+    key: 'http.keepAliveTimeoutSeconds',
+    env: 'VIGIL_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS',
+    flag: 'http-keep-alive-timeout-seconds',
+    type: 'integer',
+    default: 72,
+    description:
+      'An idle keep-alive connection between requests is closed after this long (above the 60 s idle timeout of common load balancers, so that they close first).',
+    roles: ALL,
+  },
+
+  {
     key: 'sink.group',
     env: 'VIGIL_SINK_GROUP',
     flag: 'sink-group',
@@ -367,6 +408,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'integer',
     default: 200,
     description: 'Log records (each a batch of events) per store insert.',
+    roles: SINK,
+  },
+  {
+    key: 'sink.maxBatchKiB',
+    env: 'VIGIL_SINK_MAX_BATCH_KIB',
+    flag: 'sink-max-batch-kib',
+    type: 'integer',
+    default: 2048,
+    description:
+      "Bytes of log records per partition in one store insert (at least one record). Bounds the sink's memory whatever its lag: rows, the INSERT body and the store's work on it grow with it (bench/README.md, soak).",
     roles: SINK,
   },
   {

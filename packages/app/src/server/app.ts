@@ -19,9 +19,9 @@ import {
 } from '@vigil/query';
 import type { EventInput } from '@vigil/protocol';
 import { registerIngestRoutes } from '@vigil/collector';
-import type { Ingestor } from '@vigil/collector';
+import type { Ingestor, Refusal } from '@vigil/collector';
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './errors-http.js';
-import type { RateLimitConfig } from '../config/config.js';
+import type { HttpConfig, RateLimitConfig } from '../config/config.js';
 import { registerRateLimits } from './rate-limit.js';
 import type { Metrics } from './metrics.js';
 
@@ -45,7 +45,14 @@ export interface AppOptions {
   readonly metrics: Metrics;
   readonly readiness: () => Promise<ReadyReport>;
   readonly registry?: KeyRegistry;
-  readonly ingest?: { readonly ingestor: Ingestor; readonly maxBodyBytes: number };
+  readonly ingest?: {
+    readonly ingestor: Ingestor;
+    readonly maxBodyBytes: number;
+    /** Admission control: 503 + Retry-After while the sinks lag or the sink is down. */
+    readonly admission?: { enter(): Refusal | undefined; leave(): void };
+  };
+  /** Server timeouts; absent: fastify's defaults (no request timeout). */
+  readonly http?: HttpConfig;
   readonly query?: { readonly store: Store };
   /** Tenants and keys (admin and operator API); changes are recorded through `recorder`. */
   readonly admin?: { readonly directory: TenantDirectory; readonly recorder: ChangeRecorder };
@@ -75,6 +82,27 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // log; /metrics has the request latencies and counts.
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: 'idle',
+    // Slow clients: the whole request (headers and body) must arrive within requestTimeout
+    // (Node answers 408 through clientErrorHandler below), a silent connection is closed after
+    // connectionTimeout, an idle keep-alive one after keepAliveTimeout. Node 20 honours
+    // requestTimeout only when given to http.createServer (fastify sets it on the server after
+    // creating it, which measured here has no effect), hence `http` too. Node checks request
+    // timeouts every connectionsCheckingInterval (30 s by default): checked more often here so
+    // that the limit holds to within a quarter of itself.
+    ...(options.http
+      ? {
+          requestTimeout: options.http.requestTimeoutMs,
+          connectionTimeout: options.http.idleTimeoutMs,
+          keepAliveTimeout: options.http.keepAliveTimeoutMs,
+          http: {
+            requestTimeout: options.http.requestTimeoutMs,
+            connectionsCheckingInterval: Math.max(
+              100,
+              Math.min(30_000, Math.floor(options.http.requestTimeoutMs / 4)),
+            ),
+          },
+        }
+      : {}),
     // Unknown query parameters are an error (a typo must not silently widen a search).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // Errors raised before a route runs (router, Node's HTTP parser) in Vigil's error shape too.
@@ -193,6 +221,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       registry: options.registry,
       maxBodyBytes: options.ingest.maxBodyBytes,
       onAuthFailure,
+      ...(options.ingest.admission
+        ? {
+            admission: options.ingest.admission,
+            onRefused: () => metrics.requestsRefused.inc({ status: '503', scope: 'ingest' }),
+          }
+        : {}),
     });
   }
   if (options.query && options.registry) {

@@ -256,7 +256,10 @@ export function frameworkErrors(
 /**
  * Errors of Node's HTTP parser, before fastify sees a request (request line and headers over
  * `maxHeaderSize`, 16 KiB; a request that is not HTTP; a request not received in time): written
- * on the socket in Vigil's error shape, as fastify's default handler does in its own shape.
+ * on the socket in Vigil's error shape, as fastify's default handler does in its own shape. The
+ * request timeout is http.requestTimeoutSeconds: a client trickling its body. Like Node's own
+ * handler, it writes nothing when an answer was already sent on this connection (a 401 given
+ * before the body was read) and only closes it.
  */
 export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
   // A reset connection has nobody to answer.
@@ -273,13 +276,15 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
     status = 408;
     body = errorBody(
       CollectorErrorCodes.REQUEST_TIMEOUT,
-      'the request was not received in time; the connection is closed',
+      'the request did not arrive in time (http.requestTimeoutSeconds); the connection is closed',
     );
   } else {
     status = 400;
     body = errorBody(CollectorErrorCodes.BAD_REQUEST, 'the request is not valid HTTP/1.1');
   }
-  if (socket.writable) {
+  const sent = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+    ?.headersSent;
+  if (socket.writable && sent !== true) {
     const text = JSON.stringify(body);
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +

@@ -43,7 +43,7 @@ export class Metrics {
     });
     this.requestsRefused = new Counter({
       name: 'vigil_requests_refused_total',
-      help: 'Requests refused by authentication or rate limiting (401, 403, 429).',
+      help: 'Requests refused by authentication, rate limiting or admission control (401, 403, 429, 503).',
       labelNames: ['status', 'scope'],
       registers: r,
     });
@@ -98,6 +98,18 @@ export class Metrics {
       help: 'Log records not yet stored by the sink, per partition.',
       labelNames: ['partition'],
       registers: r,
+    });
+  }
+
+  /** `vigil_ingest_lag_records`: the lag the collector's admission control judges by. */
+  watchIngestLag(read: () => number): void {
+    new Gauge({
+      name: 'vigil_ingest_lag_records',
+      help: "Log records the sinks' consumer group has not committed, as the collector last read them (ingest.maxLagRecords bounds it).",
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
     });
   }
 

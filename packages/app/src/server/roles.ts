@@ -12,6 +12,7 @@ import {
 import type { Config } from '../config/config.js';
 import { Ingestor } from '@vigil/collector';
 import { CheckPool } from '@vigil/collector';
+import { Admission } from '@vigil/collector';
 import type { Log } from '@vigil/collector';
 import { openLog } from '@vigil/collector';
 import { SinkRunner } from '@vigil/collector';
@@ -38,6 +39,8 @@ export interface RunningRole {
   readonly log: Log | undefined;
   readonly ingestor: Ingestor | undefined;
   readonly sink: SinkRunner | undefined;
+  /** Admission control of ingest (roles that ingest): the lag it judges by. */
+  readonly admission: Admission | undefined;
   /** The sink's signer, checkpointer and witnesses (roles that run a sink). */
   readonly checkpointing: Checkpointing | undefined;
   readonly registry: KeyRegistry;
@@ -186,6 +189,33 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       sink = runner;
     }
 
+    // Admission control of ingest: 503 + Retry-After while the sink of this process has failed
+    // or stopped, or while the sinks' group lags more than ingest.maxLagRecords behind the log
+    // (read from the log every second; on Kafka through the admin API every 5 s, since a
+    // collector there runs no consumer of the group).
+    let admission: Admission | undefined;
+    if (log && ingestor) {
+      const runner = sink;
+      const opened = new Admission({
+        log,
+        group: config.sink.group,
+        maxLagRecords: config.ingest.maxLagRecords,
+        refreshMs: config.log.kind === 'kafka' ? 5000 : 1000,
+        ...(runner ? { sinkState: () => runner.state } : {}),
+        // Twice what the check workers take at once (32 each, check-pool.ts): enough to keep
+        // them busy while bodies arrive, and a bound on the bodies held in memory.
+        maxInFlight: Math.max(64, 2 * 32 * config.ingest.workers),
+        logger: logger.child({ component: 'admission' }),
+      });
+      await opened.start();
+      closers.push(() => {
+        opened.stop();
+        return Promise.resolve();
+      });
+      metrics.watchIngestLag(() => opened.lag);
+      admission = opened;
+    }
+
     // Each retention or legal-hold change made through the admin API is handed to
     // recordChange as an audit event of its tenant. The change itself is already kept by then
     // in the append-only tables retention_policies and legal_holds; the system recorder
@@ -218,6 +248,11 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
               ? 'starting: joining the consumer group'
               : `${state}${sink.error ? `: ${sink.error.message}` : ''}`;
       }
+      if (admission && config.ingest.maxLagRecords > 0)
+        checks['lag'] =
+          admission.lag > config.ingest.maxLagRecords
+            ? `behind: the sinks lag ${admission.lag} log records, more than ingest.maxLagRecords`
+            : 'ok';
       checks['keys'] =
         registry.size === 0
           ? 'none loaded'
@@ -235,7 +270,16 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       metrics,
       readiness,
       registry,
-      ...(ingestor ? { ingest: { ingestor, maxBodyBytes: config.ingest.maxBodyBytes } } : {}),
+      ...(ingestor
+        ? {
+            ingest: {
+              ingestor,
+              maxBodyBytes: config.ingest.maxBodyBytes,
+              ...(admission ? { admission } : {}),
+            },
+          }
+        : {}),
+      http: config.http,
       ...(store && (role === 'start' || role === 'query') ? { query: { store } } : {}),
       ...(directory && recorder && (role === 'start' || role === 'collector')
         ? { admin: { directory, recorder } }
@@ -285,6 +329,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       log,
       ingestor,
       sink,
+      admission,
       checkpointing,
       registry,
       directory,

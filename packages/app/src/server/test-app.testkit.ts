@@ -49,6 +49,7 @@ export const TEST_INGEST: IngestConfig = {
   clockSkewMs: 300_000,
   backfillAfterMs: 86_400_000,
   dedupeWindow: 1000,
+  maxLagRecords: 0,
   workers: 0,
 };
 

@@ -19,6 +19,7 @@ const config: IngestConfig = {
   clockSkewMs: 300_000,
   backfillAfterMs: 86_400_000,
   dedupeWindow: 1000,
+  maxLagRecords: 0,
   workers: 0,
 };
 const source = { tenantId: 't1', keyId: 'k1' };

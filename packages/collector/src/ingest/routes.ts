@@ -1,8 +1,9 @@
 import { createGunzip } from 'node:zlib';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireScope, tenantOf, type AuthObserver, type KeyRegistry } from '@vigil/query';
 import { CollectorError, CollectorErrorCodes } from '../errors.js';
 import type { Ingestor } from './ingestor.js';
+import type { Refusal } from './admission.js';
 import { eventInputSchema, sealedEventSchema } from '@vigil/protocol';
 
 export interface IngestRoutesOptions {
@@ -10,6 +11,10 @@ export interface IngestRoutesOptions {
   readonly registry: KeyRegistry;
   readonly maxBodyBytes: number;
   readonly onAuthFailure?: AuthObserver;
+  /** Admission control (ingest/admission.ts): refuses with 503 + Retry-After when it says so. */
+  readonly admission?: { enter(): Refusal | undefined; leave(): void };
+  /** A request refused by admission control, with the error code (for metrics). */
+  readonly onRefused?: (code: string) => void;
 }
 
 interface CountingStream {
@@ -18,7 +23,26 @@ interface CountingStream {
 
 /** `POST /v1/events`: the ingest endpoint (PROTOCOL.md §9). */
 export function registerIngestRoutes(app: FastifyInstance, options: IngestRoutesOptions): void {
-  const { ingestor, registry } = options;
+  const { ingestor, registry, admission } = options;
+  const authenticate = requireScope(registry, 'ingest', options.onAuthFailure);
+  // After authentication and still before the body is read: a refused request costs no upload
+  // and no parsing, and the client learns when to come back.
+  const admit = (
+    _request: FastifyRequest,
+    reply: FastifyReply,
+    done: (error?: Error) => void,
+  ): void => {
+    const refusal = admission?.enter();
+    if (!refusal) {
+      // Left when the answer is sent or the connection dies, whichever comes first.
+      reply.raw.once('close', () => admission?.leave());
+      done();
+      return;
+    }
+    options.onRefused?.(refusal.error.code);
+    void reply.header('retry-after', String(refusal.retryAfterSeconds));
+    done(refusal.error);
+  };
   app.register((scope, _opts, done) => {
     // Raw bytes for our own parser (JSON or NDJSON), in this scope only; any other media type
     // is refused with 415.
@@ -40,8 +64,9 @@ export function registerIngestRoutes(app: FastifyInstance, options: IngestRoutes
       '/v1/events',
       {
         bodyLimit: options.maxBodyBytes,
-        // Authenticated before the body is read: a request without a valid key costs no parsing.
-        onRequest: requireScope(registry, 'ingest', options.onAuthFailure),
+        // Authenticated (then admitted) before the body is read: a request without a valid key
+        // costs no parsing.
+        onRequest: admission ? [authenticate, admit] : authenticate,
         // Decompress before the body limit is counted, so a gzip bomb stops at the limit.
         preParsing: (request, _reply, payload, done) => {
           const encoding = (request.headers['content-encoding'] ?? 'identity').toLowerCase();

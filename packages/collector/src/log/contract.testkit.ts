@@ -143,6 +143,7 @@ export function describeLogContract(
           ...(options.maxBatchRecords === undefined
             ? {}
             : { maxBatchRecords: options.maxBatchRecords }),
+          ...(options.maxBatchBytes === undefined ? {} : { maxBatchBytes: options.maxBatchBytes }),
           handleBatch: async (batch) => {
             recorder.events.push(`batch:${batch.partition}`);
             await options.handleBatch?.(batch);
@@ -462,6 +463,48 @@ export function describeLogContract(
             expect(second.recorder.offsets(partition)).toEqual(records.map((r) => r.offset));
             expect(records[0]?.offset).toBe(ends.get(partition) ?? 0);
           }
+        }),
+      testTimeout,
+    );
+
+    it(
+      'reports groupLag for a group whether or not a consumer of it runs',
+      ({ expect }) =>
+        withLog(3, async (context) => {
+          const group = unique('group');
+          await appendSpread(context.log, 30);
+          // Nobody consumed yet: everything is lag, on every partition.
+          const before = await context.log.groupLag(group);
+          expect([...before.keys()].sort()).toEqual([0, 1, 2]);
+          expect(sum(before)).toBe(30);
+          const { consumer, recorder } = await context.consume(group);
+          await expect.poll(() => recorder.records.length, poll).toBe(30);
+          await expect.poll(async () => sum(await context.log.groupLag(group)), poll).toBe(0);
+          await consumer.stop();
+          await appendSpread(context.log, 7, { prefix: 'more' });
+          expect(sum(await context.log.groupLag(group))).toBe(7);
+        }),
+      testTimeout,
+    );
+
+    it(
+      'hands over batches of at most maxBatchBytes, a larger record alone',
+      ({ expect }) =>
+        withLog(1, async (context) => {
+          const group = unique('group');
+          const small = Buffer.alloc(100, 'a');
+          const messages: LogMessage[] = [];
+          for (let i = 0; i < 20; i++) messages.push({ key: 'k', value: small });
+          messages.push({ key: 'k', value: Buffer.alloc(1000, 'b') });
+          await context.log.append(messages);
+          const { recorder } = await context.consume(group, { maxBatchBytes: 450 });
+          await expect.poll(() => recorder.records.length, poll).toBe(21);
+          for (const batch of recorder.batches) {
+            const bytes = batch.records.reduce((n, r) => n + r.value.length, 0);
+            if (batch.records.length > 1) expect(bytes).toBeLessThanOrEqual(450);
+          }
+          expect(recorder.batches.some((b) => b.records.length > 1)).toBe(true);
+          expect(recorder.batches.at(-1)?.records.map((r) => r.value.length)).toEqual([1000]);
         }),
       testTimeout,
     );

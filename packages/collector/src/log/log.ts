@@ -45,6 +45,12 @@ export interface ConsumeOptions {
   /** At most this many records per batch handed to `handleBatch`. */
   readonly maxBatchRecords?: number;
   /**
+   * At most this many bytes of records per batch (their values; the file log counts its
+   * framing too); a single larger record is handed over alone. What bounds a consumer's
+   * memory: a record holds up to ingest.maxEvents events.
+   */
+  readonly maxBatchBytes?: number;
+  /**
    * Called with one partition's records in order. The group's offset for that partition is
    * committed (to the last record's offset + 1) only after the returned promise resolves; if it
    * rejects, the consumer stops and the same records are delivered again after a restart.
@@ -83,9 +89,10 @@ export interface Log {
   /** Committed offset of `group` per partition (absent: nothing committed yet). */
   committedOffsets(group: string): Promise<Map<number, number>>;
   /**
-   * Records of every partition that `group` has not committed: the log's end offsets minus the
-   * group's committed offsets, whether or not any consumer of the group is running (a stalled
-   * or restarting consumer shows as growing lag).
+   * Records of every partition that `group` has not committed yet (end offset − committed
+   * offset, or − the log start where the group has committed nothing). Any process with the
+   * log can ask, whether or not it runs a consumer of the group: a collector uses it to refuse
+   * events while the sinks lag too far behind (ingest/admission.ts).
    */
   groupLag(group: string): Promise<Map<number, number>>;
   /** Whether the log can take appends now (for /readyz and backpressure). */

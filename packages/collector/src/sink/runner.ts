@@ -86,6 +86,7 @@ export class SinkRunner {
     const consumer = log.consume({
       group: config.group,
       maxBatchRecords: config.maxBatchRecords,
+      ...(config.maxBatchBytes !== undefined ? { maxBatchBytes: config.maxBatchBytes } : {}),
       handleBatch: async (batch) => {
         await this.processor.process(batch);
         this.failures = 0;

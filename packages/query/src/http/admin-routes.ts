@@ -328,8 +328,9 @@ function keyPersonal(info: ApiKeyInfo, extra: readonly string[] = []): string[] 
 
 export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOptions): void {
   const { directory, registry, recorder } = options;
-  // Authentication runs before validation: a caller without the scope learns nothing, not even
-  // what a valid request would look like. (Rate limits run later, as preHandlers.)
+  // Authentication runs on request, before the body is read or validated: a caller without the
+  // scope learns nothing, not even what a valid request would look like. (Rate limits run
+  // later, as preHandlers.)
   const admin = requireScope(registry, 'admin', options.onAuthFailure);
   const operator = requireScope(registry, 'operator', options.onAuthFailure);
   const common = { security: [{ bearer: [] }] };
@@ -464,7 +465,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.get(
     '/v1/admin/tenant',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: "The key's own tenant.",
         tags: ['admin'],
@@ -485,7 +486,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.get(
     '/v1/admin/keys',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         description: "API keys of the key's tenant, revoked and expired ones included.",
         tags: ['admin'],
@@ -504,7 +505,8 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.post(
     '/v1/admin/keys',
     {
-      preValidation: [admin, emptyBodyIsObject],
+      onRequest: admin,
+      preValidation: emptyBodyIsObject,
       schema: {
         description:
           "Create an API key of the key's tenant. The key itself is in this response only.",
@@ -521,7 +523,8 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.post(
     '/v1/admin/keys/:keyId/revoke',
     {
-      preValidation: [admin, emptyBodyIsObject],
+      onRequest: admin,
+      preValidation: emptyBodyIsObject,
       schema: {
         description: "Revoke an API key of the key's tenant; it is refused from now on.",
         tags: ['admin'],
@@ -539,7 +542,8 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.post(
     '/v1/admin/keys/:keyId/rotate',
     {
-      preValidation: [admin, emptyBodyIsObject],
+      onRequest: admin,
+      preValidation: emptyBodyIsObject,
       schema: {
         description:
           'Replace an API key by a new one with the same settings; the old key keeps working for graceSeconds (default 24 h). The new key is in this response only.',
@@ -621,7 +625,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.get(
     '/v1/operator/tenants',
     {
-      preValidation: operator,
+      onRequest: operator,
       schema: {
         description: 'Every tenant.',
         tags: ['operator'],
@@ -636,7 +640,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.post(
     '/v1/operator/tenants',
     {
-      preValidation: operator,
+      onRequest: operator,
       schema: {
         description:
           'Create a tenant (then give it keys with POST /v1/operator/tenants/{id}/keys).',
@@ -671,7 +675,8 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
     app.post(
       `/v1/operator/tenants/:id/${verb}`,
       {
-        preValidation: [operator, emptyBodyIsObject],
+        onRequest: operator,
+        preValidation: emptyBodyIsObject,
         schema: {
           description:
             verb === 'suspend'
@@ -692,7 +697,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.get(
     '/v1/operator/tenants/:id/keys',
     {
-      preValidation: operator,
+      onRequest: operator,
       schema: {
         description: `API keys of a tenant (${OPERATOR_TENANT}: the operator keys).`,
         tags: ['operator'],
@@ -712,7 +717,8 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.post(
     '/v1/operator/tenants/:id/keys',
     {
-      preValidation: [operator, emptyBodyIsObject],
+      onRequest: operator,
+      preValidation: emptyBodyIsObject,
       schema: {
         description: `Create an API key of a tenant (scopes ${TENANT_SCOPES.join(', ')}), or an operator key in ${OPERATOR_TENANT} (scopes ${OPERATOR_SCOPES.join(', ')}). The key itself is in this response only.`,
         tags: ['operator'],
@@ -730,7 +736,8 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
   app.post(
     '/v1/operator/keys/:keyId/revoke',
     {
-      preValidation: [operator, emptyBodyIsObject],
+      onRequest: operator,
+      preValidation: emptyBodyIsObject,
       schema: {
         description: 'Revoke an API key of any tenant.',
         tags: ['operator'],

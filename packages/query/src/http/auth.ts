@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { VigilError } from '@vigil/protocol';
 import type { ApiKeyInfo, Scope } from '../auth/keys.js';
 import type { KeyRegistry } from '../auth/registry.js';
@@ -16,14 +16,17 @@ declare module 'fastify' {
 export type AuthObserver = (status: 401 | 403, scope: Scope) => void;
 
 /**
- * A preHandler that admits only requests whose key has `scope`. The tenant comes from the key
- * alone; nothing in the body or query string can choose it.
+ * An onRequest hook that admits only requests whose key has `scope`. The tenant comes from the
+ * key alone; nothing in the body or query string can choose it. Register it as the route's
+ * `onRequest`: that runs before fastify reads the body, so a caller without a valid key gets
+ * 401/403 without any of its body being read or parsed (a keyless client cannot make the
+ * server wait on a slow body, and broken JSON without a key is 401, not 400).
  */
 export function requireScope(
   registry: KeyRegistry,
   scope: Scope,
   observe?: AuthObserver,
-): preHandlerHookHandler {
+): onRequestHookHandler {
   return function authenticate(
     request: FastifyRequest,
     _reply: FastifyReply,

@@ -22,7 +22,7 @@ export function registerKeyDirectoryRoutes(
   app.get(
     '/v1/operator/key-directory',
     {
-      preValidation: requireScope(options.registry, 'operator', options.onAuthFailure),
+      onRequest: requireScope(options.registry, 'operator', options.onAuthFailure),
       schema: {
         description:
           'Tenants and API key digests, for collectors configured with keys.url instead of a store (operator scope).',

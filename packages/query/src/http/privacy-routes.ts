@@ -121,7 +121,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/subjects/export',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: fileAnswer(
@@ -174,7 +174,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/subjects/digest',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer(
@@ -207,7 +207,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/subjects/erase',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('what was (or, with dryRun, would be) erased', {
@@ -374,7 +374,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.get(
     '/v1/admin/erasures',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('the erasures of this tenant, with their signed receipts', {
@@ -405,7 +405,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.get(
     '/v1/admin/erasures/:id',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('the signed erasure receipt (PROTOCOL.md)', {
@@ -438,7 +438,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/subjects/restrict',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           201: openAnswer('the restriction placed (GDPR Art. 18)', { tenant: tenantMember }),
@@ -482,7 +482,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.get(
     '/v1/admin/restrictions',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('the restrictions of this tenant', {
@@ -510,7 +510,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/restrictions/:id/lift',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: { 200: openAnswer('the restriction, lifted', { tenant: tenantMember }) },
         description: 'Lifts a restriction: the events no other restriction covers are shown again.',
@@ -552,7 +552,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/events/:id/corrections',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           201: openAnswer('the correction, recorded as an event of its own', {
@@ -609,7 +609,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.get(
     '/v1/admin/privacy',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('pseudonymised fields, tenant keys and their history', {
@@ -649,7 +649,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.put(
     '/v1/admin/privacy',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('the settings now in force', {
@@ -696,7 +696,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   app.post(
     '/v1/admin/privacy/destroy-key',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('the tenant key, destroyed: its pseudonyms can no longer be resolved', {

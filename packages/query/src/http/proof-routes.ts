@@ -154,7 +154,7 @@ export function registerProofRoutes(app: FastifyInstance, options: ProofRoutesOp
   app.get(
     '/v1/checkpoints',
     {
-      preValidation: auth,
+      onRequest: auth,
       schema: {
         description: "The tenant's signed checkpoints, newest first.",
         tags: ['proofs'],
@@ -196,7 +196,7 @@ export function registerProofRoutes(app: FastifyInstance, options: ProofRoutesOp
   app.get(
     '/v1/checkpoints/latest',
     {
-      preValidation: auth,
+      onRequest: auth,
       schema: {
         description: "The tenant's newest signed checkpoint.",
         tags: ['proofs'],
@@ -217,7 +217,7 @@ export function registerProofRoutes(app: FastifyInstance, options: ProofRoutesOp
   app.get(
     '/v1/checkpoints/:id',
     {
-      preValidation: auth,
+      onRequest: auth,
       schema: {
         description: 'One signed checkpoint of the tenant, by id.',
         tags: ['proofs'],
@@ -244,7 +244,7 @@ export function registerProofRoutes(app: FastifyInstance, options: ProofRoutesOp
   app.get(
     '/v1/proofs/inclusion',
     {
-      preValidation: auth,
+      onRequest: auth,
       schema: {
         description:
           'Inclusion proof of an event against a signed checkpoint (by default the newest that covers it). Verify it with the public key alone.',
@@ -281,7 +281,7 @@ export function registerProofRoutes(app: FastifyInstance, options: ProofRoutesOp
   app.get(
     '/v1/proofs/consistency',
     {
-      preValidation: auth,
+      onRequest: auth,
       schema: {
         description:
           'Consistency proof between two sizes of a partition tree; from/to are sizes or checkpoint ids (then the checkpoints are included).',

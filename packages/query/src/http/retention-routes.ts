@@ -171,7 +171,7 @@ export function registerRetentionRoutes(
   app.get(
     '/v1/admin/retention',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer(
@@ -199,7 +199,7 @@ export function registerRetentionRoutes(
   app.put(
     '/v1/admin/retention',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('the retention now in force and the changes made', {
@@ -261,7 +261,7 @@ export function registerRetentionRoutes(
   app.get(
     '/v1/admin/retention/history',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('changes of the retention, newest first', {
@@ -290,7 +290,7 @@ export function registerRetentionRoutes(
   app.post(
     '/v1/admin/retention/apply',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('what applying the retention removed', {
@@ -314,7 +314,7 @@ export function registerRetentionRoutes(
   app.get(
     '/v1/admin/holds',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: {
           200: openAnswer('legal holds of this tenant', {
@@ -342,7 +342,7 @@ export function registerRetentionRoutes(
   app.post(
     '/v1/admin/holds',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: { 201: openAnswer('the legal hold placed', { tenant: tenantMember }) },
         description:
@@ -391,7 +391,7 @@ export function registerRetentionRoutes(
   app.post(
     '/v1/admin/holds/:id/release',
     {
-      preValidation: admin,
+      onRequest: admin,
       schema: {
         response: { 200: openAnswer('the legal hold, released', { tenant: tenantMember }) },
         description:

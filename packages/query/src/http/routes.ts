@@ -65,7 +65,7 @@ export function registerQueryRoutes(app: FastifyInstance, options: QueryRoutesOp
   app.get(
     '/v1/events',
     {
-      preValidation: requireScope(registry, 'query', options.onAuthFailure),
+      onRequest: requireScope(registry, 'query', options.onAuthFailure),
       schema: {
         response: {
           200: openAnswer('a page of events', {

@@ -41,7 +41,7 @@ export function registerVerifyRoutes(app: FastifyInstance, options: VerifyRoutes
   app.post(
     '/v1/verify',
     {
-      preValidation: requireScope(options.registry, 'admin', options.onAuthFailure),
+      onRequest: requireScope(options.registry, 'admin', options.onAuthFailure),
       schema: {
         response: {
           200: fileAnswer(

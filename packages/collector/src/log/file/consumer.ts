@@ -26,6 +26,7 @@ export interface ConsumerHost {
 export class FileLogConsumer implements LogConsumer {
   private readonly group: string;
   private readonly maxBatchRecords: number;
+  private readonly maxBatchBytes: number;
   private starting: Promise<void> | undefined;
   private running: Promise<void> | undefined;
   private stopping = false;
@@ -38,6 +39,7 @@ export class FileLogConsumer implements LogConsumer {
   ) {
     this.group = options.group;
     this.maxBatchRecords = options.maxBatchRecords ?? DEFAULT_MAX_BATCH_RECORDS;
+    this.maxBatchBytes = Math.min(host.maxBatchBytes, options.maxBatchBytes ?? Infinity);
   }
 
   start(): Promise<void> {
@@ -133,7 +135,7 @@ export class FileLogConsumer implements LogConsumer {
           await partition.signal.wait();
           continue;
         }
-        const records = await partition.read(cursor, this.maxBatchRecords, this.host.maxBatchBytes);
+        const records = await partition.read(cursor, this.maxBatchRecords, this.maxBatchBytes);
         const last = records.at(-1);
         if (!last) {
           throw new Error(

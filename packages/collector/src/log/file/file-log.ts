@@ -333,12 +333,13 @@ export class FileLog implements Log {
   }
 
   groupLag(group: string): Promise<Map<number, number>> {
+    if (this.closing) return Promise.reject(new LogClosedError());
     const committed = this.offsets.committed(group);
     const lag = new Map<number, number>();
-    this.parts.forEach((partition, id) => {
-      const from = Math.max(committed?.get(id) ?? 0, partition.logStartOffset);
-      lag.set(id, Math.max(0, partition.highWatermark - from));
-    });
+    for (const partition of this.parts) {
+      const from = Math.max(committed?.get(partition.id) ?? 0, partition.logStartOffset);
+      lag.set(partition.id, Math.max(0, partition.highWatermark - from));
+    }
     return Promise.resolve(lag);
   }
 

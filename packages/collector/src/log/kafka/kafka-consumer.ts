@@ -41,6 +41,7 @@ const EMPTY = Buffer.alloc(0);
 export class KafkaLogConsumer implements LogConsumer {
   private readonly consumer: Consumer;
   private readonly maxBatchRecords: number;
+  private readonly maxBatchBytes: number;
   private owned = new Set<number>();
   /** onRevoke/onAssign callbacks, in the order of the group joins that caused them. */
   private assignment: Promise<void> = Promise.resolve();
@@ -55,6 +56,7 @@ export class KafkaLogConsumer implements LogConsumer {
     private readonly options: ConsumeOptions,
   ) {
     this.maxBatchRecords = options.maxBatchRecords ?? Number.MAX_SAFE_INTEGER;
+    this.maxBatchBytes = options.maxBatchBytes ?? Number.MAX_SAFE_INTEGER;
     this.consumer = context.kafka.consumer({
       groupId: options.group,
       // The mock broker and brokers with auto.create.topics.enable would otherwise create a
@@ -173,7 +175,10 @@ export class KafkaLogConsumer implements LogConsumer {
     }
   }
 
-  /** Hands the fetched records over in slices of `maxBatchRecords`, committing each. Never rejects. */
+  /**
+   * Hands the fetched records over in slices of at most `maxBatchRecords` records and
+   * `maxBatchBytes` bytes of values, committing each. Never rejects.
+   */
   private async handle(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const { partition, messages } = batch;
@@ -187,7 +192,8 @@ export class KafkaLogConsumer implements LogConsumer {
       });
     }, this.context.heartbeatIntervalMs);
     try {
-      for (let start = 0; start < messages.length; start += this.maxBatchRecords) {
+      for (let start = 0, end = 0; start < messages.length; start = end) {
+        end = sliceEnd(messages, start, this.maxBatchRecords, this.maxBatchBytes);
         if (
           !payload.isRunning() ||
           payload.isStale() ||
@@ -196,7 +202,7 @@ export class KafkaLogConsumer implements LogConsumer {
         ) {
           return;
         }
-        const slice = messages.slice(start, start + this.maxBatchRecords);
+        const slice = messages.slice(start, end);
         const records = slice.map((message) => toRecord(partition, message));
         const consumed: ConsumedBatch = { partition, records, highWatermark };
         try {
@@ -280,4 +286,22 @@ function toRecord(partition: number, message: KafkaMessage): ConsumedRecord {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** End (exclusive) of the slice from `start`: at least one message, then within both bounds. */
+function sliceEnd(
+  messages: readonly { value: Buffer | null }[],
+  start: number,
+  maxRecords: number,
+  maxBytes: number,
+): number {
+  let end = start;
+  let bytes = 0;
+  while (end < messages.length && end - start < maxRecords) {
+    const size = messages[end]?.value?.length ?? 0;
+    if (end > start && bytes + size > maxBytes) break;
+    bytes += size;
+    end++;
+  }
+  return end;
 }

@@ -255,6 +255,7 @@ export class KafkaLog implements Log {
 
   groupLag(group: string): Promise<Map<number, number>> {
     if (this.closing !== undefined) return Promise.reject(new LogClosedError());
+    // Two admin requests (ListOffsets, OffsetFetch): callers cache the answer for seconds.
     return this.lag(
       group,
       Array.from({ length: this.partitions }, (_, p) => p),
