@@ -118,7 +118,10 @@ describe.each(PACKAGES)('package @vigil/%s', (name) => {
     expect(pkg.publishConfig?.access, 'a scoped package is private unless published public').toBe(
       'public',
     );
-    expect(pkg.engines?.node, 'same Node range as the repository').toBe(root.engines?.node);
+    // What the packages and their runtime dependencies support. The repository's own range
+    // (root package.json) is narrower: its toolchain (ESLint 10, Vite 8 under vitest) needs
+    // Node ^20.19 || ^22.13 || >=24; CI installs with --engine-strict on Node 20 and 24.
+    expect(pkg.engines?.node, 'the Node range the packages run on').toBe('>=20.12');
     expect(existsSync(join(dir, 'README.md')), 'README.md').toBe(true);
     expect(pkg.files).toContain('dist');
   });

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newEventId, type PublishedKey } from '@vigil/protocol';
@@ -11,6 +12,15 @@ import { sealedChain, runCli } from './helpers/cli.js';
  * witness directory; `vigil verify` checks the log through the running server, then on the
  * stopped server's store directly, then again after a typed column was edited in the store.
  */
+
+/** A loopback port with nothing listening on it: bound by the OS, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 describe('vigil verify against a real vigil start', () => {
   const data = tempDataDir('verify');
@@ -133,6 +143,54 @@ describe('vigil verify against a real vigil start', () => {
     expect(human.out).toMatch(/edited .*actor_id/);
     expect(human.out).toContain('RESULT: FAILED');
   }, 90_000);
+
+  it('says why it cannot run, with exit code 3, when another process holds the store and no server answers', async () => {
+    // The data directory of the test above, held open by this process as a server would.
+    const store = await openStore({
+      kind: 'chdb',
+      path: join(data.dir, 'store'),
+      database: 'vigil',
+    });
+    try {
+      const port = String(await closedPort());
+      const res = await runCli([
+        'verify',
+        '--key',
+        keyFile,
+        '--data-dir',
+        data.dir,
+        '--port',
+        port,
+      ]);
+      expect(res.code, res.all).toBe(3);
+      expect(res.out).toBe('');
+      expect(res.err).toContain(
+        `cannot verify: no Vigil server answers at http://127.0.0.1:${port}`,
+      );
+      expect(res.err).toMatch(/the embedded store at .* is held by process \d+/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('says why it cannot run, with exit code 3, when the server of --url is unreachable', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const res = await runCli([
+      'verify',
+      '--key',
+      keyFile,
+      '--url',
+      url,
+      '--api-key',
+      'k',
+      '--json',
+    ]);
+    expect(res.code, res.all).toBe(3);
+    expect(res.out).toBe('');
+    expect(res.err).toMatch(
+      new RegExp(`cannot verify: cannot reach the server at ${url}: .*ECONNREFUSED`),
+    );
+  });
 
   it('refuses to run without a pinned key (exit code 2)', async () => {
     const res = await runCli(['verify', '--data-dir', data.dir]);

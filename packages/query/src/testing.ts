@@ -2,5 +2,5 @@
  * Test kits of the store, for the tests of packages built on it: a fresh chDB database per test
  * (or a ClickHouse server, with VIGIL_TEST_CLICKHOUSE_URL). Not part of the published API.
  */
-export { openTestStore } from './store/store.testkit.js';
+export { openTestStore, storeNow } from './store/store.testkit.js';
 export type { TestStore } from './store/store.testkit.js';

@@ -81,7 +81,7 @@ export function announceServer(config: Config, url: string): () => void {
 }
 
 /** The URL the process `pid` announced, when it did. */
-function announcedUrl(config: Config, pid: number | undefined): string | undefined {
+export function announcedUrl(config: Config, pid: number | undefined): string | undefined {
   if (pid === undefined) return undefined;
   try {
     const entry = JSON.parse(readFileSync(serverFile(config), 'utf8')) as {

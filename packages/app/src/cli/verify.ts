@@ -4,6 +4,7 @@ import * as protocol from '@vigil/protocol';
 import { rawPublicKey, type SignedCheckpoint } from '@vigil/protocol';
 import {
   openStore,
+  StoreLockedError,
   TenantKeys,
   verifyLog,
   type Finding,
@@ -16,7 +17,7 @@ import type { Config } from '../config/config.js';
 import { ConfigError } from '@vigil/collector';
 import { openMasterKey } from '@vigil/collector';
 import { credentialsPath } from '../server/bootstrap.js';
-import { defaultUrl, explainLockedStore } from './api.js';
+import { announcedUrl, defaultUrl, explainLockedStore } from './api.js';
 import type { ParsedArgs } from './args.js';
 import type { CliCommand, CliContext } from './command.js';
 import { configFor, stringFlag } from './command.js';
@@ -32,7 +33,10 @@ the record, every chain link, every leaf, every tree root against every signed c
 that no checkpoint states leaves the store no longer has. Reports each event or leaf range that
 fails and why, and what retention and erasure legitimately removed.
 
-Exit code 0 when nothing fails, 1 when something does, 2 on a usage error.
+Exit codes: 0 when nothing fails; 1 when something does (the report names it); 2 on a usage
+error; 3 when the check could not run (the store is locked by another process and no server
+answers, the store or the server cannot be reached, the server refused): then no report is
+printed, only what went wrong, on standard error.
 
   --key KEY           a pinned Ed25519 public key: raw in hex (64 digits) or base64url, a PEM
                       file, or a JSON file holding "publicKey" (a key file, a witness document)
@@ -47,11 +51,20 @@ Exit code 0 when nothing fails, 1 when something does, 2 on a usage error.
   --witness DIR       a witness directory (witness.dir): every checkpoint file in it
   --json              one JSON object: totals and every finding
   --url URL           verify through this server (POST /v1/verify, scope admin). Without it,
-                      the local store is opened, or the running server is used when it holds
-                      the embedded store (the report then comes from that process)
+                      the local store is opened; when another process holds the embedded
+                      store, the server it announced (else the one at --port) is used (the
+                      report then comes from that process)
   --api-key KEY       admin key for --url (default: VIGIL_KEY, else the bootstrap admin key)
   --bundle FILE       verify a subject export bundle offline, with --key only
 `;
+
+/** `vigil verify`'s exit code when the check could not run at all (never an empty report). */
+export const VERIFY_CANNOT_RUN = 3;
+
+/** Why a verification could not run: the store or the server, never the log's contents. */
+class CannotVerifyError extends Error {
+  override readonly name = 'CannotVerifyError';
+}
 
 /** The pinned keys of the command line (every --key). */
 export function pinnedKeys(values: readonly string[]): string[] {
@@ -290,11 +303,16 @@ async function verifyThroughServer(
   body: unknown,
   onProgress: (p: VerifyProgress) => void,
 ): Promise<VerifyReport> {
-  const response = await fetch(`${url}/v1/verify`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+  let response: Response;
+  try {
+    response = await fetch(`${url}/v1/verify`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new CannotVerifyError(`cannot reach the server at ${url}: ${causeOf(error)}`);
+  }
   if (!response.ok || !response.body) {
     const text = await response.text();
     let message = text;
@@ -304,7 +322,7 @@ async function verifyThroughServer(
     } catch {
       // keep the text
     }
-    throw new Error(`${response.status} ${message}`);
+    throw new CannotVerifyError(`the server at ${url} answered ${response.status} ${message}`);
   }
   const decoder = new TextDecoder();
   let buffered = '';
@@ -319,7 +337,9 @@ async function verifyThroughServer(
     if (message.progress) onProgress(message.progress);
     if (message.report) report = message.report;
     if (message.error)
-      throw new Error(`${message.error.code ?? ''}: ${message.error.message ?? ''}`);
+      throw new CannotVerifyError(
+        `the server at ${url} stopped: ${message.error.code ?? ''}: ${message.error.message ?? ''}`,
+      );
   };
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
     buffered += decoder.decode(chunk, { stream: true });
@@ -330,8 +350,16 @@ async function verifyThroughServer(
     }
   }
   handle(buffered);
-  if (!report) throw new Error('the server ended the verification without a report');
+  if (!report)
+    throw new CannotVerifyError(`the server at ${url} ended the verification without a report`);
   return report;
+}
+
+/** The innermost message of a failed fetch (undici says "fetch failed" and keeps the reason). */
+function causeOf(error: unknown): string {
+  let at: unknown = error;
+  while (at instanceof Error && at.cause instanceof Error) at = at.cause;
+  return at instanceof Error ? at.message : String(at);
 }
 
 /** The tenant of a local verification: --tenant, else the bootstrap tenant, else the only one. */
@@ -378,6 +406,30 @@ function verifyBundleFile(
   for (const p of result.problems) context.printError(`  - ${p}`);
   context.printError('RESULT: FAILED');
   return 1;
+}
+
+async function verifyLocally(
+  args: ParsedArgs,
+  config: Config,
+  store: Store,
+  keys: readonly string[],
+  trusted: readonly TrustedCheckpoint[],
+  scope: { from?: string; to?: string; stream?: string },
+  onProgress: (p: VerifyProgress) => void,
+): Promise<VerifyReport> {
+  const tenant = await localTenant(args, config, store);
+  const masterFile = config.privacy.keyFile;
+  const tenantKeys = existsSync(masterFile)
+    ? new TenantKeys(store, openMasterKey(masterFile))
+    : undefined;
+  return verifyLog(store, {
+    tenant,
+    keys,
+    trusted,
+    scope,
+    onProgress,
+    ...(tenantKeys ? { tenantKeys: (t: string, keyId: string) => tenantKeys.get(t, keyId) } : {}),
+  });
 }
 
 export const verifyCommand: CliCommand = {
@@ -438,55 +490,61 @@ export const verifyCommand: CliCommand = {
     const onProgress = (p: VerifyProgress): void => bar?.update(p);
     const explicitUrl = stringFlag(args, 'url');
     const url = (explicitUrl ?? defaultUrl(config)).replace(/\/$/, '');
-    // With chDB a running server holds the store: the verification then runs in it. A
-    // ClickHouse server is read directly, so the check does not depend on Vigil's process.
-    const throughServer =
-      explicitUrl !== undefined || (config.store.kind === 'chdb' && (await serverAnswers(url)));
+    const throughServer = async (at: string): Promise<VerifyReport> => {
+      const tenant = stringFlag(args, 'tenant');
+      const served = await verifyThroughServer(
+        at,
+        adminKey(args, context.env, config),
+        { keys, trusted, ...scope },
+        onProgress,
+      );
+      if (tenant && served.tenant !== tenant)
+        throw new ConfigError(
+          `the API key belongs to tenant ${served.tenant}, not ${tenant}: use that tenant's admin key`,
+        );
+      if (!json) context.printError(`verified by the server at ${at} (its process ran the checks)`);
+      return served;
+    };
+    const finish = (done: VerifyReport): number => {
+      if (json) context.print(JSON.stringify(done));
+      else for (const line of formatReport(done)) context.print(line);
+      return done.ok ? 0 : 1;
+    };
     let report: VerifyReport;
     try {
-      if (throughServer) {
-        const tenant = stringFlag(args, 'tenant');
-        report = await verifyThroughServer(
-          url,
-          adminKey(args, context.env, config),
-          { keys, trusted, ...scope },
-          onProgress,
+      if (explicitUrl !== undefined) report = await throughServer(url);
+      else {
+        // The store is opened first: whether some server answers on the configured port says
+        // nothing about who holds this data directory (another instance may listen there, a
+        // busy server may answer late). Only when the directory is held (chDB allows one
+        // process) is the holder's server asked, at the URL it announced, else the port's.
+        const opened: Store | string = await openStore(config.store).catch(
+          async (error: unknown) => {
+            if (!(error instanceof StoreLockedError)) throw error;
+            const at = announcedUrl(config, error.holderPid)?.replace(/\/$/, '') ?? url;
+            if (!(await serverAnswers(at)))
+              throw new CannotVerifyError((explainLockedStore(error, config, at) as Error).message);
+            return at;
+          },
         );
-        if (tenant && report.tenant !== tenant)
-          throw new ConfigError(
-            `the API key belongs to tenant ${report.tenant}, not ${tenant}: use that tenant's admin key`,
-          );
-        if (!json)
-          context.printError(`verified by the server at ${url} (its process ran the checks)`);
-      } else {
-        const store = await openStore(config.store).catch((error: unknown) => {
-          throw explainLockedStore(error, config, url);
-        });
-        try {
-          const tenant = await localTenant(args, config, store);
-          const masterFile = config.privacy.keyFile;
-          const tenantKeys = existsSync(masterFile)
-            ? new TenantKeys(store, openMasterKey(masterFile))
-            : undefined;
-          report = await verifyLog(store, {
-            tenant,
-            keys,
-            trusted,
-            scope,
-            onProgress,
-            ...(tenantKeys
-              ? { tenantKeys: (t: string, keyId: string) => tenantKeys.get(t, keyId) }
-              : {}),
-          });
-        } finally {
-          await store.close();
+        if (typeof opened === 'string') report = await throughServer(opened);
+        else {
+          try {
+            report = await verifyLocally(args, config, opened, keys, trusted, scope, onProgress);
+          } finally {
+            await opened.close();
+          }
         }
       }
+    } catch (error) {
+      if (error instanceof ConfigError) throw error; // a usage error: exit code 2
+      context.printError(
+        `vigil verify: cannot verify: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      return VERIFY_CANNOT_RUN;
     } finally {
       bar?.finish();
     }
-    if (json) context.print(JSON.stringify(report));
-    else for (const line of formatReport(report)) context.print(line);
-    return report.ok ? 0 : 1;
+    return finish(report);
   },
 };

@@ -18,7 +18,9 @@ import { SinkProcessor } from './sink.js';
 
 /**
  * Retention end to end on chDB: the expiry the sink gives each row, the TTL that deletes by it
- * when ClickHouse merges, and legal holds that suspend it.
+ * when ClickHouse merges, and legal holds that suspend it. TTL runs on the engine's clock, so
+ * every receive time here is counted from the engine's `now64()` (`ts.now()`), never from a
+ * calendar date or the JS clock: the tests pass on any day, with any process clock.
  */
 
 const salts = randomSaltSource();
@@ -28,11 +30,11 @@ let offset = 0;
 function events(
   stream: string,
   actors: readonly string[],
-  options: { category?: Category; time?: number } = {},
+  options: { category?: Category; time: number },
 ): SealedEvent[] {
   let prev = ZERO_HASH;
   return actors.map((actor, seq) => {
-    const time = options.time ?? Date.now();
+    const time = options.time;
     const e = sealEvent(
       {
         id: newEventId(time),
@@ -134,12 +136,19 @@ describe('retention on chDB: expiry at ingest, TTL on merge, legal holds', () =>
 
   it("gives each row received_at + its tenant's days for its category", async () => {
     await policies.change('acme', { api: 30, data_access: 7 }, 'key-admin', 'contract §4');
-    const receivedAt = Date.parse('2026-11-20T08:00:00.000Z');
-    await sink.process(batch('acme', 'app/r/1', events('app/r/1', ['u1']), receivedAt));
+    // Three days ago: live under the 7 days of the tenant's policy whatever today is.
+    const receivedAt = (await ts.now()) - 3 * DAY;
+    const time = receivedAt;
+    await sink.process(batch('acme', 'app/r/1', events('app/r/1', ['u1'], { time }), receivedAt));
     await sink.process(
-      batch('acme', 'app/r/2', events('app/r/2', ['u2'], { category: 'security' }), receivedAt),
+      batch(
+        'acme',
+        'app/r/2',
+        events('app/r/2', ['u2'], { category: 'security', time }),
+        receivedAt,
+      ),
     );
-    await sink.process(batch('other', 'app/r/1', events('app/r/1', ['u3']), receivedAt));
+    await sink.process(batch('other', 'app/r/1', events('app/r/1', ['u3'], { time }), receivedAt));
     expect((await stored(ts.store, 'acme')).map((r) => [r.actor_id, r.expires_at])).toEqual([
       ['u1', toText(expirySeconds(receivedAt, 7))], // the tenant's own value
       ['u2', toText(expirySeconds(receivedAt, DEFAULT_RETENTION_DAYS.security))], // the default
@@ -150,7 +159,7 @@ describe('retention on chDB: expiry at ingest, TTL on merge, legal holds', () =>
   });
 
   it('counts expiry from receipt: a producer cannot push it with a 1970 (backfill) time', async () => {
-    const receivedAt = Date.now();
+    const receivedAt = await ts.now();
     await sink.process(
       batch('backfill', 'app/b/1', events('app/b/1', ['old'], { time: 0 }), receivedAt),
     );
@@ -164,10 +173,15 @@ describe('retention on chDB: expiry at ingest, TTL on merge, legal holds', () =>
 
   it('deletes expired rows on a merge and keeps the rows of a held tenant until the hold is released', async () => {
     // Received 500 days ago: past the 396 days of data_access.
-    const receivedAt = Date.now() - 500 * DAY;
+    const receivedAt = (await ts.now()) - 500 * DAY;
+    const time = receivedAt;
     const { hold } = await holds.place('held', { reason: 'litigation 2026-17' }, 'key-admin');
-    await sink.process(batch('held', 'app/t/1', events('app/t/1', ['a', 'b']), receivedAt));
-    await sink.process(batch('free', 'app/t/1', events('app/t/1', ['a', 'b']), receivedAt));
+    await sink.process(
+      batch('held', 'app/t/1', events('app/t/1', ['a', 'b'], { time }), receivedAt),
+    );
+    await sink.process(
+      batch('free', 'app/t/1', events('app/t/1', ['a', 'b'], { time }), receivedAt),
+    );
     expect((await stored(ts.store, 'held')).map((r) => r.legal_hold)).toEqual([1, 1]);
 
     await merge(ts.store);
@@ -180,9 +194,14 @@ describe('retention on chDB: expiry at ingest, TTL on merge, legal holds', () =>
   });
 
   it("holds one subject's stored rows, through a re-applied shorter policy, until release", async () => {
-    const receivedAt = Date.now() - 30 * DAY;
+    const receivedAt = (await ts.now()) - 30 * DAY;
     await sink.process(
-      batch('subj', 'app/s/1', events('app/s/1', ['alice', 'bob', 'carol']), receivedAt),
+      batch(
+        'subj',
+        'app/s/1',
+        events('app/s/1', ['alice', 'bob', 'carol'], { time: receivedAt }),
+        receivedAt,
+      ),
     );
     const placed = await holds.place('subj', { subject: 'alice', reason: 'DSAR dispute' }, 'k');
     expect(placed.heldEvents).toBe(1);
@@ -207,8 +226,15 @@ describe('retention on chDB: expiry at ingest, TTL on merge, legal holds', () =>
   });
 
   it('keeps rows covered by another hold when one is released', async () => {
-    const receivedAt = Date.now() - 30 * DAY;
-    await sink.process(batch('two', 'app/2/1', events('app/2/1', ['alice', 'bob']), receivedAt));
+    const receivedAt = (await ts.now()) - 30 * DAY;
+    await sink.process(
+      batch(
+        'two',
+        'app/2/1',
+        events('app/2/1', ['alice', 'bob'], { time: receivedAt }),
+        receivedAt,
+      ),
+    );
     const a = await holds.place('two', { subject: 'alice', reason: 'case A' }, 'k');
     const b = await holds.place('two', { subject: 'bob', reason: 'case B' }, 'k');
     const t = await holds.place('two', { reason: 'whole tenant' }, 'k');
@@ -252,8 +278,9 @@ describe('retention on chDB: expiry at ingest, TTL on merge, legal holds', () =>
         late,
       ],
     });
+    const now = await ts.now();
     await racing.process(
-      batch('race', 'app/x/1', events('app/x/1', ['mallory', 'trent']), Date.now()),
+      batch('race', 'app/x/1', events('app/x/1', ['mallory', 'trent'], { time: now }), now),
     );
     expect((await stored(ts.store, 'race')).map((r) => [r.actor_id, r.legal_hold])).toEqual([
       ['mallory', 1],

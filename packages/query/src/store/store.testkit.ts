@@ -16,7 +16,22 @@ let open = 0;
 
 export interface TestStore {
   readonly store: Store;
+  /** The engine's clock, in epoch ms: see {@link storeNow}. */
+  now(): Promise<number>;
   cleanup(): Promise<void>;
+}
+
+/**
+ * The store engine's own clock, in epoch ms (`now64(3)`). TTL deletes and `now()` filters run
+ * on this clock, which a JS clock (fake timers, a faked system time) cannot move: a test whose
+ * rows must be live, or expired, takes their dates from here rather than from `Date.now()` or
+ * a fixed calendar date, so it passes on any day.
+ */
+export async function storeNow(store: Store): Promise<number> {
+  const [row] = await store.query<{ ms: string | number }>(
+    'SELECT toUnixTimestamp64Milli(now64(3)) AS ms',
+  );
+  return Number(row?.ms);
 }
 
 export async function openTestStore(options: { migrate?: boolean } = {}): Promise<TestStore> {
@@ -29,6 +44,7 @@ export async function openTestStore(options: { migrate?: boolean } = {}): Promis
   if (options.migrate !== false) await migrate(store);
   return {
     store,
+    now: () => storeNow(store),
     async cleanup() {
       try {
         await store.command(`DROP DATABASE IF EXISTS ${database} SYNC`);
