@@ -38,7 +38,6 @@ describe('CLI commands while a server runs on another port', () => {
     ['search', ['search', '--action', 'user.*']],
     ['keys list', ['keys', 'list']],
     ['retention', ['retention']],
-    ['verify', ['verify', '--key', 'A'.repeat(43)]],
   ] as const) {
     it(`${name} names the server's port instead of failing on the store's lock`, async () => {
       const run = await runCli([...args, '--data-dir', vigil.dataDir], { env: env() });
@@ -50,6 +49,15 @@ describe('CLI commands while a server runs on another port', () => {
       expect(run.err).toContain(`--port ${vigil.port}`);
     });
   }
+
+  it('verify goes to the server that holds the store, as announced in the data directory', async () => {
+    const run = await runCli(['verify', '--key', 'A'.repeat(43), '--data-dir', vigil.dataDir], {
+      env: env(),
+    });
+    expect(run.err).not.toMatch(/Cannot lock file|Failed to create connection/);
+    expect(run.code).toBe(0);
+    expect(run.out).toContain('RESULT: OK');
+  });
 
   it('works once pointed at the server with --port', async () => {
     const run = await runCli(['search', '--data-dir', vigil.dataDir, '--port', String(vigil.port)]);
