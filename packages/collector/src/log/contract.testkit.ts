@@ -557,31 +557,6 @@ export function describeLogContract(
     );
 
     it(
-      "reports a group's lag on every partition in groupLag(), with no consumer of it running",
-      ({ expect }) =>
-        withLog(3, async (context) => {
-          const group = unique('group');
-          await appendSpread(context.log, 20);
-          // A group that never ran (a sink that keeps failing before its first commit).
-          const idle = await context.log.groupLag(group);
-          expect([...idle.keys()].sort()).toEqual(
-            Array.from({ length: context.partitions }, (_, p) => p),
-          );
-          expect(sum(idle)).toBe(20);
-          const { consumer } = await context.consume(group, {
-            handleBatch: () => Promise.resolve(),
-          });
-          await expect
-            .poll(async () => sum(await context.log.committedOffsets(group)), poll)
-            .toBe(20);
-          await consumer.stop();
-          await appendSpread(context.log, 5);
-          expect(sum(await context.log.groupLag(group))).toBe(5);
-        }),
-      testTimeout,
-    );
-
-    it(
       'finishes and commits the batch in flight when stopped',
       ({ expect }) =>
         withLog(2, async (context) => {
