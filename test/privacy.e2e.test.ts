@@ -244,7 +244,7 @@ describe('data-subject rights against a running vigil', () => {
     }
     for (const v of values)
       expect(logBytes(join(data.dir, 'log')).includes(Buffer.from(v)), v).toBe(false);
-  });
+  }, 90_000); // many CLI runs, each a process of its own: slow on a loaded machine
 
   it('corrects and restricts, each recorded', async () => {
     const v = vigil as VigilProcess;
