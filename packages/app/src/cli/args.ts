@@ -22,7 +22,12 @@ export function parseCommandLine(argv: readonly string[], local: LocalSpec = {})
   for (const o of OPTIONS) options[o.flag] = { type: o.type === 'boolean' ? 'boolean' : 'string' };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: joinDashValues(argv, options),
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     throw new ConfigError(`${(error as Error).message}; see --help`);
   }
@@ -35,4 +40,44 @@ export function parseCommandLine(argv: readonly string[], local: LocalSpec = {})
     else own[name] = value as string | boolean | string[];
   }
   return { positionals: parsed.positionals, settings, local: own };
+}
+
+/**
+ * `--flag value` where the value starts with a dash: util.parseArgs refuses it as ambiguous, but
+ * base64url keys and signatures start with `-` one time in 64 (`--public-key -Xb3…`). A value
+ * that is not itself a known flag is joined to its string flag as `--flag=value`.
+ */
+function joinDashValues(
+  argv: readonly string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+): string[] {
+  const known = new Set<string>();
+  for (const [name, spec] of Object.entries(options)) {
+    known.add(`--${name}`);
+    if (spec.short !== undefined) known.add(`-${spec.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    const spec = arg.startsWith('--') ? options[arg.slice(2)] : undefined;
+    if (
+      spec?.type === 'string' &&
+      next !== undefined &&
+      next.length > 1 &&
+      next.startsWith('-') &&
+      next !== '--' &&
+      !known.has(next.split('=')[0] as string)
+    ) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
