@@ -37,6 +37,26 @@ function chainOf(log: MemoryLog, tenant: string): { event: SealedEvent; record: 
 }
 
 describe('SystemRecorder', () => {
+  it('refuses a change nested beyond the limits before sealing anything, and its chain goes on unbroken', async () => {
+    const log = new MemoryLog('events', 4);
+    const recorder = new SystemRecorder(log, { host: 'host-1', bootId: BOOT });
+    let deep: Record<string, unknown> = { value: 'x' };
+    for (let i = 0; i < 40; i++) deep = { nested: deep };
+    await expect(
+      recorder.record('acme', '0123456789ab', {
+        action: 'event.corrected',
+        metadata: { corrected: { '/metadata/note': deep } },
+      }),
+    ).rejects.toMatchObject({
+      status: 400,
+      details: [{ path: expect.stringMatching(/^\/metadata\/corrected\//) }],
+    });
+    expect(log.all()).toHaveLength(0);
+    const recorded = await recorder.record('acme', '0123456789ab', { action: 'tenant.suspended' });
+    expect(recorded.seq).toBe(1);
+    expect(chainOf(log, 'acme').map((e) => e.record.seq)).toEqual([0, 1]);
+  });
+
   it('opens a per-tenant chain on vigil/admin/<host>/<boot id> and appends sealed events to the log', async () => {
     const log = new MemoryLog('events', 4);
     const recorder = new SystemRecorder(log, {

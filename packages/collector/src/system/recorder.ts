@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import {
   ZERO_HASH,
   formatTime,
+  jsonShapeProblem,
   newEventId,
   randomSaltSource,
   sealEvent,
@@ -10,7 +11,13 @@ import {
   type Party,
   type SaltSource,
 } from '@vigil/protocol';
-import type { AdminChange, ChangeActor, ChangeRecorder, RecordedChange } from '@vigil/query';
+import {
+  InvalidQueryError,
+  type AdminChange,
+  type ChangeActor,
+  type ChangeRecorder,
+  type RecordedChange,
+} from '@vigil/query';
 import {
   EVENT_MESSAGE_VERSION,
   encodeEventMessage,
@@ -106,6 +113,15 @@ export class SystemRecorder implements ChangeRecorder {
     actor: ChangeActor,
     change: AdminChange,
   ): Promise<RecordedChange> {
+    // A change carries values from a request (a correction's fields, say). One nested beyond
+    // the limits of PROTOCOL.md §3.5 would be sealed and logged here, and the sink would then
+    // set its whole log record aside: a change answered as recorded but never stored, and a
+    // gap in this chain. Refused before anything is sealed.
+    const shape = jsonShapeProblem(change);
+    if (shape !== undefined)
+      throw new InvalidQueryError(`the change cannot be recorded: ${shape.message}`, [
+        { path: shape.path, message: shape.message },
+      ]);
     const now = this.clock();
     const time = formatTime(now);
     const chain = this.chainOf(tenantId);
