@@ -67,14 +67,33 @@ describe('InsertGroup', () => {
     expect(r.inserts).toEqual([[1], [2]]);
   });
 
-  it('fails every batch of a failed insert, so none commits its offsets', async () => {
+  it('fails every batch of a failed insert when each fails alone too, so none commits its offsets', async () => {
     const r = recorder(new Error('store down'));
     const group = new InsertGroup(r.insert, 10_000);
     group.begin();
     group.begin();
     const results = await Promise.allSettled([group.submit([1]), group.submit([2])]);
     expect(results.map((x) => x.status)).toEqual(['rejected', 'rejected']);
-    expect(r.inserts).toEqual([[1, 2]]);
+    expect(r.inserts).toEqual([[1, 2], [1], [2]]);
+  });
+
+  it('fails only the batch whose rows the store refuses; the others are inserted', async () => {
+    const inserts: number[][] = [];
+    const group = new InsertGroup<number>(async (rows) => {
+      inserts.push([...rows]);
+      await tick(5);
+      if (rows.includes(13)) throw new Error('cannot parse row 13');
+    }, 10_000);
+    group.begin();
+    group.begin();
+    group.begin();
+    const results = await Promise.allSettled([
+      group.submit([1, 2]),
+      group.submit([13]),
+      group.submit([3]),
+    ]);
+    expect(results.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(inserts).toEqual([[1, 2, 13, 3], [1, 2], [13], [3]]);
   });
 
   it('skips the insert of a group without rows', async () => {

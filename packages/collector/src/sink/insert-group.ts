@@ -9,8 +9,9 @@
  *
  * A batch waits only for batches already being processed, never for data not yet fetched: a
  * caller that reaches its insert while others are still preparing theirs waits for them, at
- * most `lingerMs`; when none is preparing, the group is inserted at once. Every caller of a
- * group gets that insert's outcome, so on a failure none of them commits its log offsets.
+ * most `lingerMs`; when none is preparing, the group is inserted at once. When the group's
+ * insert fails, each batch is inserted again on its own and gets its own outcome, so a batch
+ * whose rows the store refuses fails alone and the others commit their log offsets.
  */
 export class InsertGroup<Row> {
   private preparing = 0;
@@ -57,16 +58,33 @@ export class InsertGroup<Row> {
     const group = this.waiting;
     this.waiting = [];
     if (group.length === 0) return;
-    const rows = group.length === 1 ? (group[0] as Waiter<Row>).rows : group.flatMap((w) => w.rows);
-    const done = rows.length === 0 ? Promise.resolve() : this.insert(rows);
-    done.then(
+    if (group.length === 1) {
+      this.settle(group[0] as Waiter<Row>);
+      return;
+    }
+    this.insertRows(group.flatMap((w) => w.rows)).then(
       () => {
         for (const w of group) w.resolve();
       },
-      (error: unknown) => {
-        for (const w of group) w.reject(error);
+      // The rows of one batch may be what the store refuses (a value it cannot take): each
+      // batch is then inserted on its own, so that only the batch that holds them fails and
+      // the others' partitions go on. ClickHouse inserts are atomic per INSERT, so nothing of
+      // the failed group was written twice.
+      () => {
+        for (const w of group) this.settle(w);
       },
     );
+  }
+
+  private settle(waiter: Waiter<Row>): void {
+    this.insertRows(waiter.rows).then(
+      () => waiter.resolve(),
+      (error: unknown) => waiter.reject(error),
+    );
+  }
+
+  private insertRows(rows: readonly Row[]): Promise<void> {
+    return rows.length === 0 ? Promise.resolve() : this.insert(rows);
   }
 }
 
