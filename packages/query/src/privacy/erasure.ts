@@ -235,11 +235,13 @@ export class Eraser {
   /**
    * Deletes log records kept in `rejected_records` that hold one of the subject's values (they
    * cannot be rewritten, only removed): those of the tenant, and those whose tenant could not be
-   * decoded (tenant_id ''); never another tenant's. Returns how many there were.
+   * decoded; never another tenant's. Returns how many there were.
    */
   async eraseRejected(tenant: string, subject: SubjectRef): Promise<number> {
     const needles = [JSON.stringify(subject.id), ...(subject.emails ?? []).map(normalEmail)];
-    const where = `tenant_id IN ('', {tenant:String}) AND arrayExists(n -> positionCaseInsensitiveUTF8(base64Decode(payload), n) > 0, {needles:Array(String)})`;
+    // Rows set aside before tenant_id existed (migration 6) have '': their payload still names
+    // the tenant wherever it decodes, so another tenant's are left alone.
+    const where = `(tenant_id = {tenant:String} OR (tenant_id = '' AND JSONExtractString(base64Decode(payload), 'tenant') IN ('', {tenant:String}))) AND arrayExists(n -> positionCaseInsensitiveUTF8(base64Decode(payload), n) > 0, {needles:Array(String)})`;
     const table = this.store.table('rejected_records');
     const found = await this.store.query<{ n: number | string }>(
       `SELECT count() AS n FROM ${table} WHERE ${where}`,
