@@ -388,9 +388,10 @@ export class KafkaLog implements Log {
     for (const partition of partitions) {
       const end = ends.find((entry) => entry.partition === partition);
       if (end === undefined) continue;
-      // Nothing committed yet: the group starts at the log start (auto.offset.reset=earliest).
+      // Nothing committed yet: the group starts at the log start (auto.offset.reset=earliest);
+      // a commit below the log start (retention removed what it had not read) counts from there.
       const from = committed.get(partition) ?? -1;
-      const position = from >= 0 ? from : Number(end.low);
+      const position = Math.max(from, Number(end.low));
       lag.set(partition, Math.max(0, Number(end.high) - position));
     }
     return lag;
