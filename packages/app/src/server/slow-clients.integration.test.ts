@@ -85,7 +85,7 @@ describe('slow clients', () => {
   it('cuts off a keyed client that trickles its body within http.requestTimeoutSeconds, with 408 in the error shape', async () => {
     const admin = role.credentials?.adminKey ?? '';
     const res = await trickle(postHead('/v1/admin/keys', admin), 200, 10_000);
-    expect(res.closedAfterMs).toBeLessThan(3_000);
+    expect(res.closedAfterMs).toBeLessThan(6_000); // 1 s timeout, slack for a loaded machine; no timeout: 10 s
     expect(res.text).toMatch(/^HTTP\/1\.1 408 /);
     const body = JSON.parse(res.text.slice(res.text.indexOf('\r\n\r\n') + 4)) as {
       error: { code: string; message: string; details: unknown[] };
@@ -98,7 +98,7 @@ describe('slow clients', () => {
     for (const path of ['/v1/admin/keys', '/v1/events', '/v1/operator/tenants']) {
       const res = await trickle(postHead(path), 200, 10_000);
       expect(res.text, path).toMatch(/^HTTP\/1\.1 401 /);
-      expect(res.closedAfterMs, path).toBeLessThan(3_000);
+      expect(res.closedAfterMs, path).toBeLessThan(6_000);
     }
   });
 
