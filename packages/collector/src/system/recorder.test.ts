@@ -5,6 +5,7 @@ import {
   sha256Hex,
   ZERO_HASH,
   type EventRecord,
+  type JsonValue,
   type SealedEvent,
 } from '@vigil/protocol';
 import { LogUnavailableError } from '../errors.js';
@@ -40,7 +41,7 @@ describe('SystemRecorder', () => {
   it('refuses a change nested beyond the limits before sealing anything, and its chain goes on unbroken', async () => {
     const log = new MemoryLog('events', 4);
     const recorder = new SystemRecorder(log, { host: 'host-1', bootId: BOOT });
-    let deep: Record<string, unknown> = { value: 'x' };
+    let deep: JsonValue = { value: 'x' };
     for (let i = 0; i < 40; i++) deep = { nested: deep };
     await expect(
       recorder.record('acme', '0123456789ab', {
