@@ -27,7 +27,9 @@ import type { SinkPlugin } from './plugins.js';
 import { SinkProcessor } from './sink.js';
 
 const salts = randomSaltSource();
-const T0 = Date.parse('2026-11-23T10:00:00.000Z');
+// Receive times come from the store engine's clock (set in beforeAll): the TTL runs on it, and
+// rows received too long before it would expire at insert.
+let T0 = 0;
 const offsets = new Map<number, number>();
 let ids = 0;
 
@@ -73,15 +75,16 @@ function batch(partition: number, ...records: ConsumedRecord[]): ConsumedBatch {
   return { partition, records, highWatermark: offsets.get(partition) ?? 0 };
 }
 
-const head = { v: 1, keyId: 'k1', receivedAt: T0 + 5000, backfillBefore: T0 - 86_400_000 } as const;
+const head = () =>
+  ({ v: 1, keyId: 'k1', receivedAt: T0 + 5000, backfillBefore: T0 - 86_400_000 }) as const;
 
 function sealed(tenant: string, name: string, events: SealedEvent[]): EventMessage {
-  return { ...head, tenant, stream: name, kind: 'sealed', events };
+  return { ...head(), tenant, stream: name, kind: 'sealed', events };
 }
 
 function unchained(tenant: string, count: number): EventMessage {
   return {
-    ...head,
+    ...head(),
     tenant,
     stream: 'key/k1',
     kind: 'unchained',
@@ -136,6 +139,7 @@ describe('Merkle trees written by the sink, on chDB', () => {
 
   beforeAll(async () => {
     ts = await openTestStore();
+    T0 = await ts.now();
     store = ts.store;
   });
   afterAll(async () => {
