@@ -33,16 +33,18 @@ export function openTestLog(
   });
 }
 
-/** Polls `check` until it returns true; fails with `what` after `timeoutMs`. */
+/** Polls `check` until it returns true; fails with `what` (evaluated then) after `timeoutMs`. */
 export async function waitFor(
   check: () => boolean | Promise<boolean>,
-  what: string,
+  what: string | (() => string),
   timeoutMs = 15_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const described = typeof what === 'string' ? what : what();
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${described}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
