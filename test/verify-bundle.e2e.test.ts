@@ -13,7 +13,7 @@ import { tempDataDir } from './helpers/vigil.js';
 const vectors = resolve(import.meta.dirname, '../packages/protocol/vectors');
 const bundle = readFileSync(join(vectors, 'bundle-v1.ndjson'), 'utf8');
 const { publicKey } = (
-  JSON.parse(readFileSync(join(vectors, 'merkle-v1.json'), 'utf8')) as {
+  JSON.parse(readFileSync(join(vectors, 'merkle-v2.json'), 'utf8')) as {
     key: { publicKey: string };
   }
 ).key;

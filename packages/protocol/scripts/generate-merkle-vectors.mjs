@@ -1,13 +1,15 @@
-// Writes vectors/merkle-v1.json: leaf data, tree roots, inclusion and consistency proofs, two
-// signed checkpoints and the proof documents of PROTOCOL.md §13–§15. Run after a build:
+// Writes vectors/merkle-v2.json: column digests, leaf data, tree roots, inclusion and consistency
+// proofs, two signed checkpoints and the proof documents of PROTOCOL.md §13–§15. Run after a build:
 //   node packages/protocol/scripts/generate-merkle-vectors.mjs
-// Everything is derived from vectors/v1.json and fixed seeds (Ed25519 signatures are
+// Everything is derived from the event vectors (EVENT_VECTORS) and fixed seeds (Ed25519 signatures are
 // deterministic, RFC 8032 §5.1.6), so the file is reproducible byte for byte. The test suite
 // (src/merkle-vectors.test.ts) recomputes every value in it.
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
   checkpointKeyId,
+  columnDigestHex,
+  columnDigestInput,
   checkpointSigningInput,
   consistencyProof,
   createSignedCheckpoint,
@@ -22,19 +24,26 @@ import {
 } from '../dist/index.js';
 import { createPublicKey } from 'node:crypto';
 
-const v1 = JSON.parse(readFileSync(new URL('../vectors/v1.json', import.meta.url), 'utf8'));
+/** The event vectors the leaves are built from (§11): one name to change when they are renamed. */
+const EVENT_VECTORS = 'v1.json';
+const OUT = 'merkle-v2.json';
+const v1 = JSON.parse(
+  readFileSync(new URL(`../vectors/${EVENT_VECTORS}`, import.meta.url), 'utf8'),
+);
 const sha = (text) => createHash('sha256').update(text).digest();
 const hex = (b) => Buffer.from(b).toString('hex');
 
 const tenant = 'acme';
 const partition = 0;
-// Seven leaves: the four events of the v1 stream, then three events of the key stream
-// `key/k1` whose hashes stand in for records (SHA-256 of "vigil-vector:leaf:<i>").
+// Seven leaves: the four events of the vector stream, then three events of the key stream
+// `key/k1` whose hashes and column digests stand in for records (SHA-256 of
+// "vigil-vector:leaf:<i>" and "vigil-vector:columns:<i>").
 const leaves = [
   ...v1.stream.events.map((e) => ({
     stream: e.link.stream,
     seq: e.link.seq,
     eventHash: e.hash,
+    columns: columnDigestHex(JSON.parse(e.record)),
     eventId: e.input.id,
     record: e.record,
   })),
@@ -42,10 +51,65 @@ const leaves = [
     stream: 'key/k1',
     seq: i - 4,
     eventHash: hex(sha(`vigil-vector:leaf:${i}`)),
+    columns: hex(sha(`vigil-vector:columns:${i}`)),
   })),
 ].map((l, index) => {
-  const data = leafData({ tenant, stream: l.stream, seq: l.seq, eventHash: l.eventHash });
+  const data = leafData({
+    tenant,
+    stream: l.stream,
+    seq: l.seq,
+    eventHash: l.eventHash,
+    columns: l.columns,
+  });
   return { index, ...l, leafData: hex(data), leafHash: hex(hashLeaf(data)) };
+});
+
+// Column digests (§13.2): the records of the vector stream, and two records written for this
+// vector that exercise the fields those leave out (clear access fields, addresses, corrects).
+const extraRecords = [
+  {
+    access: {
+      change: 'revoke',
+      permission: 'invoices:write',
+      resource: { id: 'org-1', type: 'org' },
+      role: 'billing:viewer',
+      subject: { id: 'u-7', name: 'Ada', type: 'user' },
+    },
+    action: 'role.revoked',
+    actor: { id: 'svc-1', type: 'service' },
+    category: 'access_change',
+    context: { ip: 'FE80::1:2%eth0', requestId: 'r-1', sessionId: 's-1', userAgent: 'curl/8' },
+    corrects: { event: v1.stream.events[2].input.id, hash: v1.stream.events[2].hash },
+    id: '01a207a2-5000-7000-8000-000000000001',
+    outcome: 'success',
+    prev: '0'.repeat(64),
+    seq: 0,
+    stream: 's/1',
+    target: { id: 'INV-1', name: 'Invoice 1', type: 'invoice' },
+    time: '2026-11-23T09:00:07.000Z',
+    v: JSON.parse(v1.stream.events[0].record).v,
+  },
+  {
+    action: 'user.login',
+    actor: { id: 'u-8', name: 'Grace', type: 'user' },
+    category: 'authentication',
+    context: { ip: '198.51.100.7' },
+    id: '01a207a2-5000-7000-8000-000000000002',
+    outcome: 'failure',
+    prev: '0'.repeat(64),
+    seq: 0,
+    stream: 's/2',
+    time: '2026-11-23T09:00:08.000Z',
+    v: JSON.parse(v1.stream.events[0].record).v,
+  },
+].map((r) => JSON.stringify(r));
+const columnDigests = [...v1.stream.events.map((e) => e.record), ...extraRecords].map((record) => {
+  const parsed = JSON.parse(record);
+  return {
+    record,
+    inputHex: hex(columnDigestInput(parsed)),
+    digest: columnDigestHex(parsed),
+  };
 });
 const hashes = leaves.map((l) => Buffer.from(l.leafHash, 'hex'));
 const roots = hashes.map((_, i) => hex(rootOf(hashes.slice(0, i + 1))));
@@ -110,7 +174,12 @@ const inclusionDocument = {
   partition,
   leafIndex: proved.index,
   treeSize: 7,
-  leaf: { stream: proved.stream, seq: proved.seq, eventHash: proved.eventHash },
+  leaf: {
+    stream: proved.stream,
+    seq: proved.seq,
+    eventHash: proved.eventHash,
+    columns: proved.columns,
+  },
   leafData: proved.leafData,
   leafHash: proved.leafHash,
   auditPath: inclusionProof(proved.index, hashes).map(hex),
@@ -133,16 +202,17 @@ if (!verifyConsistencyProof(consistencyDocument, [publicKey]).ok)
   throw new Error('consistency document');
 
 const vectors = {
-  protocol: 1,
-  description:
-    'Vigil Merkle trees, checkpoints and proofs (PROTOCOL.md §13-§15). Leaves 0-3 are the events of vectors/v1.json; the signing key is derived from a fixed seed so the signatures can be reproduced. Never sign anything with this key.',
+  protocol: 2,
+  description: `Vigil column digests, Merkle trees, checkpoints and proofs (PROTOCOL.md §13-§15). Leaves 0-3 are the events of vectors/${EVENT_VECTORS}; the signing key is derived from a fixed seed so the signatures can be reproduced. Never sign anything with this key.`,
   tenant,
   partition,
+  columnDigests,
   leaves: leaves.map((l) => ({
     index: l.index,
     stream: l.stream,
     seq: l.seq,
     eventHash: l.eventHash,
+    columns: l.columns,
     leafData: l.leafData,
     leafHash: l.leafHash,
   })),
@@ -163,7 +233,7 @@ const vectors = {
   consistencyProof: consistencyDocument,
 };
 writeFileSync(
-  new URL('../vectors/merkle-v1.json', import.meta.url),
+  new URL(`../vectors/${OUT}`, import.meta.url),
   JSON.stringify(vectors, null, 2) + '\n',
 );
-console.log('wrote vectors/merkle-v1.json: root of 7 leaves', roots[6], 'key', keyId);
+console.log(`wrote vectors/${OUT}: root of 7 leaves`, roots[6], 'key', keyId);

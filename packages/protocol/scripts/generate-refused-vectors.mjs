@@ -1,5 +1,5 @@
 // Writes vectors/refused-v1.json: documents a verifier MUST refuse (PROTOCOL.md §14-§17), each
-// a small change of a valid vector of merkle-v1.json, privacy-v1.json or bundle-v1.ndjson. Run
+// a small change of a valid vector of merkle-v2.json, privacy-v1.json or bundle-v1.ndjson. Run
 // after a build:   node packages/protocol/scripts/generate-refused-vectors.mjs
 // Documents that are signed themselves (a bundle, a receipt, a checkpoint statement) are signed
 // again with the vector key after the change, so only the rule the case names refuses them.
@@ -22,7 +22,7 @@ import {
 } from '../dist/index.js';
 
 const file = (name) => readFileSync(new URL(`../vectors/${name}`, import.meta.url), 'utf8');
-const merkle = JSON.parse(file('merkle-v1.json'));
+const merkle = JSON.parse(file('merkle-v2.json'));
 const privacy = JSON.parse(file('privacy-v1.json'));
 const bundle = file('bundle-v1.ndjson');
 
@@ -286,7 +286,7 @@ for (const c of cases) {
 const vectors = {
   protocol: 1,
   description:
-    "Documents a verifier MUST refuse (PROTOCOL.md §14-§17), each a small change of a vector of merkle-v1.json, privacy-v1.json or bundle-v1.ndjson; documents that carry their own signature are signed again with the vector key, so only the rule of `section` refuses them. `keys` (when present) replaces the trusted key of merkle-v1.json; `problem` is the text Vigil's message contains.",
+    "Documents a verifier MUST refuse (PROTOCOL.md §14-§17), each a small change of a vector of merkle-v2.json, privacy-v1.json or bundle-v1.ndjson; documents that carry their own signature are signed again with the vector key, so only the rule of `section` refuses them. `keys` (when present) replaces the trusted key of merkle-v2.json; `problem` is the text Vigil's message contains.",
   cases,
 };
 writeFileSync(

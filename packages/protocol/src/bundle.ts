@@ -9,6 +9,7 @@ import {
   type SignedCheckpoint,
 } from './checkpoint.js';
 import { sha256Hex } from './hash.js';
+import { columnDigestHex } from './columns.js';
 import { hashLeaf, leafData, verifyInclusion } from './merkle.js';
 import { closedObject, hasMembers, membersProblem } from './members.js';
 import { domainSigningInput, parseCanonical, signatureProblem } from './signed.js';
@@ -293,6 +294,7 @@ function proofProblem(
         stream: record.stream,
         seq: record.seq,
         eventHash: hash,
+        columns: columnDigestHex(record),
       }),
     );
   } catch (error) {

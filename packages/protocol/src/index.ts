@@ -111,6 +111,15 @@ export {
 } from './merkle.js';
 export type { LeafFields, NodeRef, LeafRange } from './merkle.js';
 export {
+  COLUMNS_DOMAIN,
+  COLUMN_FIELDS,
+  columnDigest,
+  columnDigestHex,
+  columnDigestInput,
+  ipv6Bytes,
+} from './columns.js';
+export type { ColumnKind } from './columns.js';
+export {
   CHECKPOINT_VERSION,
   CHECKPOINT_DOMAIN,
   SIGNATURE_ALGORITHM,

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson,
   checkpointId,
+  columnDigestHex,
+  columnDigestInput,
   checkpointKeyId,
   checkpointSigningInput,
   consistencyProof,
@@ -30,11 +32,13 @@ interface MerkleVectors {
   protocol: number;
   tenant: string;
   partition: number;
+  columnDigests: { record: string; inputHex: string; digest: string }[];
   leaves: {
     index: number;
     stream: string;
     seq: number;
     eventHash: string;
+    columns: string;
     leafData: string;
     leafHash: string;
   }[];
@@ -55,9 +59,13 @@ interface MerkleVectors {
 }
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../vectors/merkle-v1.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../vectors/merkle-v2.json', import.meta.url), 'utf8'),
 ) as MerkleVectors;
-const v1 = JSON.parse(readFileSync(new URL('../vectors/v1.json', import.meta.url), 'utf8')) as {
+/** The event vectors the Merkle vectors are built from (§11). */
+const EVENT_VECTORS = 'v1.json';
+const v1 = JSON.parse(
+  readFileSync(new URL(`../vectors/${EVENT_VECTORS}`, import.meta.url), 'utf8'),
+) as {
   stream: { events: { hash: string; record: string; link: { stream: string; seq: number } }[] };
 };
 
@@ -67,23 +75,115 @@ const sha = (...parts: (Buffer | string)[]): Buffer => {
   for (const p of parts) h.update(p);
   return h.digest();
 };
-function specLeafData(tenant: string, stream: string, seq: number, eventHash: string): Buffer {
-  const u32 = (n: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(n);
-    return b;
-  };
+const u32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+};
+function specLeafData(
+  tenant: string,
+  stream: string,
+  seq: number,
+  eventHash: string,
+  columns: string,
+): Buffer {
   const seqBytes = Buffer.alloc(8);
   seqBytes.writeBigUInt64BE(BigInt(seq));
   return Buffer.concat([
-    Buffer.from('vigil.leaf.v1\u0000', 'latin1'),
+    Buffer.from('vigil.leaf.v2\u0000', 'latin1'),
     u32(Buffer.byteLength(tenant)),
     Buffer.from(tenant),
     u32(Buffer.byteLength(stream)),
     Buffer.from(stream),
     seqBytes,
     Buffer.from(eventHash, 'hex'),
+    Buffer.from(columns, 'hex'),
   ]);
+}
+
+/** The column digest input of §13.2, from its table; addresses via URL's IPv6 parser. */
+function specColumnInput(record: Record<string, unknown>): Buffer {
+  const get = (path: string): unknown =>
+    path
+      .split('/')
+      .slice(1)
+      .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], record);
+  const personal = (record['personal'] as string[] | undefined) ?? [];
+  const str = (text: string): Buffer =>
+    Buffer.concat([u32(Buffer.byteLength(text)), Buffer.from(text)]);
+  const parts: Buffer[] = [Buffer.from('vigil.columns.v2\u0000', 'latin1')];
+  const fields = [
+    '/id',
+    '/time',
+    '/stream',
+    '/seq',
+    '/prev',
+    '/action',
+    '/category',
+    '/outcome',
+    '/actor/type',
+    '/actor/id',
+    '/actor/name',
+    '/actor/email',
+    '/target/type',
+    '/target/id',
+    '/target/name',
+    '/access/change',
+    '/access/subject/type',
+    '/access/subject/id',
+    '/access/role',
+    '/access/permission',
+    '/access/resource/type',
+    '/access/resource/id',
+    '/access/grantedBy/id',
+    '/context/ip',
+    '/context/userAgent',
+    '/context/requestId',
+    '/context/sessionId',
+    '/corrects/event',
+  ];
+  for (const f of fields) {
+    if (f === '/seq') {
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64BE(BigInt(record['seq'] as number));
+      parts.push(b);
+    } else if (personal.includes(f)) parts.push(Buffer.from([1]));
+    else if (f === '/context/ip') {
+      const ip = get(f) as string | undefined;
+      if (ip === undefined) parts.push(Buffer.from([0]), u32(0));
+      else {
+        const bare = ip.split('%')[0]!;
+        const v6 = bare.includes(':') ? bare : `::ffff:${bare}`;
+        // URL normalises an IPv6 literal to its shortest form; expand it to 8 groups.
+        const host = new URL(`http://[${v6}]/`).hostname.slice(1, -1);
+        const [l, r = ''] = host.split('::');
+        const groups = (t: string): string[] => (t === '' ? [] : t.split(':'));
+        let all = host.includes('::')
+          ? [
+              ...groups(l!),
+              ...Array<string>(8 - groups(l!).length - groups(r).length).fill('0'),
+              ...groups(r),
+            ]
+          : groups(host);
+        all = all.flatMap((g) =>
+          g.includes('.')
+            ? (() => {
+                const o = g.split('.').map(Number);
+                return [((o[0]! << 8) | o[1]!).toString(16), ((o[2]! << 8) | o[3]!).toString(16)];
+              })()
+            : [g],
+        );
+        parts.push(
+          Buffer.from([0]),
+          u32(16),
+          Buffer.from(all.map((g) => g.padStart(4, '0')).join(''), 'hex'),
+        );
+      }
+    } else parts.push(Buffer.from([0]), str((get(f) as string | undefined) ?? ''));
+  }
+  parts.push(u32(personal.length));
+  for (const p of personal) parts.push(str(p), str(get(p) as string));
+  return Buffer.concat(parts);
 }
 const specLeafHash = (data: Buffer): string => sha(Buffer.from([0]), data).toString('hex');
 function specRoot(hashes: Buffer[]): Buffer {
@@ -95,18 +195,35 @@ function specRoot(hashes: Buffer[]): Buffer {
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (h: string): Buffer => Buffer.from(h, 'hex');
 
-describe('merkle-v1.json vectors (PROTOCOL.md §13-§15)', () => {
-  it('binds the first leaves to the events of v1.json', () => {
+describe('merkle-v2.json vectors (PROTOCOL.md §13-§15)', () => {
+  it('binds the first leaves to the events of the event vectors', () => {
     for (const [i, e] of v1.stream.events.entries()) {
       const leaf = vectors.leaves[i]!;
       expect(leaf).toMatchObject({ stream: e.link.stream, seq: e.link.seq, eventHash: e.hash });
       expect(sha(e.record).toString('hex')).toBe(leaf.eventHash);
+      expect(leaf.columns).toBe(columnDigestHex(JSON.parse(e.record)));
     }
+  });
+
+  it('reproduces every column digest from the record, by the text of §13.2', () => {
+    expect(vectors.columnDigests.length).toBeGreaterThanOrEqual(6);
+    for (const c of vectors.columnDigests) {
+      const record = JSON.parse(c.record) as Record<string, unknown>;
+      expect(hex(specColumnInput(record))).toBe(c.inputHex);
+      expect(sha(specColumnInput(record)).toString('hex')).toBe(c.digest);
+      expect(hex(columnDigestInput(record))).toBe(c.inputHex);
+      expect(columnDigestHex(record)).toBe(c.digest);
+    }
+    // The vectors exercise a clear IPv4 and a zoned IPv6 address, and a correction.
+    const texts = vectors.columnDigests.map((c) => c.record).join('\n');
+    expect(texts).toContain('"ip":"198.51.100.7"');
+    expect(texts).toContain('%eth0');
+    expect(texts).toContain('"corrects"');
   });
 
   it('reproduces every leaf data, leaf hash and root byte for byte', () => {
     for (const l of vectors.leaves) {
-      const data = specLeafData(vectors.tenant, l.stream, l.seq, l.eventHash);
+      const data = specLeafData(vectors.tenant, l.stream, l.seq, l.eventHash, l.columns);
       expect(hex(data)).toBe(l.leafData);
       expect(specLeafHash(data)).toBe(l.leafHash);
       expect(hex(leafData({ tenant: vectors.tenant, ...l }))).toBe(l.leafData);

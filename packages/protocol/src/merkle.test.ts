@@ -393,36 +393,52 @@ describe('subtrees, ranges and the frontier', () => {
 });
 
 describe('leaf data', () => {
-  it('lays out domain, tenant, stream, seq and event hash as PROTOCOL.md §13.2 says', () => {
+  it('lays out domain, tenant, stream, seq, event hash and column digest as PROTOCOL.md §13.2 says', () => {
     const eventHash = 'e5142e0f6d7eb0dbfce89db4693ce6fb771625f58038f27338b261c4204caecf';
-    const data = leafData({ tenant: 'acme', stream: 'api/h/1', seq: 258, eventHash });
+    const columns = '0f'.repeat(32);
+    const data = leafData({ tenant: 'acme', stream: 'api/h/1', seq: 258, eventHash, columns });
     expect(data.toString('hex')).toBe(
-      Buffer.from('vigil.leaf.v1').toString('hex') +
+      Buffer.from('vigil.leaf.v2').toString('hex') +
         '00' +
         '00000004' +
         Buffer.from('acme').toString('hex') +
         '00000007' +
         Buffer.from('api/h/1').toString('hex') +
         '0000000000000102' +
-        eventHash,
+        eventHash +
+        columns,
     );
     expect(hashLeaf(data)).toEqual(refLeaf(data));
     // The length prefixes keep (tenant "ab", stream "c") apart from ("a", "bc").
-    const a = leafData({ tenant: 'ab', stream: 'c', seq: 0, eventHash });
-    const b = leafData({ tenant: 'a', stream: 'bc', seq: 0, eventHash });
+    const a = leafData({ tenant: 'ab', stream: 'c', seq: 0, eventHash, columns });
+    const b = leafData({ tenant: 'a', stream: 'bc', seq: 0, eventHash, columns });
     expect(a.equals(b)).toBe(false);
+    // Another column digest is another leaf.
+    const c = leafData({ tenant: 'ab', stream: 'c', seq: 0, eventHash, columns: '1f'.repeat(32) });
+    expect(hashLeaf(a).equals(hashLeaf(c))).toBe(false);
     // The in-place hasher the sink uses gives the same hash, for any text and any seq.
     for (const fields of [
-      { tenant: 'acme', stream: 'api/h/1', seq: 258, eventHash },
-      { tenant: 'zoë', stream: 'service/€/𝄞/' + 'x'.repeat(190), seq: 2 ** 53 - 1, eventHash },
-      { tenant: 't', stream: 's', seq: 2 ** 32 + 7, eventHash: 'f'.repeat(64) },
+      { tenant: 'acme', stream: 'api/h/1', seq: 258, eventHash, columns },
+      {
+        tenant: 'zoë',
+        stream: 'service/€/𝄞/' + 'x'.repeat(190),
+        seq: 2 ** 53 - 1,
+        eventHash,
+        columns,
+      },
+      { tenant: 't', stream: 's', seq: 2 ** 32 + 7, eventHash: 'f'.repeat(64), columns },
     ])
       expect(eventLeafHash(fields)).toEqual(hashLeaf(leafData(fields)));
     expect(() =>
-      eventLeafHash({ tenant: 'a', stream: 'b', seq: 0, eventHash: 'F'.repeat(64) }),
+      eventLeafHash({ tenant: 'a', stream: 'b', seq: 0, eventHash: 'F'.repeat(64), columns }),
     ).toThrow(TypeError);
-    expect(() => leafData({ tenant: 'a', stream: 'b', seq: -1, eventHash })).toThrow(RangeError);
-    expect(() => leafData({ tenant: 'a', stream: 'b', seq: 0, eventHash: 'AB' })).toThrow(
+    expect(() =>
+      eventLeafHash({ tenant: 'a', stream: 'b', seq: 0, eventHash, columns: 'AB' }),
+    ).toThrow(TypeError);
+    expect(() => leafData({ tenant: 'a', stream: 'b', seq: -1, eventHash, columns })).toThrow(
+      RangeError,
+    );
+    expect(() => leafData({ tenant: 'a', stream: 'b', seq: 0, eventHash: 'AB', columns })).toThrow(
       TypeError,
     );
   });

@@ -12,7 +12,7 @@ import * as crypto from 'node:crypto';
  */
 
 /** Domain string of the leaf data (PROTOCOL.md §13.2). */
-export const LEAF_DOMAIN = 'vigil.leaf.v1';
+export const LEAF_DOMAIN = 'vigil.leaf.v2';
 
 /** RFC 9162 §2.1.1: leaf hashes are SHA-256(0x00 || data), interior nodes SHA-256(0x01 || l || r). */
 const LEAF_PREFIX = 0x00;
@@ -37,6 +37,8 @@ export interface LeafFields {
   readonly seq: number;
   /** The event hash, 64 lower-case hex digits. */
   readonly eventHash: string;
+  /** The column digest (columns.ts, PROTOCOL.md §13.2), 64 lower-case hex digits. */
+  readonly columns: string;
 }
 
 /** A perfect, aligned subtree: leaves [index·2^level, (index+1)·2^level). Level 0 is a leaf. */
@@ -71,7 +73,8 @@ const LEAF_HEAD = Buffer.concat([Buffer.from(LEAF_DOMAIN, 'ascii'), Buffer.from(
  * The leaf data of an event (PROTOCOL.md §13.2), byte for byte:
  *
  * ```
- * "vigil.leaf.v1" 0x00 | u32be(len) tenant | u32be(len) stream | u64be(seq) | event hash (32 bytes)
+ * "vigil.leaf.v2" 0x00 | u32be(len) tenant | u32be(len) stream | u64be(seq) | event hash (32 bytes)
+ *   | column digest (32 bytes)
  * ```
  *
  * Lengths are UTF-8 byte counts. The length prefixes and the fixed-size tail make the encoding
@@ -92,6 +95,7 @@ export function leafData(fields: LeafFields): Buffer {
     stream,
     seq,
     hashFromHex(fields.eventHash),
+    hashFromHex(fields.columns),
   ]);
 }
 
@@ -130,13 +134,15 @@ let scratch = Buffer.allocUnsafe(1024);
 
 /** The leaf hash of an event, from its fields: hashLeaf(leafData(fields)), computed in place. */
 export function eventLeafHash(fields: LeafFields): Buffer {
-  const { tenant, stream, seq, eventHash } = fields;
+  const { tenant, stream, seq, eventHash, columns } = fields;
   if (!Number.isSafeInteger(seq) || seq < 0)
     throw new RangeError(`seq must be an integer from 0 to 2^53-1, not ${seq}`);
   if (!HEX64.test(eventHash))
     throw new TypeError(`not a hash (64 lower-case hex digits): "${eventHash}"`);
+  if (!HEX64.test(columns))
+    throw new TypeError(`not a column digest (64 lower-case hex digits): "${columns}"`);
   // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-  const most = 1 + LEAF_HEAD.length + 8 + 3 * (tenant.length + stream.length) + 8 + 32;
+  const most = 1 + LEAF_HEAD.length + 8 + 3 * (tenant.length + stream.length) + 8 + 64;
   if (scratch.length < most) scratch = Buffer.allocUnsafe(most * 2);
   const b = scratch;
   b[0] = LEAF_PREFIX;
@@ -152,6 +158,7 @@ export function eventLeafHash(fields: LeafFields): Buffer {
   b.writeUInt32BE(seq % 2 ** 32, at + 4);
   at += 8;
   at += b.write(eventHash, at, 32, 'hex');
+  at += b.write(columns, at, 32, 'hex');
   return sha256(b.subarray(0, at));
 }
 

@@ -26,7 +26,7 @@ import {
 
 /**
  * Recomputes vectors/privacy-v1.json and vectors/bundle-v1.ndjson (PROTOCOL.md §16-§18) from
- * v1.json, merkle-v1.json and the fixed seeds, and checks that the published bundle, receipt and
+ * v1.json, merkle-v2.json and the fixed seeds, and checks that the published bundle, receipt and
  * correction verify with the public key alone and fail when any byte of them changes.
  */
 
@@ -40,7 +40,7 @@ interface V1Event {
   disclosures?: Disclosures;
 }
 const v1 = JSON.parse(read('v1.json')) as { stream: { events: V1Event[] } };
-const merkle = JSON.parse(read('merkle-v1.json')) as {
+const merkle = JSON.parse(read('merkle-v2.json')) as {
   tenant: string;
   partition: number;
   key: { seedHex: string; publicKey: string; keyId: string };
@@ -80,7 +80,7 @@ const privateKey = privateKeyFromSeed(Buffer.from(merkle.key.seedHex, 'hex'));
 const sha = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 describe('privacy vectors (PROTOCOL.md §16-§18)', () => {
-  it('use the key of merkle-v1.json', () => {
+  it('use the key of merkle-v2.json', () => {
     expect(vectors.key).toEqual(merkle.key);
     expect(rawPublicKey(createPublicKey(privateKey)).toString('base64url')).toBe(publicKey);
   });
@@ -158,6 +158,7 @@ describe('privacy vectors (PROTOCOL.md §16-§18)', () => {
       stream: string;
       seq: number;
       eventHash: string;
+      columns: string;
       leafHash: string;
     };
     expect(hashLeaf(leafData({ tenant: merkle.tenant, ...leaf })).toString('hex')).toBe(
@@ -268,7 +269,7 @@ describe('privacy vectors (PROTOCOL.md §16-§18)', () => {
     const end = doc.indexOf('\n## §19 ');
     expect(start).toBeGreaterThan(0);
     const text = doc.slice(start, end > start ? end : undefined);
-    const published = read('privacy-v1.json') + read('merkle-v1.json') + bundle;
+    const published = read('privacy-v1.json') + read('merkle-v2.json') + bundle;
     for (const run of text.match(/(?<![0-9A-Za-z])[0-9a-f]{32,}(?![0-9A-Za-z])/g) ?? [])
       expect(published, `PROTOCOL.md quotes ${run}`).toContain(run);
     // Signatures: 86 base64url characters (table rules are dashes only).

@@ -4,6 +4,7 @@ import {
   type PublicKeyInput,
   type SignedCheckpoint,
 } from './checkpoint.js';
+import { columnDigestHex } from './columns.js';
 import { sha256Hex } from './hash.js';
 import {
   EMPTY_TREE_ROOT,
@@ -26,6 +27,8 @@ export interface ProvedLeaf {
   readonly stream: string;
   readonly seq: number;
   readonly eventHash: string;
+  /** The column digest of the event (§13.2), 64 hex. */
+  readonly columns: string;
 }
 
 /** An inclusion proof of one event against a signed checkpoint (PROTOCOL.md §15.1). */
@@ -97,7 +100,7 @@ const INCLUSION_MEMBERS = [
 ];
 /** `record` while the store holds the event; `otherLeaves` as the API may add them. */
 const INCLUSION_OPTIONAL = ['otherLeaves', 'record'];
-const LEAF_MEMBERS = ['eventHash', 'seq', 'stream'];
+const LEAF_MEMBERS = ['columns', 'eventHash', 'seq', 'stream'];
 const OTHER_LEAF_MEMBERS = ['eventHash', 'leafIndex', 'partition'];
 const CONSISTENCY_MEMBERS = ['fromRoot', 'fromSize', 'partition', 'path', 'toRoot', 'toSize', 'v'];
 const CONSISTENCY_OPTIONAL = ['from', 'to'];
@@ -145,6 +148,14 @@ function recordProblem(proof: InclusionProof): string | undefined {
   if (parsed.stream !== proof.leaf.stream || parsed.seq !== proof.leaf.seq)
     return 'the record names another stream or seq than the leaf';
   if (parsed.id !== proof.eventId) return 'the record has another id than eventId';
+  let digest: string;
+  try {
+    digest = columnDigestHex(parsed);
+  } catch (error) {
+    return `no column digest can be computed from record: ${(error as Error).message}`;
+  }
+  if (digest !== proof.leaf.columns)
+    return 'the column digest of record is not the leaf columns (§13.2)';
   return undefined;
 }
 
@@ -196,9 +207,11 @@ export function verifyInclusionProof(
     !Number.isSafeInteger(leaf.seq) ||
     leaf.seq < 0 ||
     typeof leaf.eventHash !== 'string' ||
-    !HEX64.test(leaf.eventHash)
+    !HEX64.test(leaf.eventHash) ||
+    typeof leaf.columns !== 'string' ||
+    !HEX64.test(leaf.columns)
   )
-    return { ok: false, problem: 'leaf must have stream, seq and eventHash (64 hex)' };
+    return { ok: false, problem: 'leaf must have stream, seq, eventHash and columns (64 hex)' };
   const data = leafData({ tenant: statement.tenant, ...leaf });
   if (
     typeof proof.leafData !== 'string' ||
@@ -207,7 +220,7 @@ export function verifyInclusionProof(
   )
     return {
       ok: false,
-      problem: `leafData is not the leaf data of tenant ${statement.tenant}, this stream, seq and event hash`,
+      problem: `leafData is not the leaf data of tenant ${statement.tenant}, this stream, seq, event hash and column digest`,
     };
   const leafHash = hashLeaf(data);
   if (proof.leafHash !== leafHash.toString('hex'))

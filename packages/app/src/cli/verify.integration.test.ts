@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  columnDigestHex,
   eventLeafHash,
   newEventId,
   randomSaltSource,
@@ -280,6 +281,7 @@ describe('vigil verify against a log tampered with in the store (chDB)', () => {
       stream: 'app/b',
       seq: 2,
       eventHash: hash,
+      columns: columnDigestHex(JSON.parse(record)),
     }).toString('hex');
     await mutate(store, 'events', 'DELETE WHERE tenant_id = {t:String} AND hash = {h:String}', {
       t: log.tenant,
@@ -321,6 +323,42 @@ describe('vigil verify against a log tampered with in the store (chDB)', () => {
     expect(finding).toMatchObject({ eventHash: target.hash, stream: 'app/a', seq: 1 });
     expect(finding?.paths).toEqual(['actor_id']);
   });
+
+  it.each([false, true])(
+    'names a clear typed column, and the column digest of a leaf, changed on their own (deep: %s)',
+    async (deep) => {
+      const log = await buildLog(store, `clear${deep ? 'deep' : ''}`);
+      const untouched = await verify(log, { deep });
+      expect(failures(untouched)).toEqual([]);
+      const target = (log.streams.get('app/b') as SealedEvent[])[4] as SealedEvent;
+      const other = (log.streams.get('app/a') as SealedEvent[])[6] as SealedEvent;
+      await mutate(
+        store,
+        'events',
+        "UPDATE action = 'document.deleted', target_id = 'doc-0' WHERE tenant_id = {t:String} AND hash = {h:String}",
+        { t: log.tenant, h: target.hash },
+      );
+      // The digest a stored leaf binds, rewritten in merkle_leaves (the leaf hash kept).
+      await mutate(
+        store,
+        'merkle_leaves',
+        'UPDATE column_digest = {d:String} WHERE tenant_id = {t:String} AND event_hash = {h:String}',
+        { t: log.tenant, h: other.hash, d: 'ab'.repeat(32) },
+      );
+      const report = await verify(log, { deep });
+      expect(categories(report)).toEqual(['edited']);
+      const named = failures(report);
+      expect(named.find((f) => f.eventHash === target.hash)).toMatchObject({
+        stream: 'app/b',
+        seq: 4,
+        paths: ['action', 'target_id'],
+      });
+      expect(named.find((f) => f.eventHash === undefined)?.message).toMatch(
+        /leaf hash does not bind the stream, seq, event hash and column digest/,
+      );
+      expect(named).toHaveLength(2);
+    },
+  );
 
   it('checks every event once when the engine takes the log in small chunks', async () => {
     const log = await buildLog(store, 'chunks');
@@ -411,11 +449,13 @@ describe('vigil verify against a log tampered with in the store (chDB)', () => {
         ip: '::ffff:203.0.113.249',
         received_at: Date.now() - 3 * HOUR,
         leaf_index: leafIndex,
+        column_digest: columnDigestHex(forged.record),
         leaf_hash: eventLeafHash({
           tenant: log.tenant,
           stream: 'app/a',
           seq: 10,
           eventHash: forged.event.hash,
+          columns: columnDigestHex(forged.record),
         }).toString('hex'),
       },
     ]);

@@ -23,7 +23,7 @@ import type { CliCommand, CliContext } from './command.js';
 import { configFor, stringFlag } from './command.js';
 
 export const VERIFY_HELP = `Usage: vigil verify --key KEY [--key KEY …] [--tenant ID] [--from TIME] [--to TIME]
-                    [--stream ID] [--checkpoint FILE …] [--witness DIR] [--json]
+                    [--stream ID] [--checkpoint FILE …] [--witness DIR] [--deep] [--json]
                     [--url URL] [--api-key KEY]
        vigil verify --bundle FILE --key KEY
 
@@ -49,6 +49,9 @@ printed, only what went wrong, on standard error.
   --checkpoint FILE   a checkpoint you trust (JSON: {id, checkpoint, signature}, a witness
                       document, or one per line as "vigil checkpoints --json" prints); repeat
   --witness DIR       a witness directory (witness.dir): every checkpoint file in it
+  --deep              also parse every record and compare each typed column and disclosure
+                      with it; without it, one hash per row checks them through the column
+                      digest each leaf binds (PROTOCOL.md §13.2.1, §19.2)
   --json              one JSON object: totals and every finding
   --url URL           verify through this server (POST /v1/verify, scope admin). Without it,
                       the local store is opened; when another process holds the embedded
@@ -416,6 +419,7 @@ async function verifyLocally(
   trusted: readonly TrustedCheckpoint[],
   scope: { from?: string; to?: string; stream?: string },
   onProgress: (p: VerifyProgress) => void,
+  deep: boolean,
 ): Promise<VerifyReport> {
   const tenant = await localTenant(args, config, store);
   const masterFile = config.privacy.keyFile;
@@ -428,6 +432,7 @@ async function verifyLocally(
     trusted,
     scope,
     onProgress,
+    deep,
     ...(tenantKeys ? { tenantKeys: (t: string, keyId: string) => tenantKeys.get(t, keyId) } : {}),
   });
 }
@@ -444,6 +449,7 @@ export const verifyCommand: CliCommand = {
     checkpoint: { type: 'string', multiple: true },
     witness: { type: 'string' },
     json: { type: 'boolean' },
+    deep: { type: 'boolean' },
     url: { type: 'string' },
     'api-key': { type: 'string' },
     bundle: { type: 'string' },
@@ -462,6 +468,7 @@ export const verifyCommand: CliCommand = {
       throw new ConfigError('--key is required: pin the public key you trust; see --help');
     const keys = pinnedKeys(keyValues);
     const json = args.local['json'] === true;
+    const deep = args.local['deep'] === true;
     const bundle = stringFlag(args, 'bundle');
     if (bundle) return verifyBundleFile(bundle, keys, context, json);
 
@@ -495,7 +502,7 @@ export const verifyCommand: CliCommand = {
       const served = await verifyThroughServer(
         at,
         adminKey(args, context.env, config),
-        { keys, trusted, ...scope },
+        { keys, trusted, ...scope, ...(deep ? { deep } : {}) },
         onProgress,
       );
       if (tenant && served.tenant !== tenant)
@@ -530,7 +537,16 @@ export const verifyCommand: CliCommand = {
         if (typeof opened === 'string') report = await throughServer(opened);
         else {
           try {
-            report = await verifyLocally(args, config, opened, keys, trusted, scope, onProgress);
+            report = await verifyLocally(
+              args,
+              config,
+              opened,
+              keys,
+              trusted,
+              scope,
+              onProgress,
+              deep,
+            );
           } finally {
             await opened.close();
           }

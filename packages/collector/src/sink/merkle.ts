@@ -1,4 +1,4 @@
-import { eventLeafHash } from '@vigil/protocol';
+import { columnDigestHex, eventLeafHash } from '@vigil/protocol';
 import { MerkleStore, type EventRow, type Store } from '@vigil/query';
 import type { BatchContext, RowContext, SinkPlugin } from './plugins.js';
 
@@ -88,14 +88,19 @@ export class MerklePlugin implements SinkPlugin {
       throw new Error(
         `no tree prepared for tenant ${row.tenant_id} partition ${context.partition}`,
       );
+    // The column digest comes from the record as hashed (PROTOCOL.md §13.2), never from the
+    // row's columns: it is what a verifier later checks the columns against.
+    const columns = columnDigestHex(context.record);
     const hash = eventLeafHash({
       tenant: row.tenant_id,
       stream: row.stream,
       seq: row.seq,
       eventHash: row.hash,
+      columns,
     });
     row.leaf_index = tree.size + tree.pending.length;
     row.leaf_hash = hash.toString('hex');
+    row.column_digest = columns;
     tree.pending.push(hash);
   }
 
@@ -145,8 +150,8 @@ export class MerklePlugin implements SinkPlugin {
     if (dense === 0) return 0;
     await store.command(
       `INSERT INTO ${store.table('merkle_leaves')}
-         (tenant_id, log_partition, leaf_index, leaf_hash, event_id, event_hash, stream, seq, received_at, time)
-       SELECT tenant_id, log_partition, leaf_index, leaf_hash, id, hash, stream, seq, received_at, time
+         (tenant_id, log_partition, leaf_index, leaf_hash, event_id, event_hash, stream, seq, received_at, time, column_digest)
+       SELECT tenant_id, log_partition, leaf_index, leaf_hash, id, hash, stream, seq, received_at, time, column_digest
        FROM ${store.table('events')}
        WHERE tenant_id = {tenant:String} AND log_partition = {partition:UInt32}
          AND leaf_index >= {from:UInt64} AND leaf_index < {to:UInt64} AND leaf_hash != ''`,

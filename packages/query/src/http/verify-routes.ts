@@ -26,6 +26,7 @@ interface VerifyBody {
   from?: string;
   to?: string;
   stream?: string;
+  deep?: boolean;
 }
 
 /**
@@ -82,6 +83,11 @@ export function registerVerifyRoutes(app: FastifyInstance, options: VerifyRoutes
             from: { type: 'string' },
             to: { type: 'string' },
             stream: { type: 'string', maxLength: 200 },
+            deep: {
+              type: 'boolean',
+              description:
+                'also parse every record and compare each typed column and disclosure with it (vigil verify --deep)',
+            },
           },
         },
       },
@@ -118,6 +124,7 @@ export function registerVerifyRoutes(app: FastifyInstance, options: VerifyRoutes
         trusted: body.trusted ?? [],
         scope,
         onProgress,
+        deep: body.deep === true,
         ...(options.tenantKeys ? { tenantKeys: options.tenantKeys } : {}),
       }).then(
         (report) => {

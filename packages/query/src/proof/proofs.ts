@@ -114,6 +114,7 @@ export class ProofService {
       stream: leaf.stream,
       seq: leaf.seq,
       eventHash: leaf.eventHash,
+      columns: leaf.columns,
     });
     const record = await this.record(tenant, eventId, leaf.eventHash);
     const others = all.filter((l) => l !== leaf);
@@ -124,7 +125,12 @@ export class ProofService {
       partition: leaf.partition,
       leafIndex: leaf.leafIndex,
       treeSize: head.size,
-      leaf: { stream: leaf.stream, seq: leaf.seq, eventHash: leaf.eventHash },
+      leaf: {
+        stream: leaf.stream,
+        seq: leaf.seq,
+        eventHash: leaf.eventHash,
+        columns: leaf.columns,
+      },
       leafData: data.toString('hex'),
       leafHash: leaf.leafHash,
       auditPath: path.map((h) => h.toString('hex')),

@@ -32,6 +32,8 @@ export interface StoredLeaf {
   readonly eventHash: string;
   readonly stream: string;
   readonly seq: number;
+  /** The column digest the leaf binds (§13.2), hex. */
+  readonly columns: string;
   /** Protocol time form. */
   readonly receivedAt: string;
   readonly time: string;
@@ -74,6 +76,7 @@ interface RawLeaf {
   eh: string;
   st: string;
   sq: number | string;
+  cd: string;
   rcv: string;
   tm: string;
 }
@@ -87,6 +90,7 @@ function toLeaf(r: RawLeaf): StoredLeaf {
     eventHash: r.eh,
     stream: r.st,
     seq: Number(r.sq),
+    columns: r.cd,
     receivedAt: new Date(fromChTime(r.rcv)).toISOString(),
     time: new Date(fromChTime(r.tm)).toISOString(),
   };
@@ -94,7 +98,7 @@ function toLeaf(r: RawLeaf): StoredLeaf {
 
 // Aliases differ from every column name: ClickHouse resolves aliases in WHERE too.
 const LEAF_COLUMNS = `log_partition AS part, leaf_index AS idx, leaf_hash AS lh,
-  toString(event_id) AS eid, event_hash AS eh, stream AS st, seq AS sq,
+  toString(event_id) AS eid, event_hash AS eh, stream AS st, seq AS sq, column_digest AS cd,
   toString(received_at) AS rcv, toString(time) AS tm`;
 
 export class MerkleStore {

@@ -16,6 +16,8 @@ export interface EventRow extends Partial<DerivedColumns> {
   leaf_index?: number;
   /** hex SHA-256(0x00 || leaf data); '' or absent: no leaf. */
   leaf_hash?: string;
+  /** hex column digest the leaf binds (PROTOCOL.md §13.2); set by the sink with the leaf. */
+  column_digest?: string;
   /** Pointers whose disclosures an erasure removed (migration 5; PROTOCOL.md §5.4). */
   erased_paths?: string[];
   /** Ids of the active restrictions (GDPR Art. 18) that cover the row; empty: not restricted. */

@@ -511,6 +511,24 @@ GROUP BY tenant_id, log_partition`,
       return [...alterColumns(store, 'rejected_records', change)];
     },
   },
+  {
+    version: 7,
+    name: 'column digests of leaves',
+    statements: (store) => {
+      // The column digest each leaf binds (PROTOCOL.md §13.2), hex, set by the sink with the
+      // leaf; merkle_leaves keeps it so that a leaf's data can be rebuilt, and proved, after
+      // retention deleted its event.
+      const column = "ADD COLUMN IF NOT EXISTS column_digest String DEFAULT ''";
+      return [
+        ...alterColumns(store, 'events', column),
+        ...alterColumns(store, 'merkle_leaves', column),
+        `ALTER TABLE ${store.table('merkle_leaves_mv')}${onCluster(store)} MODIFY QUERY SELECT tenant_id, log_partition, leaf_index, leaf_hash, id AS event_id, hash AS event_hash,
+       stream, seq, received_at, time, column_digest
+FROM ${store.table(localName(store, 'events'))}
+WHERE leaf_hash != '' AND row_version = 0`,
+      ];
+    },
+  },
 ];
 
 export interface MigrationReport {

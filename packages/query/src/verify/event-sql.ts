@@ -1,3 +1,5 @@
+import { COLUMN_FIELDS } from '@vigil/protocol';
+
 /**
  * The per-event checks of `vigil verify` as one ClickHouse expression per row (PROTOCOL.md §19),
  * so that the store engine does the work over the exact bytes it holds and only the rows that
@@ -11,19 +13,27 @@
  * judged here:
  *
  * - record hash: SHA-256 of the stored bytes equals `hash` (PROTOCOL.md §4, §8.1 check 2);
- * - leaf: `leaf_hash` equals SHA-256(0x00 || leaf data) of the row's tenant, stream, seq and
- *   hash (PROTOCOL.md §13.2; RFC 9162 §2.1.1);
- * - disclosures: each opens its commitment, SHA-256 of the §5.2 preimage with the value in RFC
- *   8785 form, and names a path the record lists in `personal`;
- * - typed columns: each equals what store/rows.ts eventRow derives from the record and the
- *   disclosures (the same derivation, in SQL: event-sql.test.ts checks that both agree).
+ * - leaf and columns: `leaf_hash` equals SHA-256(0x00 || leaf data) of the row's tenant, stream,
+ *   seq, hash and the column digest computed from the row's own typed columns and the
+ *   commitments its disclosures open to (PROTOCOL.md §13.2; RFC 9162 §2.1.1). The sink computed
+ *   the digest from the record, so equality shows, with one hash and no parse of the record,
+ *   that every clear typed column is what the record says and that every disclosure opens the
+ *   commitment the record holds at its path;
+ * - personal columns: each holds its disclosed value ('' when there is none);
+ * - deep (`vigil verify --deep`): besides, the record is parsed and every typed column compared
+ *   with what store/rows.ts eventRow derives from it, and every disclosure with the commitment
+ *   read from the record (the same derivation, in SQL: event-sql.integration.test.ts checks
+ *   that both agree).
  */
 
 /** Bits of the per-row verdict. */
 export const ROW_BITS = {
   /** SHA-256 of `record` is not `hash`. */
   hash: 1,
-  /** `leaf_hash` does not bind the row's tenant, stream, seq and hash. */
+  /**
+   * `leaf_hash` does not bind the row's tenant, stream, seq, hash and the column digest of its
+   * typed columns and disclosures: a record, column, disclosure or leaf was changed.
+   */
   leaf: 2,
   /** No leaf (`leaf_hash` = ''): stored before trees, or inserted around them. */
   noLeaf: 4,
@@ -104,41 +114,72 @@ const be64 = (x: string): string => `reverse(reinterpretAsFixedString(toUInt64($
 
 /**
  * The leaf hash of a row as lower-case hex, in SQL (PROTOCOL.md §13.2, RFC 9162 §2.1.1):
- * SHA-256(0x00 || "vigil.leaf.v1" 0x00 | u32be tenant | u32be stream | u64be seq | event hash).
- * The event-row checks here and the tree join (tree.ts) both bind leaves with it.
+ * SHA-256(0x00 || "vigil.leaf.v2" 0x00 | u32be tenant | u32be stream | u64be seq | event hash |
+ * column digest). `digest` is an expression of the digest's 32 bytes. The event-row checks here
+ * and the tree join (tree.ts) both bind leaves with it.
  */
-export function leafHashSql(eventHashHex: string): string {
-  return `lower(hex(SHA256(concat('\\0vigil.leaf.v1\\0',
+export function leafHashSql(eventHashHex: string, digest: string): string {
+  return `lower(hex(SHA256(concat('\\0vigil.leaf.v2\\0',
       ${be32('length(tenant_id)')}, tenant_id, ${be32('length(stream)')}, stream,
-      ${be64('seq')}, unhex(${eventHashHex})))))`;
+      ${be64('seq')}, unhex(${eventHashHex}), ${digest}))))`;
+}
+
+/** A text field of the column digest: 0x00 | u32be(length) | bytes. */
+const textField = (x: string): string => `'\\0', ${be32(`length(${x})`)}, ${x}`;
+
+/**
+ * The column digest of a row (PROTOCOL.md §13.2.1) from its typed columns, as 32 raw bytes.
+ * `commitment` maps a path expression to the expression of its commitment (64 hex). Each field
+ * of COLUMN_FIELDS comes from the column of its name: `time` back in the record's text form,
+ * `ip` as its 16 bytes, and a field `personal` lists as 0x01.
+ */
+export function columnDigestSql(commitment: (path: string) => string): string {
+  const parts: string[] = [`'vigil.columns.v2\\0'`];
+  for (const [column, pointer, kind] of COLUMN_FIELDS) {
+    if (kind === 'seq') {
+      parts.push(be64('seq'));
+      continue;
+    }
+    let clear: string;
+    if (kind === 'ip')
+      clear = `if(isNull(ip), concat('\\0', ${be32('0')}), concat('\\0', ${be32('16')}, reinterpretAsFixedString(assumeNotNull(ip))))`;
+    else if (column === 'id') clear = `concat(${textField('toString(id)')})`;
+    else if (column === 'time')
+      clear = `concat(${textField(
+        "concat(substring(toString(time), 1, 10), 'T', substring(toString(time), 12, 12), 'Z')",
+      )})`;
+    else clear = `concat(${textField(`toString(${column})`)})`;
+    // Fields that can never be personal (§5.1) skip the test.
+    const personalCapable = PERSONAL_POINTERS.has(pointer);
+    parts.push(personalCapable ? `if(has(personal, ${lit(pointer)}), '\\x01', ${clear})` : clear);
+  }
+  parts.push(be32('length(personal)'));
+  parts.push(
+    `arrayStringConcat(arrayMap(p -> concat(${be32('length(p)')}, p, ${be32(`length(${commitment('p')})`)}, ${commitment('p')}), personal))`,
+  );
+  return `SHA256(concat(${parts.join(',\n    ')}))`;
 }
 
 /** SQL text of a path literal (paths here are plain ASCII pointers). */
 const lit = (text: string): string => `'${text}'`;
 
-/**
- * Whether every disclosure of the row opens its commitment in the record (§5.2):
- * "vigil.commitment.v1" 0x00 | u32be salt | u32be path | u32be RFC 8785 value. A JSON string's
- * RFC 8785 form is its JSON escaping (RFC 8785 §3.2.2.2); toJSONString escapes the same way
- * for ordinary text, and where it differs the commitment fails here and JavaScript decides. A
- * salt must be canonical base64url of 16-64 bytes. `k`, `v`, `s` are a disclosure's path, value
- * and salt, `c` the record's value at the path (the commitment). One lambda over the row's
- * disclosures: with short-circuit evaluation off (EVENT_SQL_SETTINGS), an unrolled check per
- * possible disclosure hashed every slot, used or not, and measured 30 % slower in total.
- */
-function allOpen(fixed: string): string {
-  const salt = 'tryBase64URLDecode(s)';
-  const value = 'toJSONString(v)';
-  return `arrayAll((k, v, s, c) -> length(${salt}) BETWEEN 16 AND 64 AND base64URLEncode(${salt}) = s
-      AND SHA256(concat('vigil.commitment.v1\\0', ${be32(`length(${salt})`)}, ${salt},
-        ${be32('length(k)')}, k, ${be32(`length(${value})`)}, ${value})) = unhex(c),
-    dk, dv, ds, arrayMap(k -> rv[indexOf(${fixed}, k)], dk))`;
-}
+/** The pointers a record may list as personal among the digest's fields (§5.1). */
+const PERSONAL_POINTERS = new Set(FIXED_PATHS.map(([path]) => path));
 
 export interface EventSqlOptions {
   /** The table has migration 5's columns (`erased_paths`, `pseudonyms`). */
   readonly privacyColumns: boolean;
+  /**
+   * Also parse every record and compare each typed column and disclosure with it (`vigil
+   * verify --deep`). Without it, columns and disclosures are checked through the column digest
+   * the leaf binds, one hash per row.
+   */
+  readonly deep?: boolean;
 }
+
+/** The commitment a disclosure opens to (§5.2), 64 hex; `k`, `v`, `s` its path, value, salt. */
+const OPENED = `lower(hex(SHA256(concat('vigil.commitment.v1\\0', ${be32('length(tryBase64URLDecode(s))')},
+    tryBase64URLDecode(s), ${be32('length(k)')}, k, ${be32('length(toJSONString(v))')}, toJSONString(v)))))`;
 
 /**
  * The expressions of one row's verdict, as a subquery over `events` that selects them as
@@ -147,6 +188,7 @@ export interface EventSqlOptions {
  * Run it with the settings of EVENT_SQL_SETTINGS.
  */
 export function eventCheckSql(from: string, options: EventSqlOptions): string {
+  const deep = options.deep ?? false;
   const pseudonymised = options.privacyColumns ? `pseudonyms != ''` : '0';
   const pseudonymPaths = options.privacyColumns
     ? `if(pseudonyms = '', emptyArrayString(), JSONExtractKeys(pseudonyms))`
@@ -155,7 +197,18 @@ export function eventCheckSql(from: string, options: EventSqlOptions): string {
   const fixed = `[${FIXED_PATHS.map(([path]) => lit(path)).join(', ')}]`;
   /** The disclosed value of a pointer, or '' (erased, withheld). */
   const disclosed = (pointer: string): string => `dv[indexOf(dk, ${lit(pointer)})]`;
-  const columnChecks = [
+  // Personal columns hold their disclosed value, '' when there is none; clear ones are in the
+  // column digest. IPv4 is stored mapped into IPv6, an IPv6 zone index left out (store/rows.ts
+  // ipColumn); no value is NULL.
+  const ipCheck = `isNotDistinctFrom(ip, toIPv6OrNull(ipa)) AND (ipv = '' OR toIPv6OrNull(ipa) IS NOT NULL)`;
+  const personalChecks = [
+    ...TEXT_COLUMNS.filter(([, , pointer]) => pointer !== undefined).map(
+      ([column, , pointer]) =>
+        `(NOT has(personal, ${lit(pointer as string)}) OR ${column} = ${disclosed(pointer as string)})`,
+    ),
+    `(NOT has(personal, '/context/ip') OR (${ipCheck}))`,
+  ];
+  const deepChecks = [
     `toString(id) = r.id`,
     // DateTime64(3) text vs the protocol's time form (store/rows.ts toChTime).
     `toString(time) = concat(substring(r.time, 1, 10), ' ', substring(r.time, 12, 12))`,
@@ -165,45 +218,60 @@ export function eventCheckSql(from: string, options: EventSqlOptions): string {
         ? `${column} = ${expr}`
         : `${column} = if(has(r.personal, ${lit(pointer)}), ${disclosed(pointer)}, ${expr})`,
     ),
-    // IPv4 is stored mapped into IPv6, an IPv6 zone index left out (store/rows.ts ipColumn);
-    // no value is NULL.
-    `isNotDistinctFrom(ip, toIPv6OrNull(ipa)) AND (ipv = '' OR toIPv6OrNull(ipa) IS NOT NULL)`,
+    ipCheck,
     `personal = r.personal`,
   ];
   // Disclosures as eventRow wrote them, JSON.stringify of {path: {salt, value}}. The engine
   // judges only the plain shape: every value a JSON string (so that re-escaping it gives the
   // bytes committed to), exactly the members salt and value, no path twice, every path listed
-  // in `personal` and a fixed one (not in metadata). Anything else goes
-  // to JavaScript, which reads the text as JSON.parse does.
+  // in `personal`, and every listed path disclosed (the digest needs each one's commitment;
+  // with --deep, the record gives those of the fixed paths). Anything else goes to
+  // JavaScript, which reads the text as JSON.parse does.
   const guard = `(length(m) = length(arrayDistinct(dk))
     AND countSubstrings(disclosures, '"value":"') = length(m)
     AND countSubstrings(disclosures, '"value":') = length(m)
     AND countSubstrings(disclosures, '"salt":"') = length(m)
     AND countSubstrings(disclosures, '"salt":') = length(m)
     AND arrayAll(x -> length(x) = 2 AND mapContains(x, 'salt') AND mapContains(x, 'value'), mapValues(m))
-    AND hasAll(r.personal, dk)
-    AND hasAll(${fixed}, dk))`;
-  const leaf = leafHashSql('hash');
-  const needsJs = `(${pseudonymised} OR has(flags, 'noncanonical') OR NOT ${guard})`;
+    AND hasAll(personal, dk)
+    AND hasAll(${deep ? `arrayConcat(dk, ${fixed})` : 'dk'}, personal))`;
+  // The commitment of a listed path: what its disclosure opens to; with --deep, for a fixed
+  // path, the record's value (the disclosure is then checked against it on its own).
+  const commitment = deep
+    ? (p: string): string =>
+        `if(indexOf(${fixed}, ${p}) > 0, rv[indexOf(${fixed}, ${p})], dc[indexOf(dk, ${p})])`
+    : (p: string): string => `dc[indexOf(dk, ${p})]`;
+  const leaf = leafHashSql('hash', 'cd');
+  // A row without a leaf has nothing to bind its columns: the reference code checks it whole.
+  const needsJs = `(${pseudonymised} OR has(flags, 'noncanonical') OR leaf_hash = '' OR NOT ${guard})`;
+  const salts = `arrayAll(s -> length(tryBase64URLDecode(s)) BETWEEN 16 AND 64 AND base64URLEncode(tryBase64URLDecode(s)) = s, ds)`;
+  const disclosureCheck = deep
+    ? `${salts} AND arrayAll((k, c) -> indexOf(${fixed}, k) = 0 OR c = rv[indexOf(${fixed}, k)], dk, dc)`
+    : salts;
+  const recordParse = deep
+    ? `JSONExtract(record, '${RECORD_TUPLE.replace(/\s+/g, ' ')}') AS r,
+    [${FIXED_PATHS.map(([, expr]) => expr).join(', ')}] AS rv,`
+    : '';
   return `SELECT toString(id) AS eid, hash AS h, log_partition AS part, leaf_index AS li,
        leaf_hash AS lh, stream AS st, seq AS sq, flags AS fl,
        toUnixTimestamp64Milli(received_at) AS rcv,
        (if(SHA256(record) != unhex(hash), ${ROW_BITS.hash}, 0)
-        + if(leaf_hash != '' AND leaf_hash != ${leaf}, ${ROW_BITS.leaf}, 0)
+        + if(js OR leaf_hash = ${leaf}, 0, ${ROW_BITS.leaf})
         + if(leaf_hash = '', ${ROW_BITS.noLeaf}, 0)
-        + if(${columnChecks.join('\n          AND ')}, 0, ${ROW_BITS.columns})
-        + if(js, ${ROW_BITS.js}, if(${allOpen(fixed)}, 0, ${ROW_BITS.disclosure}))) AS bits,
-       if(length(r.personal) > length(dk), arrayFilter(p -> NOT has(dk, p) AND NOT has(pk, p), r.personal), emptyArrayString()) AS und,
+        + if(${[...personalChecks, ...(deep ? deepChecks : [])].join('\n          AND ')}, 0, ${ROW_BITS.columns})
+        + if(js, ${ROW_BITS.js}, if(${disclosureCheck}, 0, ${ROW_BITS.disclosure}))) AS bits,
+       if(length(personal) > length(dk), arrayFilter(p -> NOT has(dk, p) AND NOT has(pk, p), personal), emptyArrayString()) AS und,
        if(empty(und), emptyArrayString(), arrayFilter(p -> has(${erased}, p), und)) AS ers
 FROM (
   SELECT *,
-    JSONExtract(record, '${RECORD_TUPLE.replace(/\s+/g, ' ')}') AS r,
+    ${recordParse}
     JSONExtract(disclosures, 'Map(String, Map(String, String))') AS m,
     mapKeys(m) AS dk,
     arrayMap(x -> x['value'], mapValues(m)) AS dv,
     arrayMap(x -> x['salt'], mapValues(m)) AS ds,
-    [${FIXED_PATHS.map(([, expr]) => expr).join(', ')}] AS rv,
-    if(has(r.personal, '/context/ip'), dv[indexOf(dk, '/context/ip')], r.context.ip) AS ipv,
+    arrayMap((k, v, s) -> ${OPENED}, dk, dv, ds) AS dc,
+    ${columnDigestSql(commitment)} AS cd,
+    if(has(personal, '/context/ip'), ${disclosed('/context/ip')}, ${deep ? 'r.context.ip' : "''"}) AS ipv,
     if(position(ipv, '%') > 0, substring(ipv, 1, position(ipv, '%') - 1), ipv) AS ipa,
     ${pseudonymPaths} AS pk,
     ${needsJs} AS js

@@ -1,5 +1,6 @@
 import {
   checkSealedEvent,
+  columnDigestHex,
   eventLeafHash,
   isCanonicalRecord,
   sha256Hex,
@@ -78,7 +79,7 @@ export interface EventVerdict {
 export function storedEventColumns(privacyColumns: boolean): string {
   const text = TEXT_COLUMNS.map(([column]) => column).join(', ');
   const privacy = privacyColumns
-    ? ', erased_paths, pseudonyms, pseudonym_key, protected_disclosures'
+    ? ', erased_paths, pseudonyms, pseudonym_key, protected_disclosures, corrects_id'
     : '';
   return `toString(id) AS eid, hash AS h, record AS rec, disclosures AS disc, flags AS fl,
     toString(time) AS tm, toString(seq) AS sq, if(isNull(ip), NULL, toString(ip)) AS ipt, personal,
@@ -136,6 +137,8 @@ function differingColumns(expected: EventRow, stored: StoredEventRow): string[] 
   for (const [column] of TEXT_COLUMNS) if (e[column] !== stored[column]) out.push(column);
   if (normalIp(expected.ip) !== normalIp(stored.ipt)) out.push('ip');
   if (JSON.stringify(expected.personal) !== JSON.stringify(stored.personal)) out.push('personal');
+  if (stored['corrects_id'] !== undefined && expected.corrects_id !== stored['corrects_id'])
+    out.push('corrects_id');
   return out;
 }
 
@@ -276,18 +279,27 @@ export function checkStoredEvent(
         paths: pseudonymised,
       });
     if (stored.leaf_hash !== '') {
-      const leaf = /^[0-9a-f]{64}$/.test(stored.h)
-        ? eventLeafHash({
-            tenant,
-            stream: parsed.stream,
-            seq: parsed.seq,
-            eventHash: stored.h,
-          }).toString('hex')
-        : '';
+      let columns = '';
+      try {
+        columns = columnDigestHex(parsed);
+      } catch {
+        // An invalid record has no column digest; checkSealedEvent named what is wrong.
+      }
+      const leaf =
+        /^[0-9a-f]{64}$/.test(stored.h) && columns !== ''
+          ? eventLeafHash({
+              tenant,
+              stream: parsed.stream,
+              seq: parsed.seq,
+              eventHash: stored.h,
+              columns,
+            }).toString('hex')
+          : '';
       if (leaf !== stored.leaf_hash)
         problems.push({
           category: 'edited',
-          message: "the row's leaf hash does not bind its tenant, stream, seq and event hash",
+          message:
+            "the row's leaf hash does not bind its tenant, stream, seq, event hash and the column digest of its record",
         });
     }
   }

@@ -120,7 +120,7 @@ FROM (
     toString(event_hash) AS eh, stream AS st, seq AS sq,
     toUnixTimestamp64Milli(received_at) AS rcv, toUnixTimestamp64Milli(time) AS tm,
     ${leafScope} AS insc,
-    toUInt8(leaf_hash = ${leafHashSql('event_hash')}) AS lok
+    toUInt8(leaf_hash = ${leafHashSql('event_hash', 'unhex(column_digest)')}) AS lok
   FROM ${store.table('merkle_leaves')} FINAL
   WHERE tenant_id = {tenant:String} AND log_partition = {partition:UInt32}
     AND leaf_index >= {from:UInt64} AND leaf_index < {to:UInt64}
@@ -311,7 +311,8 @@ export async function verifyTree(
     if (!chosen.leafOk)
       findings.add({
         category: 'edited',
-        message: 'the leaf hash does not bind the stream, seq and event hash stored with it',
+        message:
+          'the leaf hash does not bind the stream, seq, event hash and column digest stored with it',
         partition,
         leafFrom: idx,
         leafTo: idx,

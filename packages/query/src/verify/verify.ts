@@ -48,6 +48,11 @@ export interface VerifyOptions {
   readonly now?: number;
   /** Leaves older than this and not covered by a verified checkpoint fail (default 1 hour). */
   readonly unsignedGraceMs?: number;
+  /**
+   * Parse every record and compare each typed column and disclosure with it (`--deep`), besides
+   * the column digest every leaf binds. Without it, one hash per row checks the columns.
+   */
+  readonly deep?: boolean;
   /** Events per engine query (progress granularity); default 250 000. */
   readonly chunkEvents?: number;
   readonly onProgress?: (progress: VerifyProgress) => void;
@@ -219,7 +224,7 @@ export async function verifyLog(store: Store, options: VerifyOptions): Promise<V
       const from = `FROM ${store.table('events')} FINAL
   WHERE tenant_id = {tenant:String} AND ${scope.sql('time', 'stream')}${chunk}`;
       const rows = await store.query<RowVerdict>(
-        eventCheckSql(from, { privacyColumns }),
+        eventCheckSql(from, { privacyColumns, deep: options.deep ?? false }),
         params,
         EVENT_SQL_SETTINGS,
       );
