@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  columnDigestHex,
   consistencyProof,
   hashLeaf,
   inclusionProof,
@@ -174,8 +175,11 @@ describe('Merkle trees written by the sink, on chDB', () => {
       seq: string;
       log_offset: string;
       log_index: number;
+      record: string;
+      column_digest: string;
     }>(
-      `SELECT tenant_id, log_partition, leaf_index, leaf_hash, hash, stream, seq, log_offset, log_index
+      `SELECT tenant_id, log_partition, leaf_index, leaf_hash, hash, stream, seq, log_offset, log_index,
+         record, column_digest
        FROM ${store.table('events')} FINAL ORDER BY tenant_id, log_partition, leaf_index`,
     );
     const trees = new Map<string, typeof rows>();
@@ -190,8 +194,11 @@ describe('Merkle trees written by the sink, on chDB', () => {
       const [tenant, partition] = k.split('/') as [string, string];
       expect(tree.map((r) => Number(r.leaf_index))).toEqual(tree.map((_, i) => i));
       for (const r of tree) {
+        // The digest comes from the record as stored (PROTOCOL.md §13.2.1).
+        const columns = columnDigestHex(JSON.parse(r.record));
+        expect(r.column_digest).toBe(columns);
         const expected = hashLeaf(
-          leafData({ tenant, stream: r.stream, seq: Number(r.seq), eventHash: r.hash }),
+          leafData({ tenant, stream: r.stream, seq: Number(r.seq), eventHash: r.hash, columns }),
         );
         expect(r.leaf_hash).toBe(expected.toString('hex'));
       }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashLeaf, leafData, type EventRecord } from '@vigil/protocol';
+import { columnDigestHex, hashLeaf, leafData, type EventRecord } from '@vigil/protocol';
 import type { EventRow, Store } from '@vigil/query';
 import { MerklePlugin, type TreeObserver } from './merkle.js';
 
@@ -46,9 +46,23 @@ function row(tenant: string, stream = 's'): EventRow {
   return { tenant_id: tenant, stream, seq: i, hash: i.toString(16).padStart(64, '0') } as EventRow;
 }
 
+/** The record rows are built from: the leaf binds its column digest. */
+const RECORD = {
+  id: '0193a4b2-6c1e-7000-8000-000000000001',
+  time: '2026-10-01T00:00:01.000Z',
+  stream: 's',
+  seq: 0,
+  prev: '0'.repeat(64),
+  action: 'job.ran',
+  category: 'system',
+  outcome: 'success',
+  actor: { type: 'service', id: 'cron' },
+  v: 2,
+} as unknown as EventRecord;
+
 const context = (partition: number) => ({
   partition,
-  record: {} as EventRecord,
+  record: RECORD,
   disclosures: undefined,
 });
 
@@ -66,12 +80,21 @@ describe('MerklePlugin', () => {
       ['a', 2],
       ['b', 1],
     ]);
-    for (const r of rows)
+    const columns = columnDigestHex(RECORD);
+    for (const r of rows) {
+      expect(r.column_digest).toBe(columns);
       expect(r.leaf_hash).toBe(
         hashLeaf(
-          leafData({ tenant: r.tenant_id, stream: r.stream, seq: r.seq, eventHash: r.hash }),
+          leafData({
+            tenant: r.tenant_id,
+            stream: r.stream,
+            seq: r.seq,
+            eventHash: r.hash,
+            columns,
+          }),
         ).toString('hex'),
       );
+    }
     plugin.stored(rows, batch);
     // The next batch continues where the stored one ended.
     await plugin.prepare({ partition: 2, tenants: new Set(['a']) });

@@ -41,7 +41,8 @@ export async function insertLeaves(
   for (let i = 0; i < count; i++) {
     const eventId = eventIdOf(partition, i);
     const eventHash = sha256Hex(`${tenant}/${partition}/${i}`);
-    const leafHash = hashLeaf(leafData({ tenant, stream, seq: i, eventHash }));
+    const columns = sha256Hex(`columns/${tenant}/${partition}/${i}`);
+    const leafHash = hashLeaf(leafData({ tenant, stream, seq: i, eventHash, columns }));
     eventIds.push(eventId);
     eventHashes.push(eventHash);
     leafHashes.push(leafHash);
@@ -57,6 +58,7 @@ export async function insertLeaves(
       seq: i,
       received_at: at,
       time: at,
+      column_digest: columns,
     });
   }
   await store.insert(store.table('merkle_leaves'), rows);
