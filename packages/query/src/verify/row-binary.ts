@@ -4,8 +4,8 @@ import type { QueryParams, Store } from '../store/store.js';
 /**
  * Reads a query result in ClickHouse's RowBinary format (ClickHouse docs, "Formats: RowBinary"):
  * the verifier streams every leaf hash of a tree, and binary rows cost a fraction of JSON to
- * produce and to parse. Only the types the verifier selects are decoded: UInt8, UInt64 (as
- * a JS number, exact below 2^53), FixedString(N) and String (LEB128 length + bytes).
+ * produce and to parse. Only the types the verifier selects are decoded: UInt8, UInt64 and
+ * Int64 (as JS numbers, exact below 2^53), FixedString(N) and String (LEB128 length + bytes).
  */
 export class RowBinaryReader {
   private buffer: Buffer = Buffer.alloc(0);
@@ -43,6 +43,14 @@ export class RowBinaryReader {
   u64(): number {
     const low = this.buffer.readUInt32LE(this.at);
     const high = this.buffer.readUInt32LE(this.at + 4);
+    this.at += 8;
+    return high * 2 ** 32 + low;
+  }
+
+  /** An Int64, as a JS number (exact between −2^53 and 2^53). */
+  i64(): number {
+    const low = this.buffer.readUInt32LE(this.at);
+    const high = this.buffer.readInt32LE(this.at + 4);
     this.at += 8;
     return high * 2 ** 32 + low;
   }

@@ -11,7 +11,7 @@ import type { Scope } from './scope.js';
  * The tree half of a verification (PROTOCOL.md §13, §19.3), one (tenant, partition) tree at a
  * time, every leaf in index order:
  *
- * - each leaf hash binds the stream, seq and event hash stored beside it (checked by the engine:
+ * - each leaf hash binds the stream, seq, event hash and column digest stored beside it (checked by the engine:
  *   SHA-256(0x00 || leaf data), RFC 9162 §2.1.1);
  * - leaf indexes are dense from 0, one leaf per index;
  * - every stored event row has the leaf at its position, and every leaf has its event row or
@@ -20,8 +20,9 @@ import type { Scope } from './scope.js';
  *   (RFC 9162 §2.1.1) and compared with it; leaves a checkpoint states but the store no longer
  *   has are a truncation; leaves no verified checkpoint covers are not signed yet.
  *
- * Leaves and event rows are joined by the engine and streamed as RowBinary; the frontier, the
- * comparisons and the classification run here, while the engine works on the next chunk.
+ * Leaves and event rows are each scanned by the engine and streamed as fixed-size RowBinary
+ * rows, set in place by leaf index here; the engine joins them only over the span of indexes
+ * where the two sides differ. The frontier, the comparisons and the classification run here.
  */
 
 /** Leaves per query: each query's join holds about this many rows of each side. */
@@ -183,6 +184,106 @@ function commonRow(idx: number, hash: Buffer, receivedAt: number): Row {
     seq: 0,
     eventHash: '',
   };
+}
+
+/** One side (leaves or event rows) of a chunk, set in place by leaf index. */
+interface Side {
+  /** Rows at each index (2 stands for two or more). */
+  readonly count: Uint8Array;
+  /** Leaf hash, 32 bytes per index. */
+  readonly hash: Buffer;
+  /** Event id (16 bytes of the UUID), receipt time and event time. */
+  readonly eventId: Buffer;
+  readonly received: Float64Array;
+  readonly time: Float64Array;
+  /** Leaves: the leaf hash binds the fields beside it; events: the hash is 64 hex digits. */
+  readonly ok: Uint8Array;
+  /** A row outside the chunk's range was read. */
+  outside: boolean;
+}
+
+/**
+ * One side of a chunk as fixed-size RowBinary rows: leaf index, leaf hash, ok, event id, receipt
+ * time, event time. Explicit types: RowBinary has no per-column framing.
+ */
+function sideSql(store: Store, side: 'leaves' | 'events'): string {
+  const common = `toUInt64(leaf_index) AS li`;
+  const times = `toUInt64(toUnixTimestamp64Milli(received_at)) AS rcv, toInt64(toUnixTimestamp64Milli(time)) AS tm`;
+  if (side === 'leaves')
+    return `SELECT ${common},
+  toFixedString(substring(unhex(toString(leaf_hash)), 1, 32), 32) AS lh,
+  toUInt8(leaf_hash = ${leafHashSql('event_hash', 'unhex(column_digest)')}) AS ok,
+  reinterpretAsFixedString(event_id) AS eid, ${times}
+FROM ${store.table('merkle_leaves')} FINAL
+WHERE tenant_id = {tenant:String} AND log_partition = {partition:UInt32}
+  AND leaf_index >= {from:UInt64} AND leaf_index < {to:UInt64}`;
+  // Rows outside the scope are members of the tree all the same: the scope only decides, in
+  // the join, which leaves must have their events.
+  return `SELECT ${common},
+  toFixedString(substring(unhex(leaf_hash), 1, 32), 32) AS lh,
+  toUInt8(length(leaf_hash) = 64 AND leaf_hash = lower(hex(unhex(leaf_hash)))) AS ok,
+  reinterpretAsFixedString(id) AS eid, ${times}
+FROM ${store.table('events')} FINAL
+WHERE tenant_id = {tenant:String} AND log_partition = {partition:UInt32} AND leaf_hash != ''
+  AND leaf_index >= {from:UInt64} AND leaf_index < {to:UInt64}`;
+}
+
+async function readSide(
+  ctx: TreeContext,
+  sql: string,
+  params: Record<string, unknown>,
+  from: number,
+  size: number,
+): Promise<Side> {
+  const side: Side = {
+    count: new Uint8Array(size),
+    hash: Buffer.alloc(size * 32),
+    eventId: Buffer.alloc(size * 16),
+    received: new Float64Array(size),
+    time: new Float64Array(size),
+    ok: new Uint8Array(size),
+    outside: false,
+  };
+  const ROW = 8 + 32 + 1 + 16 + 8 + 8;
+  await forEachRowBinary(
+    ctx.store,
+    sql,
+    params,
+    (r) => {
+      if (!r.has(ROW)) return false;
+      const at = r.u64() - from;
+      const hash = r.fixed(32);
+      const ok = r.u8();
+      const eventId = r.fixed(16);
+      const received = r.u64();
+      const time = r.i64();
+      if (!(at >= 0 && at < size)) {
+        side.outside = true;
+        return true;
+      }
+      const n = side.count[at] as number;
+      side.count[at] = n >= 2 ? 2 : n + 1;
+      if (n > 0) return true;
+      hash.copy(side.hash, at * 32);
+      eventId.copy(side.eventId, at * 16);
+      side.received[at] = received;
+      side.time[at] = time;
+      side.ok[at] = ok;
+      return true;
+    },
+    { use_query_condition_cache: 0, do_not_merge_across_partitions_select_final: 1 },
+  );
+  return side;
+}
+
+/** Whether the leaf and the event row at `at` have the same leaf hash, event id and times. */
+function sameRow(l: Side, e: Side, at: number): boolean {
+  return (
+    l.hash.compare(e.hash, at * 32, at * 32 + 32, at * 32, at * 32 + 32) === 0 &&
+    l.eventId.compare(e.eventId, at * 16, at * 16 + 16, at * 16, at * 16 + 16) === 0 &&
+    l.received[at] === e.received[at] &&
+    l.time[at] === e.time[at]
+  );
 }
 
 /** Verifies the tree of one partition against the heads verified checkpoints state for it. */
@@ -361,50 +462,65 @@ export async function verifyTree(
   };
 
   for (let from = 0; from <= lastIndex; from += LEAF_CHUNK) {
-    // The engine's join returns rows in no set order (sorting them there cost more than all
-    // the rest of the join): the common rows are set in place by index, compactly, and the
-    // others gathered per index, then all of them are judged in index order.
+    // Each side is read on its own, a plain scan streamed as fixed-size binary rows, and set in
+    // place by leaf index; an index with exactly one leaf and one event row that agree (the
+    // common case) is judged from that alone. Joining the two in the engine cost more than all
+    // the rest of the tree check; it now runs only over the span of the indexes that differ.
     const size = Math.min(LEAF_CHUNK, lastIndex + 1 - from);
-    const hashes = Buffer.allocUnsafe(size * 32);
-    const received = new Float64Array(size);
+    const params = { ...ctx.scope.params, tenant: ctx.tenant, partition, from, to: from + size };
+    const leaves = await readSide(ctx, sideSql(ctx.store, 'leaves'), params, from, size);
+    const events = await readSide(ctx, sideSql(ctx.store, 'events'), params, from, size);
+    const hashes = leaves.hash;
+    const received = leaves.received;
     const common = new Uint8Array(size);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let at = 0; at < size; at++) {
+      const l = leaves.count[at] as number;
+      const e = events.count[at] as number;
+      if (l === 0 && e === 0) continue;
+      if (
+        l === 1 &&
+        e === 1 &&
+        leaves.ok[at] === 1 &&
+        events.ok[at] === 1 &&
+        sameRow(leaves, events, at)
+      ) {
+        common[at] = 1;
+        continue;
+      }
+      if (at < lo) lo = at;
+      hi = at;
+    }
+    if (leaves.outside || events.outside) {
+      lo = 0;
+      hi = size - 1;
+    }
     const others = new Map<number, Row[]>();
     const gather = (row: Row): void => {
       const list = others.get(row.idx);
       if (list) list.push(row);
       else others.set(row.idx, [row]);
     };
-    await forEachRowBinary(
-      ctx.store,
-      joinSql(ctx.store, ctx.scope),
-      { ...ctx.scope.params, tenant: ctx.tenant, partition, from, to: from + size },
-      (reader) => {
-        const row = readRow(reader);
-        if (!row) return false;
-        const at = row.idx - from;
-        const isCommon =
-          row.kind === LEAF_SIDE + EVENT_SIDE && row.leafOk && row.metaOk && at >= 0 && at < size;
-        if (isCommon && common[at] === 0 && !others.has(row.idx)) {
-          row.hash.copy(hashes, at * 32);
-          received[at] = row.receivedAt;
-          common[at] = 1;
+    if (hi >= lo)
+      await forEachRowBinary(
+        ctx.store,
+        joinSql(ctx.store, ctx.scope),
+        { ...params, from: from + lo, to: from + hi + 1 },
+        (reader) => {
+          const row = readRow(reader);
+          if (!row) return false;
+          const at = row.idx - from;
+          if (at >= 0 && at < size && common[at] === 1) return true;
+          gather(row);
           return true;
-        }
-        if (at >= 0 && at < size && common[at] === 1) {
-          common[at] = 0;
-          gather(
-            commonRow(row.idx, hashes.subarray(at * 32, at * 32 + 32), received[at] as number),
-          );
-        }
-        gather(row);
-        return true;
-      },
-      {
-        join_use_nulls: 1,
-        use_query_condition_cache: 0,
-        do_not_merge_across_partitions_select_final: 1,
-      },
-    );
+        },
+        {
+          join_use_nulls: 1,
+          use_query_condition_cache: 0,
+          do_not_merge_across_partitions_select_final: 1,
+        },
+      );
     let seen = 0;
     for (let at = 0; at < size; at++) {
       if (common[at] === 1) {
