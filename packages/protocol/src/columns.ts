@@ -101,7 +101,7 @@ export function ipv6Bytes(text: string): Buffer {
     return out;
   }
   if (!isIPv6(address)) throw new TypeError(`not an IP address: "${text}"`);
-  let groups: number[] = [];
+  let groups: number[];
   const toGroups = (part: string): number[] => {
     if (part === '') return [];
     const out: number[] = [];
