@@ -129,11 +129,12 @@ const textField = (x: string): string => `'\\0', ${be32(`length(${x})`)}, ${x}`;
 
 /**
  * The column digest of a row (PROTOCOL.md §13.2.1) from its typed columns, as 32 raw bytes.
- * `commitment` maps a path expression to the expression of its commitment (64 hex). Each field
+ * `commitments` is an expression of the commitments (64 hex) of the paths of `personal`, in
+ * its order. Each field
  * of COLUMN_FIELDS comes from the column of its name: `time` back in the record's text form,
  * `ip` as its 16 bytes, and a field `personal` lists as 0x01.
  */
-export function columnDigestSql(commitment: (path: string) => string): string {
+export function columnDigestSql(commitments: string): string {
   const parts: string[] = [`'vigil.columns.v2\\0'`];
   for (const [column, pointer, kind] of COLUMN_FIELDS) {
     if (kind === 'seq') {
@@ -155,7 +156,7 @@ export function columnDigestSql(commitment: (path: string) => string): string {
   }
   parts.push(be32('length(personal)'));
   parts.push(
-    `arrayStringConcat(arrayMap(p -> concat(${be32('length(p)')}, p, ${be32(`length(${commitment('p')})`)}, ${commitment('p')}), personal))`,
+    `arrayStringConcat(arrayMap((p, c) -> concat(${be32('length(p)')}, p, ${be32('length(c)')}, c), personal, ${commitments}))`,
   );
   return `SHA256(concat(${parts.join(',\n    ')}))`;
 }
@@ -177,9 +178,12 @@ export interface EventSqlOptions {
   readonly deep?: boolean;
 }
 
-/** The commitment a disclosure opens to (§5.2), 64 hex; `k`, `v`, `s` its path, value, salt. */
-const OPENED = `lower(hex(SHA256(concat('vigil.commitment.v1\\0', ${be32('length(tryBase64URLDecode(s))')},
-    tryBase64URLDecode(s), ${be32('length(k)')}, k, ${be32('length(toJSONString(v))')}, toJSONString(v)))))`;
+/**
+ * The commitment a disclosure opens to (§5.2), 64 hex; `k` its path, `j` its value in RFC 8785
+ * form, `b` its salt decoded.
+ */
+const OPENED = `lower(hex(SHA256(concat('vigil.commitment.v1\\0', ${be32('length(b)')}, b,
+    ${be32('length(k)')}, k, ${be32('length(j)')}, j))))`;
 
 /**
  * The expressions of one row's verdict, as a subquery over `events` that selects them as
@@ -244,7 +248,7 @@ export function eventCheckSql(from: string, options: EventSqlOptions): string {
   const leaf = leafHashSql('hash', 'cd');
   // A row without a leaf has nothing to bind its columns: the reference code checks it whole.
   const needsJs = `(${pseudonymised} OR has(flags, 'noncanonical') OR leaf_hash = '' OR NOT ${guard})`;
-  const salts = `arrayAll(s -> length(tryBase64URLDecode(s)) BETWEEN 16 AND 64 AND base64URLEncode(tryBase64URLDecode(s)) = s, ds)`;
+  const salts = `arrayAll((s, b) -> length(b) BETWEEN 16 AND 64 AND base64URLEncode(b) = s, ds, sb)`;
   const disclosureCheck = deep
     ? `${salts} AND arrayAll((k, c) -> indexOf(${fixed}, k) = 0 OR c = rv[indexOf(${fixed}, k)], dk, dc)`
     : salts;
@@ -269,8 +273,10 @@ FROM (
     mapKeys(m) AS dk,
     arrayMap(x -> x['value'], mapValues(m)) AS dv,
     arrayMap(x -> x['salt'], mapValues(m)) AS ds,
-    arrayMap((k, v, s) -> ${OPENED}, dk, dv, ds) AS dc,
-    ${columnDigestSql(commitment)} AS cd,
+    arrayMap(s -> tryBase64URLDecode(s), ds) AS sb,
+    arrayMap((k, j, b) -> ${OPENED}, dk, arrayMap(v -> toJSONString(v), dv), sb) AS dc,
+    arrayMap(p -> ${commitment('p')}, personal) AS pc,
+    ${columnDigestSql('pc')} AS cd,
     if(has(personal, '/context/ip'), ${disclosed('/context/ip')}, ${deep ? 'r.context.ip' : "''"}) AS ipv,
     if(position(ipv, '%') > 0, substring(ipv, 1, position(ipv, '%') - 1), ipv) AS ipa,
     ${pseudonymPaths} AS pk,
