@@ -2,6 +2,8 @@ import { stringify } from 'csv-stringify/sync';
 import {
   applyCorrections,
   correctedFields,
+  correctionRef,
+  CORRECTED_MEMBER,
   formatTime,
   getAt,
   inclusionProofRanges,
@@ -50,6 +52,11 @@ export interface DocumentSigner {
   readonly keyId: string;
   sign(message: Uint8Array): Promise<Buffer>;
 }
+
+/** `Listed.correction` of an event that is the subject's both as a party and as a correction. */
+const BOTH = 2;
+/** Where a correction commits its corrected values (§18.1). */
+const CORRECTED_PATH_PREFIX = `/metadata/${CORRECTED_MEMBER}/`;
 
 interface Listed {
   readonly eid: string;
@@ -281,22 +288,33 @@ export class SubjectExporter {
        ORDER BY time, id`,
       { tenant, ...subjectParams(forms) },
     );
-    const ids = new Set(events.map((e) => e.eid));
-    const corrections = await this.store.query<Listed & { cid: string; disc: string }>(
-      `SELECT ${columns}, 1 AS correction, corrects_id AS cid, disclosures AS disc
+    const corrections = await this.store.query<Listed & { cid: string; ch: string; disc: string }>(
+      `SELECT ${columns}, 1 AS correction, corrects_id AS cid,
+         JSONExtractString(record, 'corrects', 'hash') AS ch, disclosures AS disc
        FROM ${this.store.table('events')} FINAL
        WHERE tenant_id = {tenant:String} AND corrects_id != '' AND startsWith(stream, 'vigil/admin/')
        ORDER BY time, id`,
       { tenant },
     );
+    // A correction is the subject's when it corrects one of their events, by id and hash (the
+    // one copy it names, §18.1), or when one of its corrected values names them (§16.3).
+    const keys = new Set(events.map((e) => `${e.eid}\u0000${e.hash}`));
     const named = (c: { disc: string }): boolean =>
       c.disc !== '' &&
-      Object.values(JSON.parse(c.disc) as Disclosures).some(
-        (d) =>
+      Object.entries(JSON.parse(c.disc) as Disclosures).some(
+        ([path, d]) =>
+          path.startsWith(CORRECTED_PATH_PREFIX) &&
           typeof d.value === 'string' &&
           (forms.ids.includes(d.value) || forms.emails.includes(normalEmail(d.value))),
       );
-    return [...events, ...corrections.filter((c) => ids.has(c.cid) || named(c))];
+    const theirs = corrections.filter((c) => keys.has(`${c.cid}\u0000${c.ch}`) || named(c));
+    // A correction the subject is also a party of (an admin correcting their own event) is one
+    // entry with both parts: an event appears once in a bundle (§16.5).
+    const both = new Set(theirs.map((c) => `${c.eid}\u0000${c.hash}`));
+    return [
+      ...events.map((e) => (both.has(`${e.eid}\u0000${e.hash}`) ? { ...e, correction: BOTH } : e)),
+      ...theirs.filter((c) => !keys.has(`${c.eid}\u0000${c.hash}`)),
+    ];
   }
 
   /** The newest checkpoint whose trees hold every listed leaf. */
@@ -377,12 +395,19 @@ export class SubjectExporter {
         const { disclosures } = await this.privacy.plainDisclosures(row);
         const pseudonyms =
           row.pseudonyms === '' ? {} : (JSON.parse(row.pseudonyms) as Record<string, string>);
-        let roles: SubjectRole[];
-        let paths: string[];
-        if (Number(l.correction) === 1) {
-          roles = ['correction'];
-          const original = listed.find((o) => o.eid === row.corrects_id);
-          paths = original
+        let roles: SubjectRole[] = [];
+        let paths: string[] = [];
+        const kind = Number(l.correction);
+        if (kind !== 1) {
+          roles = subjectRoles(row, disclosures, pseudonyms, forms);
+          paths = subjectPaths(row, roles, 'export');
+        }
+        if (kind !== 0) {
+          const ref = correctionRef(JSON.parse(String(row['record'])) as { corrects?: unknown });
+          const original = ref
+            ? listed.find((o) => o.eid === ref.event && o.hash === ref.hash && o !== l)
+            : undefined;
+          const corrected = original
             ? correctionPaths(
                 row.personal,
                 await this.originalPaths(tenant, original, forms),
@@ -391,13 +416,13 @@ export class SubjectExporter {
             : row.personal.filter((p) => {
                 const v = disclosures[p]?.value;
                 return (
+                  p.startsWith(CORRECTED_PATH_PREFIX) &&
                   typeof v === 'string' &&
                   (forms.ids.includes(v) || forms.emails.includes(normalEmail(v)))
                 );
               });
-        } else {
-          roles = subjectRoles(row, disclosures, pseudonyms, forms);
-          paths = subjectPaths(row, roles, 'export');
+          roles = [...roles, 'correction'];
+          paths = [...new Set([...paths, ...corrected])].sort();
         }
         const event = personView(String(row['record']), disclosures, paths);
         const fixes = corrected.get(row.id);

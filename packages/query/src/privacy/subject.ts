@@ -1,6 +1,7 @@
 import {
   correctedValuePath,
   normalEmail,
+  subjectPathsOf,
   type Disclosures,
   type SubjectRole,
 } from '@vigil/protocol';
@@ -21,14 +22,6 @@ export const PARTIES = [
   { role: 'accessSubject', base: '/access/subject', column: 'subject_id' },
   { role: 'grantedBy', base: '/access/grantedBy', column: 'granted_by_id' },
 ] as const satisfies readonly { role: SubjectRole; base: string; column: string }[];
-
-/** The request context belongs to the actor: erased and exported with them. */
-const ACTOR_CONTEXT = [
-  '/context/ip',
-  '/context/userAgent',
-  '/context/sessionId',
-  '/context/requestId',
-];
 
 /**
  * SQL condition matching the rows a subject is a party of, with the parameters
@@ -103,17 +96,9 @@ export function subjectRoles(
   return roles;
 }
 
-/** Whether a person other than the subject is a party of the event (their id is committed). */
-function otherPerson(row: MatchRow, roles: readonly SubjectRole[]): boolean {
-  const personal = new Set(row.personal);
-  return PARTIES.some(
-    (p) =>
-      !roles.includes(p.role) && (personal.has(`${p.base}/id`) || personal.has(`${p.base}/email`)),
-  );
-}
-
 /**
- * The committed paths of an event that are the subject's, given their roles in it.
+ * The committed paths of an event that are the subject's, given their roles in it: the rule a
+ * bundle verifier checks too (PROTOCOL.md §16.3, `subjectPathsOf` in @vigil/protocol).
  *
  * - `erase` (Art. 17): the fields of every party that is the subject; the request context when
  *   they are the actor; and every committed `/metadata/…` value, since Vigil cannot tell whose
@@ -126,16 +111,7 @@ export function subjectPaths(
   roles: readonly SubjectRole[],
   mode: 'erase' | 'export',
 ): string[] {
-  const out = new Set<string>();
-  const personal = row.personal;
-  for (const party of PARTIES) {
-    if (!roles.includes(party.role)) continue;
-    for (const p of personal) if (p.startsWith(`${party.base}/`)) out.add(p);
-  }
-  if (roles.includes('actor')) for (const p of ACTOR_CONTEXT) if (personal.includes(p)) out.add(p);
-  if (roles.length > 0 && (mode === 'erase' || !otherPerson(row, roles)))
-    for (const p of personal) if (p.startsWith('/metadata/')) out.add(p);
-  return [...out].sort();
+  return subjectPathsOf(row.personal, roles, mode);
 }
 
 /**
