@@ -721,6 +721,25 @@ describe('data-subject rights on chDB and the embedded log', () => {
       expect(
         verifyInclusionProof(await proofs.inclusion('gamma', event), [h.signer.publicKey()]).ok,
       ).toBe(true);
+    // The person's bundle holds the correction after the event it corrects, disclosing the
+    // corrected value of their address only, and verifies with the subject rules (§16.5).
+    const exported = await h.call('POST', '/v1/admin/subjects/export', admin, {
+      subject: SUBJECT,
+      emails: [EMAIL],
+      format: 'bundle',
+    });
+    expect(exported.statusCode, exported.body).toBe(200);
+    const check = verifyBundle(exported.body, [h.signer.publicKey()]);
+    expect(check.ok ? 'ok' : check.problems).toBe('ok');
+    const entries = exported.body
+      .trimEnd()
+      .split('\n')
+      .slice(1, -1)
+      .map((l) => JSON.parse(l) as { roles: string[]; disclosures: Record<string, unknown> });
+    expect(entries.map((e) => e.roles)).toEqual([['actor'], ['correction']]);
+    expect(Object.keys(entries[1]?.disclosures ?? {})).toEqual([
+      '/metadata/corrected/~1actor~1email',
+    ]);
     // Erasing the person erases the corrected value of their address too.
     const erased = await h.call('POST', '/v1/admin/subjects/erase', admin, {
       subject: SUBJECT,
