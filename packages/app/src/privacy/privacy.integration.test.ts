@@ -365,7 +365,7 @@ function logBytes(dir: string): Buffer {
 describe('data-subject rights on chDB and the embedded log', () => {
   let h: Harness & { ts: TestStore; dir: string };
   beforeAll(async () => {
-    h = await harness(['acme', 'beta', 'gamma', 'delta']);
+    h = await harness(['acme', 'beta', 'gamma', 'delta', 'epsilon']);
   });
   afterAll(async () => {
     await h?.close();
@@ -747,6 +747,27 @@ describe('data-subject rights on chDB and the embedded log', () => {
     });
     expect(erased.statusCode, erased.body).toBe(200);
     expect(JSON.stringify(await rows(h.store, 'gamma'))).not.toContain('zoe.mueller');
+  });
+
+  it('finds a person by an address recorded with white space and upper case beyond ASCII (§17.2)', async () => {
+    const admin = h.keys.get('epsilon')?.admin ?? '';
+    await ingest(h, 'epsilon', [
+      {
+        action: 'user.login',
+        category: 'authentication',
+        outcome: 'success',
+        actor: { type: 'user', id: 'u-9', email: '\u00a0ZOË.MÜLLER@Example.EU\n' },
+      },
+    ]);
+    await stored(h, 'epsilon', 1);
+    const res = await h.call('POST', '/v1/admin/subjects/export', admin, {
+      subject: 'u-unknown',
+      emails: ['zoë.müller@example.eu'],
+      format: 'bundle',
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const check = verifyBundle(res.body, [h.signer.publicKey()]);
+    expect(check.ok ? check.entries : check.problems).toBe(1);
   });
 
   it('hides a restricted person from search, shows them to an admin who asks (recorded), and lifts', async () => {

@@ -24,6 +24,15 @@ export const PARTIES = [
 ] as const satisfies readonly { role: SubjectRole; base: string; column: string }[];
 
 /**
+ * The normal form of an address (PROTOCOL.md §17.2, `normalEmail`) in ClickHouse SQL: the
+ * white space ECMAScript's trim removes, removed at both ends (trimBoth removes spaces only),
+ * then lowerUTF8, which maps case as toLowerCase does (full mapping, Final_Sigma).
+ */
+const TRIMMED = String.raw`[\\x{9}-\\x{D} \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}]+`;
+const normalEmailSql = (expr: string): string =>
+  `lowerUTF8(replaceRegexpAll(${expr}, '^${TRIMMED}|${TRIMMED}$', ''))`;
+
+/**
  * SQL condition matching the rows a subject is a party of, with the parameters
  * `{sids:Array(String)}` (SubjectForms.ids) and `{semails:Array(String)}` (SubjectForms.emails).
  * Addresses are compared lower-cased; pseudonymised ones through `pseudonyms`.
@@ -34,11 +43,11 @@ export const SUBJECT_MATCH_SQL = `(
   OR (has(personal, '/access/subject/id') AND subject_id IN {sids:Array(String)})
   OR (has(personal, '/access/grantedBy/id') AND granted_by_id IN {sids:Array(String)})
   OR (notEmpty({semails:Array(String)}) AND (
-    actor_email IN {semails:Array(String)} OR lowerUTF8(actor_email) IN {semails:Array(String)}
+    actor_email IN {semails:Array(String)} OR ${normalEmailSql('actor_email')} IN {semails:Array(String)}
     OR ${PARTIES.slice(1)
       .map(
         (p) =>
-          `lowerUTF8(JSONExtractString(disclosures, '${p.base}/email', 'value')) IN {semails:Array(String)} OR JSONExtractString(pseudonyms, '${p.base}/email') IN {semails:Array(String)}`,
+          `${normalEmailSql(`JSONExtractString(disclosures, '${p.base}/email', 'value')`)} IN {semails:Array(String)} OR JSONExtractString(pseudonyms, '${p.base}/email') IN {semails:Array(String)}`,
       )
       .join('\n    OR ')}
   ))
