@@ -112,7 +112,7 @@ export async function correctViews<T extends Record<string, unknown>>(
     `SELECT corrects_id AS cid, toString(id) AS rid, record AS rec, disclosures AS disc, pseudonyms AS ps
      FROM ${store.table('events')} FINAL
      WHERE tenant_id = {tenant:String} AND corrects_id IN {ids:Array(String)} AND ${TRUSTED_CORRECTIONS_SQL}
-     ORDER BY time, id`,
+     ORDER BY time, toString(id)`,
     { tenant, ids },
   );
   if (rows.length === 0) return [...views];

@@ -285,7 +285,7 @@ export class SubjectExporter {
     const events = await this.store.query<Listed>(
       `SELECT ${columns}, 0 AS correction FROM ${this.store.table('events')} FINAL
        WHERE tenant_id = {tenant:String} AND ${SUBJECT_MATCH_SQL}
-       ORDER BY time, id`,
+       ORDER BY time, toString(id)`,
       { tenant, ...subjectParams(forms) },
     );
     const corrections = await this.store.query<Listed & { cid: string; ch: string; disc: string }>(
@@ -293,7 +293,7 @@ export class SubjectExporter {
          JSONExtractString(record, 'corrects', 'hash') AS ch, disclosures AS disc
        FROM ${this.store.table('events')} FINAL
        WHERE tenant_id = {tenant:String} AND corrects_id != '' AND startsWith(stream, 'vigil/admin/')
-       ORDER BY time, id`,
+       ORDER BY time, toString(id)`,
       { tenant },
     );
     // A correction is the subject's when it corrects one of their events, by id and hash (the
@@ -366,19 +366,23 @@ export class SubjectExporter {
       if (correctionsSeen.length > 0) {
         const fixes = await this.store.query<{
           cid: string;
+          ch: string;
           rid: string;
           rec: string;
           disc: string;
           ps: string;
           tm: string;
         }>(
-          `SELECT corrects_id AS cid, toString(id) AS rid, record AS rec, disclosures AS disc, pseudonyms AS ps, toString(time) AS tm
+          `SELECT corrects_id AS cid, JSONExtractString(record, 'corrects', 'hash') AS ch,
+             toString(id) AS rid, record AS rec, disclosures AS disc, pseudonyms AS ps, toString(time) AS tm
            FROM ${this.store.table('events')} FINAL
            WHERE tenant_id = {tenant:String} AND corrects_id IN {ids:Array(String)} AND startsWith(stream, 'vigil/admin/')
-           ORDER BY time, id`,
+           ORDER BY time, toString(id)`,
           { tenant, ids: pageIds },
         );
         for (const f of fixes) {
+          // The copy the correction names (§18.1): by id and by hash.
+          if (!page.some((l) => l.eid === f.cid && l.hash === f.ch)) continue;
           const list = corrected.get(f.cid) ?? [];
           list.push({
             id: f.rid,
