@@ -86,4 +86,43 @@ describe('correctViews', () => {
     expect(view?.correctedBy).toEqual([first, second]);
     expect(view?.outcome).toBe('failure');
   });
+
+  it('applies a correction only to the copy it names by hash, when the caller gives hashes', async () => {
+    const input: CompleteInput = {
+      id: '0193a4b2-6c1e-7000-8000-000000000009',
+      time: TIME,
+      action: 'invoice.paid',
+      category: 'data_change',
+      outcome: 'success',
+      actor: { type: 'service', id: 'billing' },
+    };
+    // Two copies of one id (a fork): the correction names the first by its hash.
+    const copy = row(input, 's/2', 0);
+    const fork = row(input, 's/2', 1);
+    const fix = row(
+      {
+        id: '0193a4b2-6c40-7000-8000-000000000009',
+        time: TIME,
+        action: 'event.corrected',
+        category: 'data_change',
+        outcome: 'success',
+        actor: { type: 'api_key', id: 'k-admin' },
+        target: { type: 'event', id: input.id },
+        corrects: { event: input.id, hash: copy.hash },
+        metadata: { corrected: { '/outcome': 'failure' }, reason: 'test' },
+      },
+      'vigil/admin/h/2',
+      0,
+    );
+    await ts.store.insert(ts.store.table('events'), [copy, fork, fix]);
+    const views = [copy, fork].map((r) => ({ id: input.id, hash: r.hash, outcome: 'success' }));
+    const corrected = await correctViews(
+      ts.store,
+      'a',
+      views,
+      (v) => v.id,
+      (v) => v.hash,
+    );
+    expect(corrected.map((v) => v.outcome)).toEqual(['failure', 'success']);
+  });
 });
