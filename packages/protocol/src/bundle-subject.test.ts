@@ -71,21 +71,20 @@ function adminEntry(
   };
 }
 
-const correctionOf = (extra: Partial<CompleteInput>): Omit<CompleteInput, 'id' | 'time'> =>
-  ({
-    action: 'event.corrected',
-    category: 'data_change',
-    outcome: 'success',
-    actor: { type: 'api_key', id: 'k-admin' },
-    target: { type: 'event', id: e1Id },
-    corrects: { event: e1Id, hash: e1.hash },
-    metadata: {
-      corrected: { '/actor/email': 'zoe.mueller@example.eu', '/outcome': 'failure' },
-      reason: 'the address was mistyped',
-    },
-    personal: [correctedValuePath('/actor/email')],
-    ...extra,
-  }) as Omit<CompleteInput, 'id' | 'time'>;
+const correctionOf = (extra: Partial<CompleteInput>): Omit<CompleteInput, 'id' | 'time'> => ({
+  action: 'event.corrected',
+  category: 'data_change',
+  outcome: 'success',
+  actor: { type: 'api_key', id: 'k-admin' },
+  target: { type: 'event', id: e1Id },
+  corrects: { event: e1Id, hash: e1.hash },
+  metadata: {
+    corrected: { '/actor/email': 'zoe.mueller@example.eu', '/outcome': 'failure' },
+    reason: 'the address was mistyped',
+  },
+  personal: [correctedValuePath('/actor/email')],
+  ...extra,
+});
 
 describe('subjectPathsOf: the subject values of an event, given their roles', () => {
   const personal = [
@@ -175,7 +174,7 @@ describe('verifyBundle: the subject rules accept what an export writes', () => {
         outcome: 'success',
         actor: { type: 'user', id: 'u-7', email: '  ZOE@Example.EU' },
         personal: ['/actor/email', '/actor/id'],
-      } as Omit<CompleteInput, 'id' | 'time'>,
+      },
       ['actor'],
       ['/actor/email', '/actor/id'],
     );

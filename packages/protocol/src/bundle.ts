@@ -257,7 +257,7 @@ function subjectOf(subject: unknown, p: Problems): BundleSubjectForms | undefine
     p.add('header (line 1): subject must be {id: non-empty text, emails: [text]}');
     return undefined;
   }
-  const emails = subject['emails'] as string[];
+  const emails = subject['emails'];
   // One text per subject: the normal forms (§17.2), sorted, no repeats.
   for (const [i, e] of emails.entries()) {
     if (normalEmail(e) !== e || e.length === 0) {

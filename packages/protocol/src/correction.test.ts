@@ -6,6 +6,7 @@ import {
   correctedFields,
   correctionRef,
   type EventInput,
+  type JsonValue,
 } from './index.js';
 
 const corrects = {
@@ -57,14 +58,14 @@ describe('the corrected view (PROTOCOL.md §18.2)', () => {
   it('walks object members only, making {} of what is missing or not an object on the way', () => {
     const view = { metadata: { tags: ['a', 'b'], n: null, s: 'x' }, outcome: 'success' };
     const fixed = applyCorrections(view, [
-      new Map([
+      new Map<string, JsonValue>([
         ['/metadata/tags/0', 'z'],
         ['/metadata/n/k', 1],
         ['/metadata/s/k', 2],
         ['/metadata/new/deep/k', 3],
       ]),
-      new Map([['/outcome', 'failure']]),
-      new Map([['/outcome', 'unknown']]),
+      new Map<string, JsonValue>([['/outcome', 'failure']]),
+      new Map<string, JsonValue>([['/outcome', 'unknown']]),
     ]);
     expect(fixed).toEqual({
       metadata: { tags: { 0: 'z' }, n: { k: 1 }, s: { k: 2 }, new: { deep: { k: 3 } } },
