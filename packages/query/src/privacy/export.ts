@@ -352,7 +352,9 @@ export class SubjectExporter {
       string,
       { id: string; fields: ReturnType<typeof correctedFields>; time: string }[]
     >();
-    const correctionsSeen = listed.filter((l) => Number(l.correction) === 1);
+    const correctionsSeen = listed.filter((l) => Number(l.correction) !== 0);
+    /** The subject's paths in each event written so far that they are a party of. */
+    const parties = new Map<string, string[]>();
     for (let i = 0; i < listed.length; i += PAGE) {
       const page = listed.slice(i, i + PAGE);
       const rows = await this.store.query<StoredRow>(
@@ -406,28 +408,28 @@ export class SubjectExporter {
           roles = subjectRoles(row, disclosures, pseudonyms, forms);
           paths = subjectPaths(row, roles, 'export');
         }
+        if (roles.length > 0) parties.set(`${row.id}\u0000${row.hash}`, paths);
         if (kind !== 0) {
+          // The subject's only where a verifier can tell (§16.5): it corrects an event written
+          // before it with the subject as a party, or a corrected value of it names them.
           const ref = correctionRef(JSON.parse(String(row['record'])) as { corrects?: unknown });
-          const original = ref
-            ? listed.find((o) => o.eid === ref.event && o.hash === ref.hash && o !== l)
-            : undefined;
-          const corrected = original
-            ? correctionPaths(
-                row.personal,
-                await this.originalPaths(tenant, original, forms),
-                'export',
-              )
-            : row.personal.filter((p) => {
-                const v = disclosures[p]?.value;
-                return (
-                  p.startsWith(CORRECTED_PATH_PREFIX) &&
-                  typeof v === 'string' &&
-                  (forms.ids.includes(v) || forms.emails.includes(normalEmail(v)))
-                );
-              });
-          roles = [...roles, 'correction'];
-          paths = [...new Set([...paths, ...corrected])].sort();
+          const original = ref ? parties.get(`${ref.event}\u0000${ref.hash}`) : undefined;
+          const naming = row.personal.filter((p) => {
+            const v = disclosures[p]?.value;
+            return (
+              p.startsWith(CORRECTED_PATH_PREFIX) &&
+              typeof v === 'string' &&
+              (forms.ids.includes(v) || forms.emails.includes(normalEmail(v)))
+            );
+          });
+          if (original || naming.length > 0) {
+            const values = original ? correctionPaths(row.personal, original, 'export') : [];
+            roles = [...roles, 'correction'];
+            paths = [...new Set([...paths, ...values, ...naming])].sort();
+          }
         }
+        // Listed, but not provably theirs (the corrected event left the store since): left out.
+        if (roles.length === 0) continue;
         const event = personView(String(row['record']), disclosures, paths);
         const fixes = corrected.get(row.id);
         const derived = roles.includes('actor')
@@ -455,25 +457,6 @@ export class SubjectExporter {
       }
       yield out;
     }
-  }
-
-  /** The subject's paths in an original event (for the corrections of it). */
-  private async originalPaths(
-    tenant: string,
-    original: Listed,
-    forms: SubjectForms,
-  ): Promise<string[]> {
-    const rows = await this.store.query<StoredRow>(
-      `SELECT * FROM ${this.store.table('events')} FINAL
-       WHERE tenant_id = {tenant:String} AND id = {id:UUID} AND hash = {hash:String}`,
-      { tenant, id: original.eid, hash: original.hash },
-    );
-    const row = rows[0];
-    if (!row) return [];
-    const { disclosures } = await this.privacy.plainDisclosures(row);
-    const pseudonyms =
-      row.pseudonyms === '' ? {} : (JSON.parse(row.pseudonyms) as Record<string, string>);
-    return subjectPaths(row, subjectRoles(row, disclosures, pseudonyms, forms), 'export');
   }
 
   private async *json(
