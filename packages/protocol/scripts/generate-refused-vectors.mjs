@@ -7,6 +7,7 @@
 import { createHash, createPublicKey, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
+  BUNDLE_VERSION,
   BundleWriter,
   bundleSigningInput,
   canonicalJson,
@@ -88,7 +89,7 @@ function rawBundle(header, entries) {
     entries: entries.length,
     keyId,
     tenant: header.tenant,
-    v: 1,
+    v: BUNDLE_VERSION,
   });
   const signature = sign(null, bundleSigningInput(statement), privateKey).toString('base64url');
   return body + canonicalJson({ signature, statement }) + '\n';
