@@ -12,6 +12,7 @@ import {
   EVENT_MESSAGE_VERSION,
   splitEventMessage,
   type EventMessage,
+  type UnchainedEntry,
 } from '../log/event-message.js';
 import type { RecordTransform, RewriteRecord } from '../log/file/rewrite.js';
 
@@ -221,9 +222,12 @@ export function subjectLogTransform(
       return undefined;
     if (body !== undefined) return eraseSealedLines(record.value, body, forms, erasedEvents);
     const message = head as unknown as EventMessage;
-    if (message.kind !== 'unchained' || !Array.isArray(message.events)) return undefined;
+    if (message.kind !== 'unchained') return undefined;
+    const events: unknown = message.events;
+    if (!Array.isArray(events)) return undefined;
     let changed = false;
-    for (const entry of message.events) if (eraseUnchained(entry.input, forms)) changed = true;
+    for (const entry of events as readonly UnchainedEntry[])
+      if (eraseUnchained(entry.input, forms)) changed = true;
     if (!changed) return undefined;
     let rewritten: Buffer;
     try {
