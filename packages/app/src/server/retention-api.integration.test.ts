@@ -112,7 +112,7 @@ describe('retention and legal holds API on chDB', () => {
       salts,
     ).event;
     const value = encodeEventMessage({
-      v: 1,
+      v: 2,
       tenant,
       keyId: 'k',
       receivedAt,

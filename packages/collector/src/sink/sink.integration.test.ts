@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  frameSealedEvents,
   randomSaltSource,
   sealEvent,
   sha256Hex,
@@ -69,7 +70,7 @@ function batch(...records: ConsumedRecord[]): ConsumedBatch {
 
 function sealedMessage(tenant: string, stream: string, events: SealedEvent[]): EventMessage {
   return {
-    v: 1,
+    v: 2,
     tenant,
     keyId: 'k1',
     receivedAt: T0 + 5000,
@@ -182,7 +183,7 @@ describe('SinkProcessor on chDB', () => {
     const plain = { ...input(500), personal: ['/metadata/phone'], metadata: { phone: '+33 1 23' } };
     const digest = sha256Hex(JSON.stringify(plain));
     const message: EventMessage = {
-      v: 1,
+      v: 2,
       tenant: 'acme',
       keyId: 'kx',
       receivedAt: T0 + 9000,
@@ -225,7 +226,7 @@ describe('SinkProcessor on chDB', () => {
     const plain = { ...input(700), time: new Date(T0 + 1000).toISOString() };
     const digest = sha256Hex('same submitted content');
     const first: EventMessage = {
-      v: 1,
+      v: 2,
       tenant: 'acme',
       keyId: 'ky',
       receivedAt: T0 + 1000,
@@ -249,7 +250,7 @@ describe('SinkProcessor on chDB', () => {
 
   it('flags records that are not in canonical form', async () => {
     const [e] = chain('app/h/5', 0, 1, ZERO_HASH, 600);
-    const spaced = e!.record.replace('"v":1', '"v": 1');
+    const spaced = e!.record.replace('"v":2', '"v": 2');
     const bad = { ...e!, record: spaced, hash: sha256Hex(spaced) };
     await sink.process(batch(record(sealedMessage('acme', 'app/h/5', [bad]))));
     expect(await count(ts.store, 'acme', "stream = 'app/h/5' AND has(flags, 'noncanonical')")).toBe(
@@ -263,13 +264,27 @@ describe('SinkProcessor on chDB', () => {
     // its whole batch, again after every restart, holding up the partition.
     const [valid] = chain('app/poison/ok', 0, 1, ZERO_HASH, 700);
     const [e] = chain('app/poison/1', 0, 1, ZERO_HASH, 710);
-    const sealed = (stream: string, events: unknown[], extra: object = {}): ConsumedRecord => ({
+    const sealed = (
+      stream: string,
+      events: unknown[],
+      extra: { kind?: string } & Record<string, unknown> = {},
+    ): ConsumedRecord => ({
       partition: 0,
       offset: offset++,
       key: `acme/${stream}`,
-      value: Buffer.from(
-        JSON.stringify({ ...sealedMessage('acme', stream, []), events, ...extra }),
-      ),
+      // Sealed events as framed lines after the header (event-message.ts), others as JSON.
+      value:
+        extra.kind === 'unchained'
+          ? Buffer.from(JSON.stringify({ ...sealedMessage('acme', stream, []), events, ...extra }))
+          : Buffer.from(
+              JSON.stringify({
+                ...sealedMessage('acme', stream, []),
+                ...extra,
+                events: undefined,
+              }) +
+                '\n' +
+                frameSealedEvents(events as SealedEvent[]),
+            ),
       timestamp: T0,
     });
     const notIp = {
@@ -310,7 +325,7 @@ describe('SinkProcessor on chDB', () => {
     // A lone surrogate has no RFC 8785 form: the collector refuses it; here it came in anyway.
     const unsealable = { ...input(721), metadata: { note: 'broken \ud800 text' } };
     const message: EventMessage = {
-      v: 1,
+      v: 2,
       tenant: 'acme',
       keyId: 'kunseal',
       receivedAt: T0 + 9000,
