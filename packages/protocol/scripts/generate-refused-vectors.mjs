@@ -28,7 +28,7 @@ const file = (name) => readFileSync(new URL(`../vectors/${name}`, import.meta.ur
 const merkle = JSON.parse(file('merkle-v1.json'));
 const privacy = JSON.parse(file('privacy-v1.json'));
 const bundle = file('bundle-v1.ndjson');
-const events = JSON.parse(file('v1.json')).stream.events;
+const events = JSON.parse(file('v2.json')).stream.events;
 
 const privateKey = privateKeyFromSeed(Buffer.from(merkle.key.seedHex, 'hex'));
 const publicKey = rawPublicKey(createPublicKey(privateKey)).toString('base64url');
@@ -95,7 +95,7 @@ function rawBundle(header, entries) {
   return body + canonicalJson({ signature, statement }) + '\n';
 }
 
-/** The bundle entry of event `index` of v1.json, proved in the vector checkpoint's tree. */
+/** The bundle entry of event `index` of v2.json, proved in the vector checkpoint's tree. */
 function entryOf(index, roles, paths) {
   const e = events[index];
   const leafHashes = merkle.leaves.map((l) => Buffer.from(l.leafHash, 'hex'));
