@@ -40,8 +40,6 @@ export interface AdmissionHost {
   readonly queue: EntryQueue;
   readonly sender: Pick<Sender, 'inFlight' | 'kick'>;
   readonly spool: Spool | undefined;
-  /** Keep the sealed event object with the line (transports other than HTTP need it). */
-  readonly keepEvents: boolean;
   readonly counters: { recorded: number; spooled: number };
   dropped(count: number, reason: DropReason): void;
   report(error: SdkError): void;
@@ -193,27 +191,15 @@ export class Admission {
     const id = input.id ?? clock.id(now);
     const time = input.time ?? clock.time(now);
     const seq = this.nextSeq;
-    const sealed = sealer.seal(input, id, time, {
+    const line = sealer.seal(input, id, time, {
       stream: this.stream,
       seq,
       prev: this.prevHash,
     });
     this.nextSeq = seq + 1;
-    this.prevHash = sealed.event.hash;
-    const line = sealed.line;
-    const entry = new Entry(
-      this.stream,
-      seq,
-      id,
-      sealed.event.hash,
-      line,
-      Buffer.byteLength(line),
-      // The HTTP transport needs only the line; not keeping the object halves what a queued
-      // event holds in memory (and what the garbage collector must move).
-      this.host.keepEvents ? sealed.event : undefined,
-      now,
-      spool === undefined,
-    );
+    this.prevHash = sealer.hash;
+    // From here on the event is its wire line only (see Entry).
+    const entry = new Entry(this.stream, seq, line, now, spool === undefined);
     this.host.counters.recorded++;
     if (this.waiting.length > 0) return this.wait(entry);
     return spool === undefined ? this.admitToMemory(entry) : this.admitToSpool(entry, spool);
