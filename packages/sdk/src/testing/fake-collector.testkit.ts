@@ -33,6 +33,8 @@ export interface SeenRequest {
   readonly events: number;
   readonly gzip: boolean;
   readonly contentType: string;
+  /** The request body as received (after gunzip). */
+  readonly body: Buffer;
   /** [stream, first seq, last seq] of each stream in the request. */
   readonly spans: readonly [string, number, number][];
 }
@@ -182,6 +184,7 @@ export class FakeCollector {
         events: wires.length,
         gzip,
         contentType,
+        body: raw,
         spans: [...spans.values()],
       });
     };
