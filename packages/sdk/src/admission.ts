@@ -191,7 +191,7 @@ export class Admission {
     const id = input.id ?? clock.id(now);
     const time = input.time ?? clock.time(now);
     const seq = this.nextSeq;
-    const line = sealer.seal(input, id, time, {
+    sealer.seal(input, id, time, {
       stream: this.stream,
       seq,
       prev: this.prevHash,
@@ -199,7 +199,15 @@ export class Admission {
     this.nextSeq = seq + 1;
     this.prevHash = sealer.hash;
     // From here on the event is its wire line only (see Entry).
-    const entry = new Entry(this.stream, seq, line, now, spool === undefined);
+    const entry = new Entry(
+      this.stream,
+      seq,
+      sealer.lineBuffer,
+      sealer.lineStart,
+      sealer.lineEnd,
+      now,
+      spool === undefined,
+    );
     this.host.counters.recorded++;
     if (this.waiting.length > 0) return this.wait(entry);
     return spool === undefined ? this.admitToMemory(entry) : this.admitToSpool(entry, spool);

@@ -16,6 +16,12 @@ import { canonicalFast } from './canonical.js';
 import { EventClock, RandomBytes } from './ids.js';
 import { RECORD_VERSION, Sealer } from './sealer.js';
 
+/** Seals and returns the wire line. */
+function sealLine(sealer: Sealer, ...args: Parameters<Sealer['seal']>): Buffer {
+  sealer.seal(...args);
+  return Buffer.from(sealer.lineBuffer.subarray(sealer.lineStart, sealer.lineEnd));
+}
+
 /** The object form of a sealed line. */
 function eventOf(line: Buffer): SealedEvent {
   expect(line[line.length - 1]).toBe(0x0a);
@@ -205,7 +211,7 @@ describe('Sealer', () => {
       const input = randomEvent(r);
       const id = '0193a4b2-6c1e-7000-8000-000000000000';
       const time = '2026-11-23T09:00:00.000Z';
-      const line = mine.seal(input, id, time, link);
+      const line = sealLine(mine, input, id, time, link);
       const out = eventOf(line);
       const personal = mine.personalPaths(input);
       const complete = { ...input, id, time, personal };
@@ -231,7 +237,7 @@ describe('Sealer', () => {
       const input = randomEvent(r);
       delete (input as { x_future_field?: unknown }).x_future_field;
       const now = Date.now();
-      const out = eventOf(sealer.seal(input, clock.id(now), clock.time(now), link));
+      const out = eventOf(sealLine(sealer, input, clock.id(now), clock.time(now), link));
       const checked = checkV2(out);
       expect(checked.ok, JSON.stringify(checked)).toBe(true);
     }
@@ -246,10 +252,22 @@ describe('Sealer', () => {
       actor: { type: 'user', id: 'u-1' },
     };
     const a = eventOf(
-      sealer.seal(input, '0193a4b2-6c1e-7000-8000-000000000000', '2026-11-23T09:00:00.000Z', link),
+      sealLine(
+        sealer,
+        input,
+        '0193a4b2-6c1e-7000-8000-000000000000',
+        '2026-11-23T09:00:00.000Z',
+        link,
+      ),
     );
     const b = eventOf(
-      sealer.seal(input, '0193a4b2-6c1e-7000-8000-000000000000', '2026-11-23T09:00:00.000Z', link),
+      sealLine(
+        sealer,
+        input,
+        '0193a4b2-6c1e-7000-8000-000000000000',
+        '2026-11-23T09:00:00.000Z',
+        link,
+      ),
     );
     expect(a.disclosures?.['/actor/id']?.salt).not.toBe(b.disclosures?.['/actor/id']?.salt);
     expect(a.hash).not.toBe(b.hash);

@@ -27,10 +27,10 @@ export class EntryBatch implements OutgoingBatch {
   get body(): Buffer {
     if (this.buffer === undefined) {
       let length = 0;
-      for (const entry of this.entries) length += entry.line.length;
+      for (const entry of this.entries) length += entry.bytes;
       const body = Buffer.allocUnsafe(length);
       let at = 0;
-      for (const entry of this.entries) at += entry.line.copy(body, at);
+      for (const entry of this.entries) at += entry.copyTo(body, at);
       this.buffer = body;
     }
     return this.buffer;

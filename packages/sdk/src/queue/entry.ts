@@ -12,8 +12,10 @@ export class Entry {
   constructor(
     readonly stream: string,
     readonly seq: number,
-    /** The wire line, LF included. */
-    readonly line: Buffer,
+    /** The wire line, LF included, is [start, end) of `buffer` (a slab shared with other lines). */
+    private readonly buffer: Buffer,
+    private readonly start: number,
+    private readonly end: number,
     /** Date.now() when the event entered the queue, for `batch.maxDelayMs`. */
     public queuedAt: number,
     /** On disk per the fsync policy (always true without a spool): only durable events are sent. */
@@ -22,7 +24,17 @@ export class Entry {
 
   /** Bytes of the wire line. */
   get bytes(): number {
-    return this.line.length;
+    return this.end - this.start;
+  }
+
+  /** The wire line, LF included (a view: made on demand). */
+  get line(): Buffer {
+    return this.buffer.subarray(this.start, this.end);
+  }
+
+  /** Copies the wire line into `target` at `at`; returns its length. */
+  copyTo(target: Buffer, at: number): number {
+    return this.buffer.copy(target, at, this.start, this.end);
   }
 
   get hash(): string {

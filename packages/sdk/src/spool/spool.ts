@@ -444,7 +444,7 @@ export class Spool {
     for (const entry of entries) {
       at += chunk.write(String(entry.seq), at, 'latin1');
       chunk[at++] = TAB;
-      at += entry.line.copy(chunk, at);
+      at += entry.copyTo(chunk, at);
     }
     await target.handle.write(chunk);
     if (sync) await target.handle.datasync();
@@ -677,7 +677,7 @@ export class Spool {
     }
     const line = Buffer.allocUnsafe(nl + 1 - (tab + 1));
     buf.copy(line, 0, tab + 1, nl + 1);
-    return new Entry(segment.stream, seq, line, Date.now(), true);
+    return new Entry(segment.stream, seq, line, 0, line.length, Date.now(), true);
   }
 
   /** Writes what is pending, syncs, records acknowledgements and releases the lock. */
