@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidEventError, STREAM_CLOSED, STREAM_OPENED, type EventInput } from '@vigil/protocol';
@@ -512,6 +512,25 @@ describe('spool', () => {
     expect(numbers(collector.streamRecords(audit.stream))).toEqual(
       Array.from({ length: 200 }, (_, i) => i),
     );
+  });
+
+  it('removes a spool file of protocol v1 events at start, saying so, and starts a new stream', async () => {
+    const dir = tempDir();
+    const v1 = join(dir, 'seg-0000000001.log');
+    writeFileSync(
+      v1,
+      `${JSON.stringify({ vigilSpool: 1, stream: 'billing-api/old/x', firstSeq: 0 })}\n0\t{"record":"{}","hash":"00"}\n`,
+    );
+    const errors: SdkError[] = [];
+    const audit = client({ spool: { dir } });
+    audit.on('error', (e) => errors.push(e));
+    await new Promise((r) => setImmediate(r));
+    expect(existsSync(v1)).toBe(false);
+    expect(errors.map((e) => [e.code, e.message.includes('protocol v1')])).toEqual([
+      [SdkErrorCodes.SPOOL_CORRUPT, true],
+    ]);
+    expect(audit.stream).not.toBe('billing-api/old/x');
+    expect(await audit.flush({ deadlineMs: 5000 })).toBe(true);
   });
 
   it('refuses a second client on the same directory', () => {
