@@ -74,9 +74,15 @@ describe('embedded collector (in-process, no HTTP)', () => {
   });
 
   it('refuses a key that is not an ingest key, as over HTTP', async () => {
-    const result = await embedded
-      .transport('vgl_000000000000_nope')
-      .send({ size: 0, events: [], json: '{"events":[]}' }, new AbortController().signal);
+    const result = await embedded.transport('vgl_000000000000_nope').send(
+      {
+        size: 0,
+        events: [],
+        body: Buffer.alloc(0),
+        contentType: 'application/vnd.vigil.sealed.v2',
+      },
+      new AbortController().signal,
+    );
     expect(result).toMatchObject({ kind: 'rejected', status: 401 });
   });
 });

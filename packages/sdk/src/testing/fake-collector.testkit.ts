@@ -2,16 +2,22 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import {
+  canonicalJson,
   checkBatchLinks,
   checkSealedEvent,
+  PROTOCOL_VERSION,
+  sha256Hex,
   type BatchLinkItem,
   type ErrorDetail,
   type EventRecord,
   type SealedEvent,
 } from '@vigil/protocol';
+import { parseSealedLine, SEALED_CONTENT_TYPE, splitSealedLines } from '../deliver/framing.js';
 
 /*
- * A small stand-in for the collector's POST /v1/events, on 127.0.0.1 and a free port: it checks
+ * A small stand-in for the collector's POST /v1/events, on 127.0.0.1 and a free port: it reads
+ * the sealed framing of PROTOCOL.md §9 (`application/vnd.vigil.sealed.v2`, the SDK's form) and
+ * the JSON form (`{"events":[…]}`), checks
  * every event with the protocol's checkSealedEvent and every request's links with
  * checkBatchLinks (as the real collector does), dedupes by id and hash, and keeps what it
  * accepts in arrival order. Tests steer it with `intercept` to simulate outages and refusals.
@@ -26,6 +32,9 @@ export interface SeenRequest {
   readonly status: number;
   readonly events: number;
   readonly gzip: boolean;
+  readonly contentType: string;
+  /** The request body as received (after gunzip). */
+  readonly body: Buffer;
   /** [stream, first seq, last seq] of each stream in the request. */
   readonly spans: readonly [string, number, number][];
 }
@@ -122,13 +131,31 @@ export class FakeCollector {
       });
       return;
     }
-    const body = JSON.parse(raw.toString('utf8')) as { events: unknown[] };
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
     const details: ErrorDetail[] = [];
+    let wires: unknown[];
+    if (contentType === SEALED_CONTENT_TYPE) {
+      wires = splitSealedLines(raw).map(([start, end], index) => {
+        const parsed = parseSealedLine(raw, start, end);
+        if (parsed.ok) return parsed.event;
+        details.push({ index, path: parsed.path, message: parsed.message });
+        return undefined;
+      });
+    } else if (contentType === 'application/json') {
+      wires = (JSON.parse(raw.toString('utf8')) as { events: unknown[] }).events;
+    } else {
+      this.send(res, {
+        status: 415,
+        body: { error: { code: 'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE', message: contentType } },
+      });
+      return;
+    }
     const records: EventRecord[] = [];
     const events: SealedEvent[] = [];
     const links: BatchLinkItem[] = [];
-    body.events.forEach((wire, index) => {
-      const checked = checkSealedEvent(wire, index);
+    wires.forEach((wire, index) => {
+      if (wire === undefined) return;
+      const checked = checkV2(wire, index);
       if (!checked.ok) {
         details.push(...checked.details);
         return;
@@ -152,7 +179,14 @@ export class FakeCollector {
       else span[2] = r.seq;
     }
     const seen = (status: number): void => {
-      this.requests.push({ status, events: body.events.length, gzip, spans: [...spans.values()] });
+      this.requests.push({
+        status,
+        events: wires.length,
+        gzip,
+        contentType,
+        body: raw,
+        spans: [...spans.values()],
+      });
     };
     if (details.length > 0) {
       this.protocolViolations.push({ details });
@@ -187,6 +221,35 @@ export class FakeCollector {
     seen(202);
     this.send(res, { status: 202, body: result });
   }
+}
+
+/**
+ * checkSealedEvent for `"v": 2` records while @vigil/protocol still checks v1: the hash is
+ * checked on the bytes received, then the record is checked as the same record with `"v": 1`.
+ * Once the protocol is v2 this is checkSealedEvent itself; remove it then.
+ */
+function checkV2(wire: unknown, index: number): ReturnType<typeof checkSealedEvent> {
+  if ((PROTOCOL_VERSION as number) === 2) return checkSealedEvent(wire, index);
+  const event = wire as SealedEvent;
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(event.record) as Record<string, unknown>;
+  } catch {
+    return checkSealedEvent(wire, index);
+  }
+  if (record['v'] !== 2) {
+    return { ok: false, details: [{ index, path: '/record/v', message: 'must be 2' }] };
+  }
+  if (sha256Hex(event.record) !== event.hash) {
+    return { ok: false, details: [{ index, path: '/hash', message: 'does not match the record' }] };
+  }
+  const asV1 = canonicalJson({ ...record, v: PROTOCOL_VERSION });
+  const checked = checkSealedEvent({ ...event, record: asV1, hash: sha256Hex(asV1) }, index);
+  if (!checked.ok) return checked;
+  return {
+    ok: true,
+    value: { ...checked.value, event, record: { ...checked.value.record, v: 2 } as never },
+  };
 }
 
 /** Asserts a stream's stored events form one chain from seq 0 (or `from`) without gaps. */
