@@ -1,6 +1,5 @@
 import {
   COMMITMENT_DOMAIN,
-  canonicalJson,
   commitmentOfCanonical,
   encodeSalt,
   getAt,
@@ -279,12 +278,7 @@ export class Sealer {
     const complete = { ...input, id, time, personal: paths };
     if (paths.length === 0) delete (complete as { personal?: unknown }).personal;
     const sealed = sealEvent(complete, link, { salt: () => this.drawSalt() });
-    let json = sealed.event.record;
-    if ((sealed.record.v as number) !== RECORD_VERSION) {
-      // Until @vigil/protocol's sealEvent writes v2 records: the same record with `"v": 2`.
-      // Remove with the protocol's move to v2 (this branch is then never taken).
-      json = canonicalJson({ ...sealed.record, v: RECORD_VERSION });
-    }
+    const json = sealed.event.record;
     const disclosures = sealed.event.disclosures;
     this.line(json, disclosures === undefined ? '' : JSON.stringify(disclosures));
   }

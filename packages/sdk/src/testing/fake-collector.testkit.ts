@@ -2,11 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import {
-  canonicalJson,
   checkBatchLinks,
   checkSealedEvent,
-  PROTOCOL_VERSION,
-  sha256Hex,
   type BatchLinkItem,
   type ErrorDetail,
   type EventRecord,
@@ -155,7 +152,7 @@ export class FakeCollector {
     const links: BatchLinkItem[] = [];
     wires.forEach((wire, index) => {
       if (wire === undefined) return;
-      const checked = checkV2(wire, index);
+      const checked = checkSealedEvent(wire, index);
       if (!checked.ok) {
         details.push(...checked.details);
         return;
@@ -221,35 +218,6 @@ export class FakeCollector {
     seen(202);
     this.send(res, { status: 202, body: result });
   }
-}
-
-/**
- * checkSealedEvent for `"v": 2` records while @vigil/protocol still checks v1: the hash is
- * checked on the bytes received, then the record is checked as the same record with `"v": 1`.
- * Once the protocol is v2 this is checkSealedEvent itself; remove it then.
- */
-function checkV2(wire: unknown, index: number): ReturnType<typeof checkSealedEvent> {
-  if ((PROTOCOL_VERSION as number) === 2) return checkSealedEvent(wire, index);
-  const event = wire as SealedEvent;
-  let record: Record<string, unknown>;
-  try {
-    record = JSON.parse(event.record) as Record<string, unknown>;
-  } catch {
-    return checkSealedEvent(wire, index);
-  }
-  if (record['v'] !== 2) {
-    return { ok: false, details: [{ index, path: '/record/v', message: 'must be 2' }] };
-  }
-  if (sha256Hex(event.record) !== event.hash) {
-    return { ok: false, details: [{ index, path: '/hash', message: 'does not match the record' }] };
-  }
-  const asV1 = canonicalJson({ ...record, v: PROTOCOL_VERSION });
-  const checked = checkSealedEvent({ ...event, record: asV1, hash: sha256Hex(asV1) }, index);
-  if (!checked.ok) return checked;
-  return {
-    ok: true,
-    value: { ...checked.value, event, record: { ...checked.value.record, v: 2 } as never },
-  };
 }
 
 /** Asserts a stream's stored events form one chain from seq 0 (or `from`) without gaps. */
