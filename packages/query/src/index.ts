@@ -106,6 +106,7 @@ export {
 } from './search/search.js';
 export type { SearchFilters, SearchPage } from './search/search.js';
 export { FIELD_STATES, itemOf } from './search/item.js';
+export { checkItem } from './search/check-item.js';
 export type { FieldState, SearchItem, ServerFields } from './search/item.js';
 export { MerkleStore, TreeIncompleteError, TreeInconsistentError } from './proof/tree-store.js';
 export type { StoredLeaf, NodeRow } from './proof/tree-store.js';

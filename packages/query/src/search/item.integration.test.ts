@@ -23,7 +23,8 @@ import { eventRow } from '../store/rows.js';
 import { openTestStore, type TestStore } from '../store/store.testkit.js';
 import { registerQueryRoutes } from '../http/routes.js';
 import type { RecordChange } from '../http/retention-routes.js';
-import type { FieldState } from './item.js';
+import type { FieldState, SearchItem } from './item.js';
+import { checkItem } from './check-item.js';
 import { checkFilters } from './search.js';
 
 /**
@@ -255,6 +256,25 @@ describe('search items through GET /v1/events', () => {
     }
     // alice 4, bob 3, bobby 2 (one withheld), carol none (erased).
     expect(checked).toBe(9);
+    // The client-side check (PROTOCOL.md §20.4) accepts each item, and names what was altered.
+    for (const item of items) expect(checkItem(item as SearchItem)).toEqual([]);
+    const alice = items.find((i) => actorOf(i) === 'alice') as Item;
+    const forged = structuredClone(alice) as Item & { disclosures: Disclosures };
+    forged.record = (forged.record as string).replace('"document.viewed"', '"document.edited"');
+    (forged.disclosures['/actor/email'] as { value: JsonValue }).value = 'mallory@example.eu';
+    (forged.event['actor'] as Record<string, unknown>)['email'] = 'mallory@example.eu';
+    expect(checkItem(forged as SearchItem)).toEqual([
+      { path: '/hash', message: 'is not the SHA-256 of the record bytes' },
+      {
+        path: '/disclosures/~1actor~1email',
+        message: 'does not open the commitment in the record',
+      },
+    ]);
+    const shownWrong = structuredClone(alice);
+    (shownWrong.event['actor'] as Record<string, unknown>)['id'] = 'bob';
+    expect(checkItem(shownWrong as SearchItem)).toEqual([
+      { path: '/event/actor/id', message: 'is not the disclosed value' },
+    ]);
     // Without include, neither is sent.
     const plain = await search('');
     expect(plain.items.every((i) => i.record === undefined && i.disclosures === undefined)).toBe(
