@@ -23,7 +23,7 @@ import { eventRow } from '../store/rows.js';
 import { openTestStore, type TestStore } from '../store/store.testkit.js';
 import { registerQueryRoutes } from '../http/routes.js';
 import type { RecordChange } from '../http/retention-routes.js';
-import type { FieldState, SearchItem } from './item.js';
+import type { SearchItem } from './item.js';
 import { checkItem } from './check-item.js';
 import { checkFilters } from './search.js';
 
@@ -34,14 +34,8 @@ import { checkFilters } from './search.js';
  * restriction or pseudonymisation hides.
  */
 
-interface Item {
-  hash: string;
-  event: Record<string, unknown>;
-  personal: Record<string, FieldState>;
-  server: Record<string, unknown>;
-  record?: string;
-  disclosures?: Disclosures;
-}
+/** An item as a client holds it (and, to forge one, changes it). */
+type Item = { -readonly [K in keyof SearchItem]: SearchItem[K] };
 
 const salts = randomSaltSource();
 const NEVER = Math.floor(Date.parse('2100-01-01T00:00:00.000Z') / 1000);
@@ -158,7 +152,9 @@ describe('search items through GET /v1/events', () => {
     await eraser.apply(await eraser.plan('acme', { id: 'carol' }));
 
     await privacy.setFields('pseudo', ['email', 'ip'], 'k', 'pseudonymise');
-    await store('pseudo', [person('erin')], { privacy: await privacy.rowPrivacy('pseudo') });
+    await store('pseudo', [person('erin')], {
+      privacy: (await privacy.rowPrivacy('pseudo')) as RowPrivacy,
+    });
 
     app = Fastify();
     registerQueryRoutes(app, { store: ts.store, registry, recordAccess });
@@ -257,13 +253,13 @@ describe('search items through GET /v1/events', () => {
     // alice 4, bob 3, bobby 2 (one withheld), carol none (erased).
     expect(checked).toBe(9);
     // The client-side check (PROTOCOL.md §20.4) accepts each item, and names what was altered.
-    for (const item of items) expect(checkItem(item as SearchItem)).toEqual([]);
+    for (const item of items) expect(checkItem(item)).toEqual([]);
     const alice = items.find((i) => actorOf(i) === 'alice') as Item;
     const forged = structuredClone(alice) as Item & { disclosures: Disclosures };
     forged.record = (forged.record as string).replace('"document.viewed"', '"document.edited"');
     (forged.disclosures['/actor/email'] as { value: JsonValue }).value = 'mallory@example.eu';
     (forged.event['actor'] as Record<string, unknown>)['email'] = 'mallory@example.eu';
-    expect(checkItem(forged as SearchItem)).toEqual([
+    expect(checkItem(forged)).toEqual([
       { path: '/hash', message: 'is not the SHA-256 of the record bytes' },
       {
         path: '/disclosures/~1actor~1email',
@@ -272,7 +268,7 @@ describe('search items through GET /v1/events', () => {
     ]);
     const shownWrong = structuredClone(alice);
     (shownWrong.event['actor'] as Record<string, unknown>)['id'] = 'bob';
-    expect(checkItem(shownWrong as SearchItem)).toEqual([
+    expect(checkItem(shownWrong)).toEqual([
       { path: '/event/actor/id', message: 'is not the disclosed value' },
     ]);
     // Without include, neither is sent.
@@ -299,7 +295,7 @@ describe('search items through GET /v1/events', () => {
     );
     expect(recordAccess).toHaveBeenCalledTimes(1);
     expect(items).toHaveLength(1);
-    expect(items[0]?.server['restrictedBy']).toEqual([expect.stringMatching(/^rst_/)]);
+    expect(items[0]?.server.restrictedBy).toEqual([expect.stringMatching(/^rst_/)]);
     expect(items[0]?.disclosures?.['/actor/id']).toEqual(dave.disclosures?.['/actor/id']);
   });
 
