@@ -11,7 +11,8 @@ import type { SearchItem } from './item.js';
  * What a client checks of a search item fetched with `include=record,disclosures`
  * (PROTOCOL.md §20.4), with nothing but the item: the hash is the SHA-256 of the record bytes,
  * each disclosure opens the commitment at its path of the record, each field the item calls
- * disclosed has its disclosure, and (without corrections) the event shows the disclosed value.
+ * disclosed has its disclosure, and (without corrections) the event is the record with those
+ * values in place: every member in the clear as in the record, each disclosed value shown.
  * Returns every problem found, each with the member of the item it concerns; none: verified.
  * It does not say the event is in the log: an inclusion proof (§15) says that.
  */
@@ -69,7 +70,29 @@ export function checkItem(item: SearchItem): ErrorDetail[] {
     )
       problems.push({ path: `/event${path}`, message: 'is not the disclosed value' });
   }
+  // The members in the clear are the record's: the event is the record with the committed
+  // fields opened and its personal list left out (without corrections, which change it).
+  if (item.server.correctedBy === undefined) {
+    const clear = (root: object): string => {
+      const copy = structuredClone(root) as Record<string, unknown>;
+      delete copy['personal'];
+      for (const path of listed) {
+        const tokens = typeof path === 'string' ? parsePointer(path) : undefined;
+        const parent = tokens ? valueAt(copy, tokens.slice(0, -1)) : undefined;
+        const leaf = tokens?.[tokens.length - 1];
+        if (leaf !== undefined && isObject(parent) && Object.hasOwn(parent, leaf))
+          parent[leaf] = null;
+      }
+      return canonicalValue(copy);
+    };
+    if (clear(record) !== clear(item.event))
+      problems.push({ path: '/event', message: "is not the record's content in the clear" });
+  }
   return problems;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** `/<member>` followed by `path` escaped as one token (RFC 6901). */

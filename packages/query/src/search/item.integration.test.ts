@@ -265,11 +265,18 @@ describe('search items through GET /v1/events', () => {
         path: '/disclosures/~1actor~1email',
         message: 'does not open the commitment in the record',
       },
+      // The forged record's action is no longer the one the event shows.
+      { path: '/event', message: "is not the record's content in the clear" },
     ]);
     const shownWrong = structuredClone(alice);
     (shownWrong.event['actor'] as Record<string, unknown>)['id'] = 'bob';
     expect(checkItem(shownWrong)).toEqual([
       { path: '/event/actor/id', message: 'is not the disclosed value' },
+    ]);
+    const clearChanged = structuredClone(alice);
+    clearChanged.event['outcome'] = 'failure';
+    expect(checkItem(clearChanged)).toEqual([
+      { path: '/event', message: "is not the record's content in the clear" },
     ]);
     // Without include, neither is sent.
     const plain = await search('');
