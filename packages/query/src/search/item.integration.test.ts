@@ -135,7 +135,7 @@ describe('search items through GET /v1/events', () => {
         server: 'producer server',
         personal: ['/metadata/phone'],
         metadata: { hash: 'meta-hash', flags: ['meta-flag'], phone: '+33 1 23 45 67 89' },
-      } as Partial<EventInput>),
+      }),
       person('bob'),
       person('carol'),
       person('dave'),
@@ -246,7 +246,7 @@ describe('search items through GET /v1/events', () => {
           (node, token) => (node as Record<string, unknown>)[token],
           item.event,
         );
-        expect(shown).toEqual(d.value as JsonValue);
+        expect(shown).toEqual(d.value);
         checked++;
       }
     }

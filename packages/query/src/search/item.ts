@@ -1,4 +1,4 @@
-import { parsePointer, type Disclosures, type JsonValue } from '@vigil/protocol';
+import { parsePointer, type Disclosures } from '@vigil/protocol';
 import {
   derivedView,
   type DerivedColumnsOut,
@@ -145,7 +145,7 @@ export function itemOf(row: ItemRow, options: ItemOptions = {}): SearchItem {
     }
     // A path that does not resolve in the record has no commitment to replace.
     const leaf = tokens[tokens.length - 1] as string;
-    if (node !== undefined && Object.hasOwn(node, leaf)) node[leaf] = value as JsonValue;
+    if (node !== undefined && Object.hasOwn(node, leaf)) node[leaf] = value;
   }
   delete event['personal'];
   const server: ServerFields = {
