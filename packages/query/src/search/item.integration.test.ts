@@ -15,6 +15,7 @@ import {
 import { TenantDirectory } from '../auth/keys.js';
 import { KeyRegistry } from '../auth/registry.js';
 import { QueryErrorCodes } from '../errors.js';
+import { correctionEvent } from '../privacy/corrections.js';
 import { Eraser } from '../privacy/erasure.js';
 import { Restrictions } from '../privacy/restrictions.js';
 import { PrivacyService } from '../privacy/service.js';
@@ -55,22 +56,30 @@ describe('search items through GET /v1/events', () => {
   async function store(
     tenant: string,
     inputs: readonly EventInput[],
-    options: { withhold?: readonly string[]; privacy?: RowPrivacy } = {},
-  ): Promise<void> {
+    options: {
+      withhold?: readonly string[];
+      privacy?: RowPrivacy;
+      stream?: string;
+      /** The id of every event stored (a second copy of an id, as a fork makes). */
+      id?: string;
+    } = {},
+  ): Promise<SealedEvent[]> {
     let prev = ZERO_HASH;
-    const stream = `test/${stored}`;
+    const stream = options.stream ?? `test/${stored}`;
+    const out: SealedEvent[] = [];
     const rows = inputs.map((input, seq) => {
       const n = stored++;
       const { event, record } = sealEvent(
         {
           ...input,
-          id: `0193a4b2-6c1e-7000-8000-${String(n).padStart(12, '0')}`,
+          id: options.id ?? `0193a4b2-6c1e-7000-8000-${String(n).padStart(12, '0')}`,
           time: new Date(now - 60_000 + n).toISOString(),
         },
         { stream, seq, prev },
         salts,
       );
       prev = event.hash;
+      out.push(event);
       sealed.set(String((input.actor as { id: string }).id), event);
       const disclosures: Disclosures = { ...event.disclosures };
       // A producer may withhold a disclosure (PROTOCOL.md §5.3): the record keeps its commitment.
@@ -95,6 +104,7 @@ describe('search items through GET /v1/events', () => {
       );
     });
     await ts.store.insert(ts.store.table('events'), rows);
+    return out;
   }
 
   const person = (id: string, extra: Partial<EventInput> = {}): EventInput => ({
@@ -323,6 +333,45 @@ describe('search items through GET /v1/events', () => {
     expect(response.body).not.toContain('198.51.100.7');
     for (const path of ['/actor/email', '/context/ip'])
       expect(response.body).not.toContain(erin.disclosures?.[path]?.salt);
+  });
+
+  it('applies a correction to the copy it names, in event, listed in server.correctedBy', async () => {
+    const [original] = await store(
+      'acme',
+      [person('frank', { correctedBy: 'the producer’s own' })],
+      { stream: 'test/corrected' },
+    );
+    const id = (JSON.parse(original!.record) as { id: string }).id;
+    // A second copy of the id (a fork) that the correction does not name.
+    const [fork] = await store('acme', [person('frank', { outcome: 'failure' })], {
+      stream: 'test/fork',
+      id,
+    });
+    const correction = await correctionEvent(ts.store, 'acme', {
+      event: id,
+      hash: original!.hash,
+      fields: { '/outcome': 'denied' },
+      reason: 'wrong outcome',
+    });
+    const [recorded] = await store('acme', [correction], { stream: 'vigil/admin/test' });
+    const recordedId = (JSON.parse(recorded!.record) as { id: string }).id;
+
+    const { items } = await search('?actor=frank&include=record,disclosures');
+    const byHash = new Map(items.map((i) => [i.hash, i]));
+    const corrected = byHash.get(original!.hash) as Item;
+    expect(corrected.event).toMatchObject({ outcome: 'denied', correctedBy: 'the producer’s own' });
+    expect(corrected.server.correctedBy).toEqual([recordedId]);
+    // The record and its disclosures stay the original's, and still verify.
+    expect(JSON.parse(corrected.record as string)).toMatchObject({ outcome: 'success' });
+    expect(checkItem(corrected)).toEqual([]);
+    const other = byHash.get(fork!.hash) as Item;
+    expect(other.event['outcome']).toBe('failure');
+    expect(other.server.correctedBy).toBeUndefined();
+    // As recorded: no correction applied, and the item checks in full.
+    const original2 = (await search('?actor=frank&original=true&include=record,disclosures')).items;
+    const asRecorded = original2.find((i) => i.hash === original!.hash) as Item;
+    expect(asRecorded.event['outcome']).toBe('success');
+    expect(checkItem(asRecorded)).toEqual([]);
   });
 
   it('refuses an unknown include, naming it', async () => {
