@@ -60,13 +60,13 @@ describe('embedded collector (in-process, no HTTP)', () => {
       stream: audit.stream,
       limit: 100,
     });
-    const events = page.events.sort((a, b) => Number(a['seq']) - Number(b['seq']));
+    const events = page.events.sort((a, b) => Number(a.event['seq']) - Number(b.event['seq']));
     events.forEach((e, i) => {
-      expect(e['seq']).toBe(i);
-      expect(e['prev']).toBe(i === 0 ? ZERO_HASH : events[i - 1]?.['hash']);
-      expect(e['flags']).toEqual([]);
+      expect(e.event['seq']).toBe(i);
+      expect(e.event['prev']).toBe(i === 0 ? ZERO_HASH : events[i - 1]?.hash);
+      expect(e.server.flags).toEqual([]);
     });
-    expect(events[1]).toMatchObject({
+    expect(events[1]?.event).toMatchObject({
       action: 'user.login',
       actor: { id: 'u-0', email: 'u0@example.eu' },
     });

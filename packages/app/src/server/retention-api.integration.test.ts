@@ -330,9 +330,11 @@ describe('retention and legal holds API on chDB', () => {
       expect(page.json()).toMatchObject({
         events: [
           {
-            context: { ip: '8.8.8.8', userAgent: CHROME },
-            geo: { country: 'US' },
-            ua: { browser: 'Chrome', os: 'Windows', device: 'desktop' },
+            event: { context: { ip: '8.8.8.8', userAgent: CHROME } },
+            server: {
+              geo: { country: 'US' },
+              ua: { browser: 'Chrome', os: 'Windows', device: 'desktop' },
+            },
           },
         ],
       });

@@ -109,6 +109,8 @@ export function registerIngestRoutes(app: FastifyInstance, options: IngestRoutes
           response: {
             202: {
               type: 'object',
+              description:
+                'the batch is durable in the log: events accepted, and replays already held',
               properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' } },
             },
           },

@@ -113,8 +113,8 @@ describe('SinkProcessor on chDB', () => {
     const events = chain('app/h/1', 0, 3, ZERO_HASH);
     await sink.process(batch(record(sealedMessage('acme', 'app/h/1', events))));
     const page = await searchEvents(ts.store, 'acme', { order: 'asc' });
-    expect(page.events.map((e) => e['hash'])).toEqual(events.map((e) => e.hash));
-    expect(page.events[0]).toMatchObject({
+    expect(page.events.map((e) => e.hash)).toEqual(events.map((e) => e.hash));
+    expect(page.events[0]?.event).toMatchObject({
       actor: { type: 'user', id: 'u-0', email: 'u0@example.eu' },
       context: { ip: '198.51.100.7' },
     });
@@ -167,12 +167,13 @@ describe('SinkProcessor on chDB', () => {
       stream: integrityStream(0),
       order: 'asc',
     });
-    alerts.events.sort((a, b) => Number(a['seq']) - Number(b['seq']));
-    const actions = alerts.events.map((e) => e['action']);
+    const alertEvents = alerts.events.map((e) => e.event);
+    alertEvents.sort((a, b) => Number(a['seq']) - Number(b['seq']));
+    const actions = alertEvents.map((e) => e['action']);
     expect(actions[0]).toBe('stream.opened');
     expect(actions).toContain('integrity.chain_gap');
     expect(actions).toContain('integrity.chain_fork');
-    const gap = alerts.events.find((e) => e['action'] === 'integrity.chain_gap');
+    const gap = alertEvents.find((e) => e['action'] === 'integrity.chain_gap');
     expect(gap).toMatchObject({
       category: 'security',
       metadata: { seq: 3, expectedSeq: 2, eventId: events[3] && JSON.parse(events[3].record).id },
@@ -195,12 +196,15 @@ describe('SinkProcessor on chDB', () => {
     await sink.process(batch(record(message)));
     await processor().process(batch(record(message)));
     const page = await searchEvents(ts.store, 'acme', { stream: 'key/kx', order: 'asc' });
-    page.events.sort((a, b) => Number(a['seq']) - Number(b['seq']));
-    expect(page.events.map((e) => [e['seq'], e['action']])).toEqual([
+    page.events.sort((a, b) => Number(a.event['seq']) - Number(b.event['seq']));
+    expect(page.events.map((e) => [e.event['seq'], e.event['action']])).toEqual([
       [0, 'stream.opened'],
       [1, 'document.viewed'],
     ]);
-    expect(page.events[1]).toMatchObject({ metadata: { phone: '+33 1 23' }, source: 'unchained' });
+    expect(page.events[1]).toMatchObject({
+      event: { metadata: { phone: '+33 1 23' } },
+      server: { source: 'unchained' },
+    });
     const conflicting: EventMessage = {
       ...message,
       events: [{ input: { ...plain, outcome: 'failure' }, digest: sha256Hex('other content') }],
@@ -340,7 +344,7 @@ describe('SinkProcessor on chDB', () => {
     const logged = record(message);
     await sink.process(batch(logged));
     const page = await searchEvents(ts.store, 'acme', { stream: 'key/kunseal', order: 'asc' });
-    expect(page.events.map((e) => e['action']).sort()).toEqual([
+    expect(page.events.map((e) => e.event['action']).sort()).toEqual([
       'document.viewed',
       'stream.opened',
     ]);
