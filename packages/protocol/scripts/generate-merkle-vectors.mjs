@@ -25,7 +25,7 @@ import {
 import { createPublicKey } from 'node:crypto';
 
 /** The event vectors the leaves are built from (§11): one name to change when they are renamed. */
-const EVENT_VECTORS = 'v1.json';
+const EVENT_VECTORS = 'v2.json';
 const OUT = 'merkle-v2.json';
 const v1 = JSON.parse(
   readFileSync(new URL(`../vectors/${EVENT_VECTORS}`, import.meta.url), 'utf8'),

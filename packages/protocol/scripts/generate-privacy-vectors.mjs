@@ -1,7 +1,7 @@
 // Writes vectors/bundle-v1.ndjson and vectors/privacy-v1.json: a subject bundle, a subject
 // digest, an erasure receipt and a correction (PROTOCOL.md §16-§18). Run after a build:
 //   node packages/protocol/scripts/generate-privacy-vectors.mjs
-// Everything derives from vectors/v1.json, vectors/merkle-v2.json and fixed seeds (Ed25519
+// Everything derives from vectors/v2.json, vectors/merkle-v2.json and fixed seeds (Ed25519
 // signatures are deterministic, RFC 8032 §5.1.6), so both files are reproducible byte for byte.
 // The test suite (src/privacy-vectors.test.ts) recomputes every value and verifies the bundle.
 import { createHash, createPublicKey, sign } from 'node:crypto';
@@ -20,6 +20,7 @@ import {
   rawPublicKey,
   sealEvent,
   signedErasureReceipt,
+  normalEmail,
   subjectDigest,
   subjectDigests,
   verifyBundle,
@@ -27,7 +28,7 @@ import {
 } from '../dist/index.js';
 
 const read = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}`, import.meta.url)));
-const v1 = read('v1.json');
+const v1 = read('v2.json');
 const merkle = read('merkle-v2.json');
 const sha = (text) => createHash('sha256').update(text).digest();
 const hex = (b) => Buffer.from(b).toString('hex');
@@ -49,10 +50,21 @@ const events = v1.stream.events;
 // The digest key: SHA-256 of "vigil-vector:subject-key". Never use it.
 const subjectKey = sha('vigil-vector:subject-key');
 const subject = { id: 'u-1042', emails: ['zoe@example.eu'] };
+// Cases 2 on show the normal form of an address (§17.2): white space trimmed, full Unicode
+// lower-casing without locale (İ becomes i + U+0307, a final Σ becomes ς), no normalisation
+// form (a decomposed ë stays decomposed and digests differently from the composed one).
 const digestCases = [
   { kind: 'id', value: 'u-1042' },
   { kind: 'email', value: 'Zoe@Example.EU' },
-].map((c) => ({ ...c, digest: subjectDigest(subjectKey, c.kind, c.value) }));
+  { kind: 'email', value: '\u00a0\tZOË.MÜLLER@EXAMPLE.EU\r\n\u3000' },
+  { kind: 'email', value: 'ΟΔΟΣ@İSTANBUL.EXAMPLE' },
+  { kind: 'email', value: 'zoe\u0308@example.eu' },
+  { kind: 'id', value: ' U-1042' },
+].map((c) => ({
+  ...c,
+  normal: c.kind === 'email' ? normalEmail(c.value) : c.value,
+  digest: subjectDigest(subjectKey, c.kind, c.value),
+}));
 
 // ---- bundle of u-1042: event 1 (actor) and event 2 (access subject) -------------------------
 const createdAt = '2026-11-23T09:02:00.000Z';
@@ -156,7 +168,7 @@ writeFileSync(new URL('../vectors/bundle-v1.ndjson', import.meta.url), bundle);
 const vectors = {
   protocol: 1,
   description:
-    'Vigil subject bundles, subject digests, erasure receipts and corrections (PROTOCOL.md §16-§18). Built from vectors/v1.json and vectors/merkle-v2.json; the signing key is the one of merkle-v2.json (never sign anything with it) and the digest key is SHA-256 of "vigil-vector:subject-key".',
+    'Vigil subject bundles, subject digests, erasure receipts and corrections (PROTOCOL.md §16-§18). Built from vectors/v2.json and vectors/merkle-v2.json; the signing key is the one of merkle-v2.json (never sign anything with it) and the digest key is SHA-256 of "vigil-vector:subject-key".',
   key: merkle.key,
   subjectDigest: { keyHex: hex(subjectKey), cases: digestCases },
   bundle: {

@@ -62,7 +62,7 @@ const vectors = JSON.parse(
   readFileSync(new URL('../vectors/merkle-v2.json', import.meta.url), 'utf8'),
 ) as MerkleVectors;
 /** The event vectors the Merkle vectors are built from (§11). */
-const EVENT_VECTORS = 'v1.json';
+const EVENT_VECTORS = 'v2.json';
 const v1 = JSON.parse(
   readFileSync(new URL(`../vectors/${EVENT_VECTORS}`, import.meta.url), 'utf8'),
 ) as {

@@ -365,7 +365,7 @@ function logBytes(dir: string): Buffer {
 describe('data-subject rights on chDB and the embedded log', () => {
   let h: Harness & { ts: TestStore; dir: string };
   beforeAll(async () => {
-    h = await harness(['acme', 'beta', 'gamma', 'delta']);
+    h = await harness(['acme', 'beta', 'gamma', 'delta', 'epsilon']);
   });
   afterAll(async () => {
     await h?.close();
@@ -707,20 +707,38 @@ describe('data-subject rights on chDB and the embedded log', () => {
     };
     const corrected = await view();
     expect(corrected).toMatchObject({
-      outcome: 'failure',
-      actor: { email: 'zoe.mueller@example.eu' },
-      correctedBy: [correction],
+      event: { outcome: 'failure', actor: { email: 'zoe.mueller@example.eu' } },
+      server: { correctedBy: [correction] },
     });
     expect(await view('&original=true')).toMatchObject({
-      outcome: 'success',
-      actor: { email: EMAIL },
+      event: { outcome: 'success', actor: { email: EMAIL } },
     });
+    expect((await view('&original=true'))['server']).not.toHaveProperty('correctedBy');
     await h.checkpointer.flush();
     const proofs = new ProofService(h.store);
     for (const event of [id, correction])
       expect(
         verifyInclusionProof(await proofs.inclusion('gamma', event), [h.signer.publicKey()]).ok,
       ).toBe(true);
+    // The person's bundle holds the correction after the event it corrects, disclosing the
+    // corrected value of their address only, and verifies with the subject rules (§16.5).
+    const exported = await h.call('POST', '/v1/admin/subjects/export', admin, {
+      subject: SUBJECT,
+      emails: [EMAIL],
+      format: 'bundle',
+    });
+    expect(exported.statusCode, exported.body).toBe(200);
+    const check = verifyBundle(exported.body, [h.signer.publicKey()]);
+    expect(check.ok ? 'ok' : check.problems).toBe('ok');
+    const entries = exported.body
+      .trimEnd()
+      .split('\n')
+      .slice(1, -1)
+      .map((l) => JSON.parse(l) as { roles: string[]; disclosures: Record<string, unknown> });
+    expect(entries.map((e) => e.roles)).toEqual([['actor'], ['correction']]);
+    expect(Object.keys(entries[1]?.disclosures ?? {})).toEqual([
+      '/metadata/corrected/~1actor~1email',
+    ]);
     // Erasing the person erases the corrected value of their address too.
     const erased = await h.call('POST', '/v1/admin/subjects/erase', admin, {
       subject: SUBJECT,
@@ -730,15 +748,39 @@ describe('data-subject rights on chDB and the embedded log', () => {
     expect(JSON.stringify(await rows(h.store, 'gamma'))).not.toContain('zoe.mueller');
   });
 
+  it('finds a person by an address recorded with white space and upper case beyond ASCII (§17.2)', async () => {
+    const admin = h.keys.get('epsilon')?.admin ?? '';
+    await ingest(h, 'epsilon', [
+      {
+        action: 'user.login',
+        category: 'authentication',
+        outcome: 'success',
+        actor: { type: 'user', id: 'u-9', email: '\u00a0ZOË.MÜLLER@Example.EU\n' },
+      },
+    ]);
+    await stored(h, 'epsilon', 1);
+    const res = await h.call('POST', '/v1/admin/subjects/export', admin, {
+      subject: 'u-unknown',
+      emails: ['zoë.müller@example.eu'],
+      format: 'bundle',
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const check = verifyBundle(res.body, [h.signer.publicKey()]);
+    expect(check.ok ? check.entries : check.problems).toBe(1);
+  });
+
   it('hides a restricted person from search, shows them to an admin who asks (recorded), and lifts', async () => {
     const admin = h.keys.get('delta')?.admin ?? '';
     const query = h.keys.get('delta')?.query ?? '';
     await ingest(h, 'delta', subjectEvents('app/restrict/1'));
     await stored(h, 'delta', 5);
-    type Listed = { events: Record<string, unknown>[] };
-    const list = async (key: string, extra = ''): Promise<Record<string, unknown>[]> =>
-      (JSON.parse((await h.call('GET', `/v1/events?limit=1000${extra}`, key)).body) as Listed)
-        .events;
+    type Item = { event: Record<string, unknown>; server: Record<string, unknown> };
+    const list = async (key: string, extra = ''): Promise<Item[]> =>
+      (
+        JSON.parse((await h.call('GET', `/v1/events?limit=1000${extra}`, key)).body) as {
+          events: Item[];
+        }
+      ).events;
     const placed = await h.call('POST', '/v1/admin/subjects/restrict', admin, {
       subject: SUBJECT,
       reason: 'accuracy contested (Art. 18(1)(a))',
@@ -773,12 +815,12 @@ describe('data-subject rights on chDB and the embedded log', () => {
       .toBe(5);
     const visible = await list(query);
     expect(mentions(visible)).toEqual([]);
-    expect(visible.some((e) => e['action'] === 'document.viewed')).toBe(true);
+    expect(visible.some((e) => e.event['action'] === 'document.viewed')).toBe(true);
     expect((await h.call('GET', '/v1/events?includeRestricted=true', query)).statusCode).toBe(403);
     const shown = await list(admin, '&includeRestricted=true');
     expect(
       shown.filter((e) =>
-        (e['restrictedBy'] as string[] | undefined)?.includes(restriction.restriction.id),
+        (e.server['restrictedBy'] as string[] | undefined)?.includes(restriction.restriction.id),
       ),
     ).toHaveLength(5);
     await expect
@@ -834,8 +876,8 @@ describe('data-subject rights on chDB and the embedded log', () => {
       .toBe(2);
     const page = JSON.parse(
       (await h.call('GET', '/v1/events?stream=app/pseudo/1&order=asc', query)).body,
-    ) as { events: { actor: { id: string; email: string }; context: { ip: string } }[] };
-    const [a, b] = page.events;
+    ) as { events: { event: { actor: { id: string; email: string }; context: { ip: string } } }[] };
+    const [a, b] = page.events.map((e) => e.event);
     expect(a?.actor.email).toMatch(/^ps_[A-Za-z0-9_-]{22}$/);
     // One person, one pseudonym (addresses compared without case); addresses in 100::/64.
     expect(b?.actor.email).toBe(a?.actor.email);
@@ -945,10 +987,12 @@ describe('data-subject rights on chDB and the embedded log', () => {
     );
     expect(search.statusCode, search.body.slice(0, 300)).toBe(200);
     const [view] = (
-      JSON.parse(search.body) as { events: { metadata: { a: unknown }; hash: string }[] }
+      JSON.parse(search.body) as {
+        events: { event: { metadata: { a: unknown } }; hash: string }[];
+      }
     ).events;
     expect(view?.hash).toBe(hash);
-    expect(JSON.stringify(view?.metadata.a)).toMatch(/withheld: nests deeper than 32 levels/);
+    expect(JSON.stringify(view?.event.metadata.a)).toMatch(/withheld: nests deeper than 32 levels/);
 
     for (const format of ['json', 'csv'] as const) {
       const res = await h.call('POST', '/v1/admin/subjects/export', admin, {

@@ -175,7 +175,7 @@ describe.each([false, true])('the engine checks agree with eventRow (deep: %s)',
 
   it('accepts every vector event of the protocol', async () => {
     const vectors = JSON.parse(
-      readFileSync(new URL('../../../protocol/vectors/v1.json', import.meta.url), 'utf8'),
+      readFileSync(new URL('../../../protocol/vectors/v2.json', import.meta.url), 'utf8'),
     ) as {
       stream: {
         events: {
