@@ -4,7 +4,10 @@
 // (fsync before each 202), or with --kafka librdkafka's mock broker (one broker, 4 partitions;
 // the mock keeps only ~5 MiB per partition, so the sink must keep up or events are lost there).
 //
-//   npm run build && node bench/e2e.mjs [eventsPerSecond=20000] [seconds=20] [--kafka]
+//   npm run build && node bench/e2e.mjs [eventsPerSecond=20000] [seconds=20] [--kafka] [--cpu-prof=DIR]
+//
+// --cpu-prof=DIR runs `vigil start` under V8's CPU profiler (one .cpuprofile per thread in DIR,
+// written when it exits).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +18,9 @@ import { startMockBroker } from './lib/kafka-mock.mjs';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const kafkaMode = process.argv.includes('--kafka');
+const profileDir = process.argv
+  .find((a) => a.startsWith('--cpu-prof='))
+  ?.slice('--cpu-prof='.length);
 const rate = Number(positional[0] ?? 20000);
 const seconds = Number(positional[1] ?? 20);
 const EVENTS = 100;
@@ -34,6 +40,7 @@ const logArgs = broker
 const child = spawn(
   process.execPath,
   [
+    ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
     cli,
     'start',
     '--data-dir',
@@ -104,6 +111,12 @@ for (let i = 0; i < 120; i++) {
 clearInterval(sampler);
 const steady = samples.slice(Math.floor(samples.length / 4), samples.length - 1);
 const lags = steady.map((s) => s.accepted - s.stored);
+// Lag in time: how long ago the events now stored had all been accepted (the first sample whose
+// accepted count reached this sample's stored count), to 1 s resolution.
+const lagSeconds = steady.map((s) => {
+  const reached = samples.find((r) => r.accepted >= s.stored);
+  return reached ? (s.t - reached.t) / 1000 : 0;
+});
 const summary = {
   log: kafkaMode ? 'kafka (mock broker)' : 'embedded file log',
   targetEventsPerSecond: rate,
@@ -113,6 +126,10 @@ const summary = {
   steadyLagEvents: {
     median: lags.sort((a, b) => a - b)[Math.floor(lags.length / 2)] ?? 0,
     max: Math.max(0, ...lags),
+  },
+  steadyLagSeconds: {
+    median: lagSeconds.sort((a, b) => a - b)[Math.floor(lagSeconds.length / 2)] ?? 0,
+    max: Math.max(0, ...lagSeconds),
   },
   secondsToDrainAfterLoad: drained ?? 'did not drain in 60 s',
   // Rows per store insert: the sink's batching (one insert costs tens of ms whatever its size).
