@@ -79,6 +79,7 @@ describe('RowBinary encoding', () => {
     expect(hex('1::')).toBe('0001' + '0'.repeat(28));
     expect(hex('::ffff:10.0.0.1')).toBe('00000000000000000000ffff0a000001');
     expect(hex('10.0.0.1')).toBe('00000000000000000000ffff0a000001');
+    expect(hex('::ffff:0.0.0.0')).toBe('00000000000000000000ffff00000000');
     for (const bad of [
       '',
       ':::',
