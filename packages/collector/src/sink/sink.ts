@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import {
   derivedEventId,
   formatTime,
-  isCanonicalRecord,
   judgeLink,
   randomSaltSource,
   sealEvent,
@@ -29,6 +28,7 @@ import type { SinkConfig } from '../stage-config.js';
 import { keyStream, type EventMessage } from '../log/event-message.js';
 import type { ConsumedBatch, ConsumedRecord } from '../log/log.js';
 import { HeadCache, type Head } from './heads.js';
+import { isCanonicalText } from './canonical-scan.js';
 import { InsertGroup } from './insert-group.js';
 import { readEventMessage } from './read-message.js';
 import type { BatchContext, SinkPlugin } from './plugins.js';
@@ -513,8 +513,9 @@ class BatchRun {
           verdict = 'fork';
         }
         // The collector hashes the bytes as sent; whether they are the canonical form is
-        // checked here, off the request path (PROTOCOL.md §8.1).
-        if (!isCanonicalRecord(e.record, parsed)) {
+        // checked here, once per stored record, off the request path (PROTOCOL.md §4, §8.1):
+        // in one pass over the text, see canonical-scan.ts.
+        if (!isCanonicalText(e.record, parsed)) {
           flags.push('noncanonical');
           this.integrity(message, record, 'noncanonical', parsed, e.hash, head);
         }
