@@ -203,10 +203,10 @@ describe('RowBinary inserts into the store', () => {
       {
         input: {
           action: 'access.granted',
-          category: 'access',
+          category: 'access_change',
           outcome: 'success',
           actor: { type: 'user', id: 'u-2' },
-          access: { change: 'granted', subject: { type: 'user', id: 'u-3' }, role: 'admin' },
+          access: { change: 'grant', subject: { type: 'user', id: 'u-3' }, role: 'admin' },
           context: { ip: '2001:db8::1' },
         },
         receivedAt: now + 1,
