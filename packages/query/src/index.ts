@@ -12,7 +12,9 @@ export type { Migration } from './store/migration-types.js';
 export { createTable, createMaterializedView, alterTable, localName } from './store/schema.js';
 export { eventRow, openRecord, toChTime, fromChTime, ipColumn, EVENT_FLAGS } from './store/rows.js';
 export type { EventRowMeta, EventFlag, EventSource } from './store/rows.js';
-export { absentValue, PERSONAL_COLUMNS } from './store/event-columns.js';
+export { absentValue, EVENT_COLUMN_TYPES, PERSONAL_COLUMNS } from './store/event-columns.js';
+export { RowBinaryCodec, RowBinaryError, Writer as RowBinaryWriter } from './store/row-binary.js';
+export type { ColumnTypes } from './store/row-binary.js';
 export type { EventRow, PersonalColumn } from './store/event-columns.js';
 export {
   DERIVED_PERSONAL_COLUMNS,

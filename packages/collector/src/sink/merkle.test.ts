@@ -21,6 +21,10 @@ function fakeStore(): Store & { writes: number } {
       fake.writes++;
       return Promise.resolve();
     },
+    insertRowBinary: () => {
+      fake.writes++;
+      return Promise.resolve();
+    },
     ping: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

@@ -73,6 +73,77 @@ export interface EventRow extends Partial<DerivedColumns> {
   expires_at: number;
 }
 
+/**
+ * The type of each column of `events` a row sets, as the migrations declare it: what the sink's
+ * binary insert encodes (store/row-binary.ts). Every member of EventRow must be here (the type
+ * checker says so), and a test compares these with the migrated table, so a column added to one
+ * and not the other is caught. Order is the INSERT's column order.
+ */
+export const EVENT_COLUMN_TYPES = {
+  tenant_id: 'LowCardinality(String)',
+  id: 'UUID',
+  time: "DateTime64(3, 'UTC')",
+  received_at: "DateTime64(3, 'UTC')",
+  stream: 'String',
+  seq: 'UInt64',
+  prev: 'FixedString(64)',
+  hash: 'FixedString(64)',
+  action: 'LowCardinality(String)',
+  category: 'LowCardinality(String)',
+  outcome: 'LowCardinality(String)',
+  actor_type: 'LowCardinality(String)',
+  actor_id: 'String',
+  actor_name: 'String',
+  actor_email: 'String',
+  target_type: 'LowCardinality(String)',
+  target_id: 'String',
+  target_name: 'String',
+  access_change: 'LowCardinality(String)',
+  subject_type: 'LowCardinality(String)',
+  subject_id: 'String',
+  access_role: 'String',
+  access_permission: 'String',
+  resource_type: 'LowCardinality(String)',
+  resource_id: 'String',
+  granted_by_id: 'String',
+  ip: 'Nullable(IPv6)',
+  user_agent: 'String',
+  request_id: 'String',
+  session_id: 'String',
+  record: 'String',
+  disclosures: 'String',
+  personal: 'Array(String)',
+  flags: 'Array(LowCardinality(String))',
+  source: 'LowCardinality(String)',
+  submitted_digest: 'String',
+  key_id: 'LowCardinality(String)',
+  log_partition: 'UInt32',
+  log_offset: 'UInt64',
+  log_index: 'UInt32',
+  expires_at: "DateTime('UTC')",
+  legal_hold: 'UInt8',
+  geo_country: 'LowCardinality(String)',
+  geo_region: 'String',
+  geo_city: 'String',
+  geo_latitude: 'Nullable(Float32)',
+  geo_longitude: 'Nullable(Float32)',
+  geo_asn: 'Nullable(UInt32)',
+  geo_as_org: 'String',
+  ua_browser: 'LowCardinality(String)',
+  ua_browser_version: 'String',
+  ua_os: 'LowCardinality(String)',
+  ua_os_version: 'String',
+  ua_device: 'LowCardinality(String)',
+  leaf_index: 'UInt64',
+  leaf_hash: 'String',
+  erased_paths: 'Array(String)',
+  restricted_by: 'Array(LowCardinality(String))',
+  corrects_id: 'String',
+  pseudonyms: 'String',
+  pseudonym_key: 'LowCardinality(String)',
+  protected_disclosures: 'String',
+} as const satisfies Record<keyof EventRow, string>;
+
 /** The typed columns that hold a personal field's plain value, by the field's pointer. */
 export const PERSONAL_COLUMNS = {
   '/actor/id': 'actor_id',

@@ -1,7 +1,10 @@
 import { isProcessAlive } from '@vigil/protocol/process';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
+import { open, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { StoreLockedError, StoreUnavailableError } from '../errors.js';
 
@@ -47,6 +50,16 @@ export interface Store {
   command(sql: string, params?: QueryParams, settings?: ClickHouseSettings): Promise<void>;
   /** Inserts rows as JSONEachRow. */
   insert(table: string, rows: readonly object[], settings?: ClickHouseSettings): Promise<void>;
+  /**
+   * Inserts rows already encoded in `RowBinaryWithDefaults` (store/row-binary.ts) into the
+   * named columns of `table`; `chunks` are the encoded bytes in order (never joined).
+   */
+  insertRowBinary(
+    table: string,
+    columns: readonly string[],
+    chunks: readonly Buffer[],
+    settings?: ClickHouseSettings,
+  ): Promise<void>;
   /**
    * Runs a statement that names its own output format (`... FORMAT RowBinary`) and yields the
    * raw bytes as they arrive: streamed over HTTP, one buffer on chDB.
@@ -133,6 +146,30 @@ export function embeddedStoreHolder(
   return isProcessAlive(pid) ? pid : undefined;
 }
 
+/**
+ * Where the embedded store's binary inserts are staged: a directory of Vigil's own inside the
+ * data directory, which is owner-only (the rows hold personal data). One process at a time holds
+ * the data directory, so files another process named (a crash left them) are removed at open;
+ * this process's own are not, as another store it opened on the path may be inserting.
+ */
+function insertDir(config: ChdbStoreConfig): string {
+  const dir = join(config.path, 'vigil-inserts');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const name of readdirSync(dir))
+    if (!name.startsWith(`${process.pid}-`)) rmSync(join(dir, name), { force: true });
+  return dir;
+}
+
+/** A ClickHouse string literal (ClickHouse docs, "Syntax: String"). */
+function quoteString(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function binaryInsertStatement(table: string, columns: readonly string[]): string {
+  for (const column of columns) assertIdentifier(column, 'column');
+  return `INSERT INTO ${table} (${columns.join(', ')})`;
+}
+
 async function chdbClient(config: ChdbStoreConfig): Promise<ClickHouseClient> {
   // Owner-only before chDB opens it: the store holds personal data in plain text. chDB creates
   // its own files and directories with the process umask (0644/0755 under umask 022, measured),
@@ -182,6 +219,7 @@ export async function openStore(config: StoreConfig): Promise<Store> {
   assertIdentifier(config.database, 'store database');
   const client = config.kind === 'chdb' ? await chdbClient(config) : serverClient(config);
   const db = config.database;
+  const staging = config.kind === 'chdb' ? insertDir(config) : undefined;
   const store: Store = {
     kind: config.kind,
     database: db,
@@ -232,6 +270,50 @@ export async function openStore(config: StoreConfig): Promise<Store> {
           format: 'JSONEachRow',
           ...(settings ? { clickhouse_settings: settings } : {}),
         });
+      } catch (error) {
+        throw mapError(error, config);
+      }
+    },
+    async insertRowBinary(
+      table: string,
+      columns: readonly string[],
+      chunks: readonly Buffer[],
+      settings?: ClickHouseSettings,
+    ): Promise<void> {
+      if (chunks.every((c) => c.length === 0)) return;
+      const statement = binaryInsertStatement(table, columns);
+      try {
+        if (staging === undefined) {
+          // Over HTTP the bytes are the request body (clickhouse-js `exec` with `values`).
+          const result = await client.exec({
+            query: `${statement} FORMAT RowBinaryWithDefaults`,
+            values: Readable.from(chunks, { objectMode: false }),
+            ...(settings ? { clickhouse_settings: settings } : {}),
+          });
+          for await (const chunk of result.stream as AsyncIterable<Buffer>) void chunk;
+          return;
+        }
+        // chDB's connection passes an insert's body to the engine as text (it decodes it as
+        // UTF-8), which would corrupt binary rows, and chdb-node's raw insert takes text formats
+        // only. The engine reads a file instead (INSERT … FROM INFILE, ClickHouse docs): written
+        // on the thread pool, read by the engine's own threads, removed after.
+        const file = join(staging, `${process.pid}-${randomBytes(8).toString('hex')}.bin`);
+        const handle = await open(file, 'wx', 0o600);
+        try {
+          try {
+            for (const chunk of chunks)
+              for (let at = 0; at < chunk.length;)
+                at += (await handle.write(chunk, at)).bytesWritten;
+          } finally {
+            await handle.close();
+          }
+          await client.command({
+            query: `${statement} FROM INFILE ${quoteString(file)} FORMAT RowBinaryWithDefaults`,
+            ...(settings ? { clickhouse_settings: settings } : {}),
+          });
+        } finally {
+          await unlink(file).catch(() => undefined);
+        }
       } catch (error) {
         throw mapError(error, config);
       }
