@@ -142,6 +142,7 @@ export const EVENT_COLUMN_TYPES = {
   pseudonyms: 'String',
   pseudonym_key: 'LowCardinality(String)',
   protected_disclosures: 'String',
+  column_digest: 'String',
 } as const satisfies Record<keyof EventRow, string>;
 
 /** The typed columns that hold a personal field's plain value, by the field's pointer. */
