@@ -20,6 +20,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const verifier = join(root, 'verifiers', 'python', 'vigil_verify.py');
 const vectorsDir = join(root, 'packages', 'protocol', 'vectors');
 const python = process.env['VIGIL_PYTHON'] ?? 'python3';
+const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 
 interface Result {
   name: string;
@@ -36,6 +37,7 @@ interface Run {
 function runVectors(dir: string, ...flags: string[]): Run {
   const run = spawnSync(python, [verifier, 'vectors', dir, '--json', ...flags], {
     encoding: 'utf8',
+    env,
     timeout: 120_000,
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -123,5 +125,16 @@ describe('Python verifier written from PROTOCOL.md', () => {
       'refused-v1: inclusion proof with record renamed recore (§15.1)',
     ]);
     expect(failed[0]!.detail).toContain('verified, but must be refused');
+  }, 120_000);
+
+  it('passes its own tests of hostile and edge inputs', () => {
+    const run = spawnSync(python, ['-m', 'unittest', 'discover', '-s', dirname(verifier)], {
+      encoding: 'utf8',
+      env,
+      timeout: 120_000,
+    });
+    expect(run.error).toBeUndefined();
+    expect(run.stderr).toMatch(/\nOK\s*$/);
+    expect(run.status, run.stderr).toBe(0);
   }, 120_000);
 });

@@ -243,34 +243,30 @@ def _number(text: str) -> Any:
     return f
 
 
+_DEPTH_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.S)
+
+
 def json_depth(text: str) -> int:
     """Deepest nesting of arrays and objects, by one iterative scan that skips strings.
 
     Runs before the parser, which recurses (§3.5: limits are checked before anything else
     reads a value, and a deep document must not exhaust the stack)."""
     depth = best = 0
-    in_str = esc = False
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
+    for m in _DEPTH_TOKENS.finditer(text):
+        ch = m.group()
+        if ch in ("[", "{"):
             depth += 1
-            best = max(best, depth)
-        elif ch in "]}":
+            if depth > best:
+                best = depth
+        elif ch in ("]", "}"):
             depth -= 1
     return best
 
 
 def parse_json(text: str, max_depth: int = 256) -> Any:
     """RFC 8259 JSON with duplicate members, NaN and Infinity refused (raises ValueError)."""
-    if json_depth(text) > max_depth:
+    # (the scan only runs when there are enough brackets to nest that deep at all)
+    if text.count("[") + text.count("{") > max_depth and json_depth(text) > max_depth:
         raise ValueError(f"nests deeper than {max_depth} levels")
     return json.loads(
         text,
@@ -310,19 +306,19 @@ def _number_text(x: Any) -> str:
 _ESC = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
 
+_TO_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+
+
+def _escape(m: "re.Match[str]") -> str:
+    ch = m.group()
+    return _ESC.get(ch) or "\\u%04x" % ord(ch)
+
+
 def _string_text(s: str) -> str:
+    """RFC 8785 §3.2.2.2: only `"`, `\\` and U+0000-U+001F are escaped, the short forms first."""
     if has_lone_surrogate(s):
         raise ValueError("holds a lone surrogate, which has no RFC 8785 form")
-    out = ['"']
-    for ch in s:
-        if ch in _ESC:
-            out.append(_ESC[ch])
-        elif ord(ch) < 0x20:
-            out.append("\\u%04x" % ord(ch))
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    return '"' + _TO_ESCAPE.sub(_escape, s) + '"'
 
 
 def canonical(value: Any) -> str:

@@ -1,0 +1,220 @@
+"""Hostile and edge inputs for vigil_verify, each rule as PROTOCOL.md states it.
+
+Run: python3 -m unittest discover -s verifiers/python   (test/python-verifier.test.ts runs it)
+"""
+
+import json
+import os
+import unittest
+
+import vigil_verify as vv
+
+SPEC = vv.spec_for(1)
+VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "packages", "protocol", "vectors")
+
+
+def load(name):
+    with open(os.path.join(VECTORS, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def event(i):
+    ev = load("v1.json")["stream"]["events"][i]
+    w = {"record": ev["record"], "hash": ev["hash"]}
+    if "disclosures" in ev:
+        w["disclosures"] = ev["disclosures"]
+    return w
+
+
+def resealed(record_obj, disclosures=None):
+    text = json.dumps(record_obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    w = {"record": text, "hash": vv.sha256_hex(text.encode("utf-8"))}
+    if disclosures is not None:
+        w["disclosures"] = disclosures
+    return w
+
+
+def problems(w, **kw):
+    return vv.check_sealed_event(w, SPEC, **kw).problems
+
+
+class Conventions(unittest.TestCase):
+    def test_base64url_is_canonical_only(self):
+        # §2: "…Cg" and "…Ch" decode to the same bytes; only the encoder's text is accepted.
+        self.assertEqual(vv.b64url_decode("Cg"), b"\n")
+        self.assertIsNone(vv.b64url_decode("Ch"))
+        self.assertIsNone(vv.b64url_decode("Cg=="))
+        self.assertIsNone(vv.b64url_decode("C"))
+        self.assertIsNone(vv.b64url_decode("C+"))
+
+    def test_time_is_a_real_instant(self):
+        self.assertIsNone(vv.time_problem("2024-02-29T00:00:00.000Z"))
+        self.assertIsNone(vv.time_problem("0000-02-29T00:00:00.000Z"))  # year 0000 is a leap year
+        self.assertIsNotNone(vv.time_problem("2026-02-29T00:00:00.000Z"))
+        self.assertIsNotNone(vv.time_problem("1900-02-29T00:00:00.000Z"))
+        self.assertIsNotNone(vv.time_problem("2026-12-31T23:59:60.000Z"))  # no leap second
+        self.assertIsNotNone(vv.time_problem("2026-12-31T23:59:59Z"))
+        self.assertIsNotNone(vv.time_problem("2026-12-31T23:59:59.000+00:00"))
+        self.assertEqual(vv.time_ms("1970-01-01T00:00:00.001Z"), 1)
+        self.assertEqual(vv.time_ms("0000-01-01T00:00:00.000Z"), -62167219200000)
+
+    def test_rfc8785_numbers_strings_and_key_order(self):
+        self.assertEqual(vv.canonical([1e21, 1e-7, 0.000001, 123456789012345680000, 4.5, -0.0, 2**53 - 1]),
+                         "[1e+21,1e-7,0.000001,123456789012345680000,4.5,0,9007199254740991]")
+        self.assertEqual(vv.canonical([1e20, 5e-324, 1.7976931348623157e308]), "[100000000000000000000,5e-324,1.7976931348623157e+308]")
+        self.assertEqual(vv.canonical("\u2028\x7f/\x1f\x08"), '"\u2028\x7f/\\u001f\\b"')
+        # keys by UTF-16 code units: U+E000 sorts after U+1D11E (a surrogate pair), unlike UTF-8 order
+        self.assertEqual(vv.canonical({"\ue000": 1, "\U0001d11e": 2}), '{"\U0001d11e":2,"\ue000":1}')
+        for bad in (float("nan"), float("inf"), "\ud800", 10**400):
+            with self.assertRaises((ValueError, OverflowError)):
+                vv.canonical(bad)
+
+    def test_lengths_count_utf16_code_units(self):
+        self.assertEqual(vv.utf16_len("\U0001d11e"), 2)
+        self.assertEqual(vv.utf16_len("é"), 1)
+
+    def test_canonical_problem(self):
+        self.assertIsNone(vv.canonical_problem('{"a":1,"b":[true]}'))
+        self.assertIsNotNone(vv.canonical_problem('{"b":1,"a":1}'))
+        self.assertIsNotNone(vv.canonical_problem('{"a":1,"a":1}'))  # duplicate member
+        self.assertIsNotNone(vv.canonical_problem('{"a": 1}'))
+        self.assertIsNotNone(vv.canonical_problem('{"a":"\\u0041"}'))  # an escape RFC 8785 does not use
+        self.assertIsNotNone(vv.canonical_problem('{"a":1.0}'))
+        self.assertIsNotNone(vv.canonical_problem('{"a":NaN}'))
+        self.assertIsNotNone(vv.canonical_problem('{"a":"\\ud800"}'))
+
+    def test_deep_nesting_is_refused_without_recursion(self):
+        deep = "[" * 100000 + "]" * 100000
+        self.assertIsNotNone(vv.canonical_problem(deep))
+        self.assertIsNotNone(vv.limits_problem(json.loads("[" * 40 + "]" * 40)))
+        self.assertIsNone(vv.limits_problem(json.loads("[" * 32 + "]" * 32)))
+        self.assertIsNotNone(vv.limits_problem({str(i): 0 for i in range(257)}))
+        self.assertIsNotNone(vv.limits_problem([0] * 1025))
+
+    def test_ip_addresses_as_node_net_isip(self):
+        for ok in ("203.0.113.7", "2001:db8::1", "::ffff:1.2.3.4", "fe80::1%eth0", "::"):
+            self.assertTrue(vv.is_ip(ok), ok)
+        for bad in ("01.2.3.4", "256.1.1.1", "1.2.3", "2001:db8::1::2", "", "localhost", "1.2.3.4%eth0"):
+            self.assertFalse(vv.is_ip(bad), bad)
+
+
+class SealedEvents(unittest.TestCase):
+    def test_vector_events_pass(self):
+        for i in range(4):
+            self.assertEqual(problems(event(i)), [])
+
+    def test_wire_shape_is_closed(self):
+        w = dict(event(0), extra=1)
+        self.assertTrue(any("is not allowed here" in p for p in problems(w)))
+        w = event(1)
+        w["disclosures"]["/actor/id"]["extra"] = 1
+        self.assertTrue(any("exactly salt and value" in p for p in problems(w)))
+
+    def test_upper_case_hash_is_refused(self):
+        w = event(0)
+        w["hash"] = w["hash"].upper()
+        self.assertTrue(any(p.startswith("/hash") for p in problems(w)))
+
+    def test_a_person_id_in_the_clear_is_refused(self):
+        r = json.loads(event(0)["record"])
+        r["actor"] = {"type": "user", "id": "u-1"}
+        self.assertTrue(any("identifies a person" in p for p in problems(resealed(r))))
+
+    def test_unknown_fields_are_kept_and_other_versions_refused(self):
+        r = json.loads(event(0)["record"])
+        r["x_new"] = {"deep": [1]}
+        self.assertEqual(problems(resealed(r)), [])
+        r["v"] = 2
+        self.assertTrue(any("/record/v" in p for p in problems(resealed(r))))
+
+    def test_personal_must_be_sorted_and_hold_commitments(self):
+        w = event(1)
+        r = json.loads(w["record"])
+        r["personal"] = list(reversed(r["personal"]))
+        self.assertTrue(any("sorted" in p for p in problems(resealed(r, w["disclosures"]))))
+        r = json.loads(w["record"])
+        r["personal"] = sorted(r["personal"] + ["/metadata/mfa"], key=vv.utf16_key)
+        self.assertTrue(any("holds no commitment" in p for p in problems(resealed(r, w["disclosures"]))))
+        r = json.loads(w["record"])
+        r["personal"] = sorted(r["personal"] + ["/action"], key=vv.utf16_key)
+        self.assertTrue(any("cannot be committed" in p for p in problems(resealed(r, w["disclosures"]))))
+
+    def test_disclosures(self):
+        w = event(1)
+        w["disclosures"]["/metadata/x"] = {"salt": "AAAAAAAAAAAAAAAAAAAAAA", "value": 1}
+        self.assertTrue(any("does not list" in p for p in problems(w)))
+        w = event(1)
+        w["disclosures"]["/context/ip"]["value"] = "not-an-ip"
+        self.assertTrue(any("IPv4 or IPv6" in p for p in problems(w)))
+        w = event(1)
+        salt = w["disclosures"]["/actor/id"]["salt"]
+        w["disclosures"]["/actor/id"]["salt"] = salt[:-1] + chr(ord(salt[-1]) + 1)  # same bytes, other text
+        self.assertTrue(any("not canonical base64url" in p for p in problems(w)))
+        w = event(1)
+        w["disclosures"]["/actor/id"]["salt"] = vv.b64url_encode(b"\x00" * 15) + "AAAA"[:0]
+        self.assertTrue(any("22-86" in p or "16-64 bytes" in p for p in problems(w)))
+        w = event(1)
+        w["disclosures"]["/actor/id"]["value"] = "x" * 257
+        self.assertTrue(any("at most 256" in p for p in problems(w)))
+        # an erased disclosure is simply absent (§5.4)
+        w = event(1)
+        del w["disclosures"]["/actor/id"]
+        self.assertEqual(problems(w), [])
+
+    def test_reserved_streams(self):
+        r = json.loads(event(0)["record"])
+        r["stream"] = "Vigil/admin/x"
+        self.assertTrue(any("reserved" in p for p in problems(resealed(r))))
+        self.assertEqual(problems(resealed(r), allow_reserved=True), [])
+
+    def test_corrects_is_closed(self):
+        r = json.loads(event(0)["record"])
+        r["corrects"] = {"event": r["id"], "hash": "0" * 64, "note": 1}
+        self.assertTrue(any("/record/corrects/note: is not allowed here" in p for p in problems(resealed(r))))
+
+    def test_a_lone_surrogate_record_has_no_hash(self):
+        w = {"record": '{"a":"\ud800"}', "hash": "0" * 64}
+        self.assertTrue(any("lone surrogate" in p for p in problems(w)))
+
+    def test_noncanonical_record_with_its_own_hash_is_refused(self):
+        text = event(0)["record"].replace('"v":1}', '"v":1 }')
+        w = {"record": text, "hash": vv.sha256_hex(text.encode())}
+        self.assertTrue(any("RFC 8785" in p for p in problems(w)))
+
+
+class Streams(unittest.TestCase):
+    def records(self):
+        return [(json.loads(event(i)["record"]), event(i)["hash"]) for i in range(4)]
+
+    def test_gap_fork_and_after_close(self):
+        recs = self.records()
+        self.assertEqual(vv.check_streams(recs), [])
+        self.assertTrue(any("gap" in p for p in vv.check_streams(recs[:2] + recs[3:])))
+        forked = dict(recs[2][0], time="2026-11-23T09:00:05.002Z")
+        self.assertTrue(any("fork" in p for p in vv.check_streams(recs + [(forked, "f" * 64)])))
+        closed = dict(recs[2][0], action="stream.closed")
+        self.assertTrue(any("follows stream.closed" in p for p in vv.check_streams(recs[:2] + [(closed, recs[2][1]), recs[3]])))
+
+
+class Proofs(unittest.TestCase):
+    def setUp(self):
+        self.m = load("merkle-v1.json")
+        self.keys = vv.Keys([self.m["key"]["publicKey"]])
+
+    def test_consistency_from_size_zero(self):
+        doc = {"v": 1, "partition": 0, "fromSize": 0, "toSize": 7, "fromRoot": vv.EMPTY_ROOT, "toRoot": self.m["roots"][6], "path": []}
+        self.assertEqual(vv.verify_consistency_proof(doc, self.keys, SPEC), [])
+
+    def test_inclusion_proof_against_another_tree_size_is_refused(self):
+        doc = json.loads(json.dumps(self.m["inclusionProof"]))
+        doc["treeSize"] = 8
+        self.assertTrue(vv.verify_inclusion_proof(doc, self.keys, SPEC))
+
+    def test_inclusion_index_out_of_range_or_path_too_short(self):
+        self.assertFalse(vv.verify_inclusion(b"\0" * 32, 7, 7, [], b"\0" * 32))
+        # a leaf is not the root of a tree of two leaves: the path must use up the tree's height
+        self.assertFalse(vv.verify_inclusion(b"\1" * 32, 0, 2, [], b"\1" * 32))
+
+
+if __name__ == "__main__":
+    unittest.main()
