@@ -2,7 +2,8 @@
 // reproduce every vector file the protocol package ships, and refuse every refused case for its
 // stated reason. It needs Debian's python3 and python3-cryptography (.ci/run installs both):
 // without them this test fails, it never skips.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   copyFileSync,
   mkdtempSync,
@@ -14,7 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const verifier = join(root, 'verifiers', 'python', 'vigil_verify.py');
@@ -136,5 +137,186 @@ describe('Python verifier written from PROTOCOL.md', () => {
     expect(run.error).toBeUndefined();
     expect(run.stderr).toMatch(/\nOK\s*$/);
     expect(run.status, run.stderr).toBe(0);
+  }, 120_000);
+});
+
+// A live log: `vigil start` on embedded defaults, events sealed by the Python verifier itself (an
+// independent producer) and posted unchained, then everything the server holds checked through
+// its API with the pinned key alone: checkpoints, consistency proofs, every event's inclusion
+// proof and record, the chains, a correction, a subject bundle and an erasure receipt.
+describe('Python verifier against a running vigil start', () => {
+  const cli = join(root, 'packages', 'app', 'dist', 'cli', 'main.js');
+  let server: ChildProcess | undefined;
+  let url = '';
+  let creds: { ingestKey: string; queryKey: string; adminKey: string };
+  let pinned = '';
+
+  beforeAll(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'vigil-pyverify-live-'));
+    temps.push(dataDir);
+    const child = spawn(
+      process.execPath,
+      [cli, 'start', '--data-dir', dataDir, '--port', '0', '--checkpoint-interval-seconds', '1'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    server = child;
+    let output = '';
+    url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`vigil start did not listen:\n${output}`)),
+        90_000,
+      );
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString('utf8');
+        const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('exit', (code) => reject(new Error(`vigil start exited (${code}):\n${output}`)));
+    });
+    creds = JSON.parse(
+      readFileSync(join(dataDir, 'bootstrap-credentials.json'), 'utf8'),
+    ) as typeof creds;
+    // Pinned at setup, as an operator copies it once; everything after trusts only this key.
+    const keys = (await (await fetch(`${url}/v1/keys/checkpoint`)).json()) as {
+      keys: { publicKey: string }[];
+    };
+    pinned = keys.keys[0]!.publicKey;
+  }, 120_000);
+
+  afterAll(async () => {
+    if (server?.exitCode === null) {
+      const exited = new Promise((resolve) => server!.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+  }, 60_000);
+
+  function live(key: string, ...extra: string[]): { status: number | null; report: LiveReport } {
+    const run = spawnSync(
+      python,
+      [verifier, 'live', url, '--key', key, '--query-key', creds.queryKey, '--json', ...extra],
+      { encoding: 'utf8', env, timeout: 120_000 },
+    );
+    if (run.error || !run.stdout.trim()) {
+      throw new Error(`the Python verifier did not run: ${run.error?.message ?? run.stderr}`);
+    }
+    return { status: run.status, report: JSON.parse(run.stdout) as LiveReport };
+  }
+  interface LiveReport {
+    ok: boolean;
+    failures: string[];
+    information: string[];
+  }
+  const privacy = ['--subject', 'u-1042', '--email', 'zoe@example.eu'];
+
+  // Proofs exist once a checkpoint covers every event: poll until the verifier finds none waiting.
+  async function liveWhenCovered(...extra: string[]): Promise<LiveReport> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const { status, report } = live(pinned, ...extra);
+      const waiting = report.information.some((i) =>
+        / [1-9]\d* not covered by a checkpoint/.test(i),
+      );
+      if ((!waiting && status === 0) || Date.now() > deadline) {
+        expect(report.failures).toEqual([]);
+        expect(status).toBe(0);
+        return report;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  it('verifies Python-sealed and unchained events, a correction, a bundle and an erasure', async () => {
+    const inputs = [
+      {
+        action: 'stream.opened',
+        category: 'system',
+        outcome: 'success',
+        actor: { type: 'service', id: 'py' },
+      },
+      {
+        action: 'user.login',
+        category: 'authentication',
+        outcome: 'success',
+        actor: { type: 'user', id: 'u-1042', name: 'Zoë Müller', email: 'Zoe@Example.eu' },
+        context: { ip: '203.0.113.7', userAgent: 'Mozilla/5.0', requestId: 'req-1' },
+        metadata: { phone: '+33 6 12 34 56 78', big: 1e21, note: '€ 𝄞 \u0007' },
+        personal: ['/metadata/phone'],
+      },
+      {
+        action: 'role.granted',
+        category: 'access_change',
+        outcome: 'success',
+        actor: { type: 'user', id: 'u-1' },
+        access: { change: 'grant', subject: { type: 'user', id: 'u-1042' }, role: 'admin' },
+      },
+    ];
+    const sealed = spawnSync(
+      python,
+      [verifier, 'seal', '--stream', `py-verifier/host/${randomUUID()}`],
+      {
+        input: inputs.map((i) => JSON.stringify(i)).join('\n') + '\n',
+        encoding: 'utf8',
+        env,
+      },
+    );
+    expect(sealed.status, sealed.stderr).toBe(0);
+    const events: unknown[] = sealed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown);
+    events.push({
+      action: 'user.logout',
+      category: 'authentication',
+      outcome: 'success',
+      actor: { type: 'user', id: 'u-1042' },
+    });
+    const posted = await fetch(`${url}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${creds.ingestKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events }),
+    });
+    expect(posted.status, await posted.clone().text()).toBe(202);
+
+    const before = await liveWhenCovered('--admin-key', creds.adminKey, ...privacy);
+    expect(before.information).toContain('the bundle of u-1042 verifies (3 events)');
+
+    const login = JSON.parse((events[1] as { record: string }).record) as { id: string };
+    const corrected = await fetch(`${url}/v1/admin/events/${login.id}/corrections`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${creds.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        fields: { '/actor/email': 'zoe.m@example.eu', '/outcome': 'failure' },
+        reason: 'typo',
+      }),
+    });
+    expect(corrected.status, await corrected.clone().text()).toBe(201);
+    const erased = await fetch(`${url}/v1/admin/subjects/erase`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${creds.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        subject: 'u-1042',
+        emails: ['zoe@example.eu'],
+        reason: 'Art. 17 request',
+      }),
+    });
+    expect(erased.status, await erased.clone().text()).toBe(200);
+
+    const after = await liveWhenCovered('--admin-key', creds.adminKey);
+    expect(after.information).toContain('1 corrections checked against the corrected views');
+    expect(after.information).toContain('1 erasure receipts checked');
+    expect(after.information.some((i) => /^[1-9]\d* consistency proofs/.test(i))).toBe(true);
+  }, 240_000);
+
+  it('fails every checkpoint against a key that is not the pinned one', () => {
+    const { status, report } = live(randomBytes(32).toString('base64url'));
+    expect(status).toBe(1);
+    expect(report.failures.length).toBeGreaterThan(0);
+    expect(report.failures.every((f) => f.includes('not among the trusted keys'))).toBe(true);
   }, 120_000);
 });

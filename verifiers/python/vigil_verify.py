@@ -1563,12 +1563,12 @@ def opened_view(record: dict, disclosures: dict) -> dict:
     return view
 
 
-def apply_corrections(view: dict, corrections: list[tuple[dict, dict]]) -> dict:
-    """§18.2 `applyCorrections`: oldest first (time, then id); missing objects are created."""
+def apply_corrections(view: dict, corrections: list[dict]) -> dict:
+    """§18.2 `applyCorrections` over opened views of the corrections (`opened_view`): oldest
+    first (by time, then id), each pointer of `metadata.corrected` set, missing objects created."""
     out = json.loads(json.dumps(view))
-    for rec, discl in sorted(corrections, key=lambda c: (c[0]["time"], c[0]["id"])):
-        opened = opened_view(rec, discl)
-        for ptr, value in opened["metadata"]["corrected"].items():
+    for corr in sorted(corrections, key=lambda c: (c["time"], c["id"])):
+        for ptr, value in corr["metadata"]["corrected"].items():
             toks = pointer_tokens(ptr) or []
             cur = out
             for t in toks[:-1]:
@@ -1914,7 +1914,7 @@ def check_privacy_vectors(
             if rep.check(f"{n}: correction names a vector event by id and hash", len(target) == 1):
                 t = check_sealed_event(target[0], spec).record
                 rep.equal(f"{n}: correction names the event's id", ch.record["corrects"]["event"], t["id"])
-                view = apply_corrections(opened_view(t, target[0].get("disclosures", {})), [(ch.record, c["disclosures"])])
+                view = apply_corrections(opened_view(t, target[0].get("disclosures", {})), [opened_view(ch.record, c["disclosures"])])
                 rep.equal(f"{n}: corrected view", canonical(view), canonical(c["correctedView"]))
 
 
@@ -1991,8 +1991,236 @@ def run_vectors(directory: str, versions: Optional[list[int]] = None) -> tuple[R
 
 
 # ---------------------------------------------------------------------------------------------
+# A live log, through its HTTP API (§15.4, §16, §17, §8.2)
+# ---------------------------------------------------------------------------------------------
+
+
+class Api:
+    """A Vigil server's HTTP API (standard library only)."""
+
+    def __init__(self, url: str, token: Optional[str]):
+        self.url, self.token = url.rstrip("/"), token
+
+    def request(self, method: str, path: str, body: Any = None, token: Optional[str] = None) -> tuple[int, bytes]:
+        import urllib.error
+        import urllib.request
+
+        headers = {"Accept": "application/json"}
+        if token or self.token:
+            headers["Authorization"] = f"Bearer {token or self.token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as res:
+                return res.status, res.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def json(self, method: str, path: str, body: Any = None, token: Optional[str] = None) -> Any:
+        status, raw = self.request(method, path, body, token)
+        if status >= 300:
+            raise VerifyError(f"{method} {path}: HTTP {status}: {raw[:300].decode('utf-8', 'replace')}")
+        return parse_json(raw.decode("utf-8"))
+
+
+def verify_live(
+    api: Api,
+    keys: Keys,
+    spec: Spec,
+    admin_key: Optional[str] = None,
+    subject: Optional[str] = None,
+    emails: Iterable[str] = (),
+) -> tuple[list[str], list[str]]:
+    """Verifies what a server holds for the key's tenant, trusting nothing it says about itself.
+
+    Every checkpoint (§14.5) with the pinned keys; a consistency proof (§15.3) between each two
+    successive checkpoint sizes of every partition; every event found by search through its
+    inclusion proof (§15.3), whose record is checked as in §8.1; the chain of every stream
+    (§8.2), a break counting only where the stored event is flagged for it (§6.2); with an
+    admin key, the erasure receipts (§17.4) and, for a subject, the bundle export (§16.5).
+    Returns (failures, information)."""
+    from urllib.parse import quote
+
+    fail: list[str] = []
+    info: list[str] = []
+    # checkpoints
+    checkpoints: list[tuple[dict, dict]] = []
+    cursor = None
+    while True:
+        page = api.json("GET", "/v1/checkpoints?limit=100" + (f"&cursor={quote(cursor)}" if cursor else ""))
+        for cp in page.get("checkpoints", []):
+            st, probs = verify_checkpoint(cp, keys, spec)
+            if probs:
+                fail += [f"checkpoint {cp.get('id')}: {p}" for p in probs]
+            else:
+                checkpoints.append((cp, st))
+        cursor = page.get("nextCursor")
+        if not cursor:
+            break
+    info.append(f"{len(checkpoints)} checkpoints verify with the pinned keys")
+    tenants = {st["tenant"] for _, st in checkpoints}
+    if len(tenants) > 1:
+        fail.append(f"checkpoints of several tenants: {sorted(tenants)}")
+    # consistency between successive sizes of each partition
+    by_part: dict[int, dict[int, tuple[str, str]]] = {}
+    for cp, st in checkpoints:
+        for h in st["partitions"]:
+            seen = by_part.setdefault(h["partition"], {})
+            if h["size"] in seen and seen[h["size"]][1] != h["root"]:
+                fail.append(f"partition {h['partition']}: two checkpoints state size {h['size']} with different roots")
+            seen.setdefault(h["size"], (cp["id"], h["root"]))
+    proofs = 0
+    for part, sizes in sorted(by_part.items()):
+        ordered = sorted(sizes.items())
+        for (m, (from_id, _)), (n, (to_id, _)) in zip(ordered, ordered[1:]):
+            proof = api.json("GET", f"/v1/proofs/consistency?partition={part}&from={from_id}&to={to_id}")
+            probs = verify_consistency_proof(proof, keys, spec)
+            if not probs and (proof.get("fromSize"), proof.get("toSize")) != (m, n):
+                probs = [f"answers sizes {proof.get('fromSize')} -> {proof.get('toSize')}, not {m} -> {n}"]
+            if not probs and not ("from" in proof and "to" in proof and proof["from"]["id"] == from_id and proof["to"]["id"] == to_id):
+                probs = ["does not carry the two checkpoints asked for"]
+            fail += [f"consistency partition {part} {m} -> {n}: {p}" for p in probs]
+            proofs += 1
+    info.append(f"{proofs} consistency proofs between successive checkpoints verify")
+    # every event, through its inclusion proof
+    records: list[tuple[dict, str]] = []
+    items: dict[tuple[str, str], dict] = {}
+    flags: dict[tuple[str, int, str], set[str]] = {}
+    leaves: dict[tuple[int, int], str] = {}
+    cursor = None
+    unproved = 0
+    while True:
+        page = api.json("GET", "/v1/events?limit=500&order=asc&original=true" + (f"&cursor={quote(cursor)}" if cursor else ""))
+        for item in page.get("events", []):
+            eid, h = item.get("id"), item.get("hash")
+            status, raw = api.request("GET", f"/v1/proofs/inclusion?event={quote(str(eid))}&hash={quote(str(h))}")
+            if status == 409:
+                unproved += 1  # stored, not yet covered by a checkpoint (§15.4)
+                continue
+            if status != 200:
+                fail.append(f"event {eid}: no inclusion proof (HTTP {status})")
+                continue
+            proof = parse_json(raw.decode("utf-8"))
+            probs = verify_inclusion_proof(proof, keys, spec)
+            if not probs and proof["checkpoint"]["id"] not in {cp["id"] for cp, _ in checkpoints}:
+                probs.append("proved against a checkpoint the server does not list")
+            if not probs and proof["leaf"]["eventHash"] != h:
+                probs.append("the proof is for another hash than the search result's")
+            if not probs and "record" not in proof:
+                info.append(f"event {eid}: no record (removed by retention); its leaf still verifies")
+            fail += [f"event {eid}: {p}" for p in probs]
+            if probs or "record" not in proof:
+                continue
+            pos = (proof["partition"], proof["leafIndex"])
+            if pos in leaves and leaves[pos] != h:
+                fail.append(f"partition {pos[0]} leaf {pos[1]}: two events claim it")
+            leaves[pos] = h
+            r = parse_json(proof["record"])
+            records.append((r, h))
+            items[(eid, h)] = item
+            flags[(r["stream"], r["seq"], h)] = set(item.get("flags") or [])
+            # the search result is the record opened: its clear members must be the record's
+            personal_tops = {(pointer_tokens(p) or [""])[0] for p in r.get("personal", [])}
+            for k, v in r.items():
+                if k not in personal_tops and k != "personal" and k in item and item[k] != v:
+                    fail.append(f"event {eid}: the search result's {k} is not the record's")
+        cursor = page.get("nextCursor")
+        if not cursor:
+            break
+    info.append(f"{len(records)} events verify through their inclusion proofs; {unproved} not covered by a checkpoint yet")
+    # chains (§8.2); a break the consumer flagged at ingest is information (§6.2)
+    for p in check_streams(records):
+        stream, _, rest = p.partition(" seq ")
+        seq = int(rest.split(":")[0])
+        kind = "gap" if "gap" in p else "fork" if "fork" in p else "after_close" if "stream.closed" in p else None
+        flagged = any(kind in f for (s, q, _), f in flags.items() if s == stream and q == seq) if kind else False
+        (info if flagged else fail).append(p + (" (flagged at ingest)" if flagged else ""))
+    # corrections (§18.2): the default view of a corrected event is its original view with the
+    # corrections recorded on Vigil's admin streams applied, oldest first
+    corrections: dict[tuple[str, str], list[dict]] = {}
+    for r, h in records:
+        c = r.get("corrects")
+        if isinstance(c, dict) and r["stream"].startswith("vigil/admin/") and (r["id"], h) in items:
+            corrections.setdefault((c.get("event"), c.get("hash")), []).append(items[(r["id"], h)])
+    for (eid, h), corrs in corrections.items():
+        original = items.get((eid, h))
+        if original is None:
+            fail.append(f"correction of {eid}: the corrected event was not found by search")
+            continue
+        page = api.json("GET", "/v1/events?limit=500&order=asc&stream=" + quote(original["stream"]))
+        shown = [x for x in page.get("events", []) if x.get("id") == eid and x.get("hash") == h]
+        want = apply_corrections(original, corrs)
+        if not shown or any(shown[0].get(k) != want[k] for k in want if k not in ("flags", "position", "receivedAt", "source")):
+            fail.append(f"event {eid}: the corrected view is not the original with its {len(corrs)} correction(s) applied")
+    info.append(f"{sum(len(c) for c in corrections.values())} corrections checked against the corrected views")
+    # privacy documents
+    if admin_key:
+        page = api.json("GET", "/v1/admin/erasures", token=admin_key)
+        receipts = page.get("erasures", []) if isinstance(page, dict) else []
+        for doc in receipts:
+            signed = doc.get("receipt") if isinstance(doc, dict) else None
+            st, probs = verify_erasure_receipt(signed, keys, spec)
+            fail += [f"erasure receipt {doc.get('erasure')}: {p}" for p in probs]
+            for ev in st["events"] if st else []:
+                item = items.get((ev["id"], ev["hash"]))
+                if item is None:
+                    info.append(f"erasure receipt {signed['id']}: event {ev['id']} was not found by search")
+                    continue
+                # §17.4: none of its listed paths has a disclosure any more (the view shows null)
+                for p in ev["paths"]:
+                    ok, v = resolve(item, pointer_tokens(p) or [])
+                    if ok and v is not None:
+                        fail.append(f"erasure receipt {signed['id']}: event {ev['id']} still discloses {p}")
+        info.append(f"{len(receipts or [])} erasure receipts checked")
+        if subject:
+            status, raw = api.request("POST", "/v1/admin/subjects/export", {"subject": subject, "emails": list(emails), "format": "bundle"}, token=admin_key)
+            if status != 200:
+                fail.append(f"bundle export: HTTP {status}: {raw[:300].decode('utf-8', 'replace')}")
+            else:
+                probs = verify_bundle(raw, keys, spec)
+                fail += [f"bundle: {p}" for p in probs]
+                entries = raw.count(b"\n") - 2
+                info.append(f"the bundle of {subject} verifies ({entries} events)" if not probs else "bundle refused")
+    return fail, info
+
+
+# ---------------------------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------------------------
+
+
+def new_event_id(ms: int) -> str:
+    """A random UUIDv7 of the time `ms` (RFC 9562 §5.7)."""
+    import os
+
+    b = bytearray(ms.to_bytes(6, "big") + os.urandom(10))
+    b[6] = 0x70 | (b[6] & 0x0F)
+    b[8] = 0x80 | (b[8] & 0x3F)
+    x = b.hex()
+    return f"{x[0:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
+
+
+def seal_stream(spec: Spec, stream: str, inputs: Iterable[str], out: Any) -> None:
+    """A producer (§4, §6.1): seals each input line as the next event of a new stream, with
+    fresh 16-byte salts; `id` and `time` default to now."""
+    import os
+    import time as _time
+
+    prev, seq = ZERO_HASH, 0
+    for line in inputs:
+        if not line.strip():
+            continue
+        inp = parse_json(line)
+        ms = int(_time.time() * 1000)
+        if "time" not in inp:
+            inp["time"] = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+        inp.setdefault("id", new_event_id(ms))
+        sealed = seal_event(spec, inp, {"stream": stream, "seq": seq, "prev": prev}, lambda: os.urandom(16))
+        out.write(json.dumps(sealed, ensure_ascii=False) + "\n")
+        prev, seq = sealed["hash"], seq + 1
 
 
 def _read_keys(texts: list[str]) -> Keys:
@@ -2042,6 +2270,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         if name == "events":
             q.add_argument("--streams", action="store_true")
             q.add_argument("--allow-reserved", action="store_true", help="events of Vigil's own streams (vigil/, key/)")
+    q = sub.add_parser("seal", help="seal event inputs (NDJSON on stdin) as one new stream; sealed events on stdout")
+    q.add_argument("--stream", required=True)
+    q.add_argument("--version", type=int, default=1)
+    q = sub.add_parser("live", help="a running server: checkpoints, consistency, every event's proof, chains, receipts, a bundle")
+    q.add_argument("url")
+    q.add_argument("--key", action="append", default=[], required=True, help="a pinned public key (base64url) or a file of keys")
+    q.add_argument("--query-key", required=True, help="an API key with scope query")
+    q.add_argument("--admin-key", help="an API key with scope admin: erasure receipts and a subject's bundle")
+    q.add_argument("--subject", help="a person id whose bundle to export and verify (needs --admin-key)")
+    q.add_argument("--email", action="append", default=[])
+    q.add_argument("--version", type=int, default=1)
+    q.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     if Ed25519PublicKey is None:
         print("vigil_verify: the Python module cryptography is missing (Debian: apt-get install python3-cryptography)", file=sys.stderr)
@@ -2059,8 +2299,22 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"{len(rep.results) - len(rep.failures)} of {len(rep.results)} checks passed; files: {', '.join(files)}")
         return 1 if rep.failures or not files else 0
     spec = spec_for(a.version)
-    keys = _read_keys(a.key)
+    keys = _read_keys(getattr(a, "key", []))
     problems: list[str] = []
+    if a.cmd == "seal":
+        seal_stream(spec, a.stream, sys.stdin, sys.stdout)
+        return 0
+    if a.cmd == "live":
+        fail, info = verify_live(Api(a.url, a.query_key), keys, spec, a.admin_key, a.subject, a.email)
+        if a.json:
+            print(json.dumps({"ok": not fail, "failures": fail, "information": info}, ensure_ascii=False))
+        else:
+            for x in fail:
+                print(f"FAIL {x}")
+            for x in info:
+                print(f"info {x}")
+            print("verified" if not fail else f"FAILED: {len(fail)} problem(s)")
+        return 1 if fail else 0
     if a.cmd == "events":
         recs = []
         with open(a.file, encoding="utf-8") as f:
