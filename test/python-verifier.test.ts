@@ -143,20 +143,34 @@ describe('Python verifier written from PROTOCOL.md', () => {
 // A live log: `vigil start` on embedded defaults, events sealed by the Python verifier itself (an
 // independent producer) and posted unchained, then everything the server holds checked through
 // its API with the pinned key alone: checkpoints, consistency proofs, every event's inclusion
-// proof and record, the chains, a correction, a subject bundle and an erasure receipt.
+// proof and record, the chains, a correction, a subject bundle, an erasure receipt and the copies
+// a directory witness kept.
 describe('Python verifier against a running vigil start', () => {
   const cli = join(root, 'packages', 'app', 'dist', 'cli', 'main.js');
   let server: ChildProcess | undefined;
   let url = '';
   let creds: { ingestKey: string; queryKey: string; adminKey: string };
   let pinned = '';
+  let witnessDir = '';
 
   beforeAll(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'vigil-pyverify-live-'));
     temps.push(dataDir);
+    witnessDir = join(dataDir, 'witness');
     const child = spawn(
       process.execPath,
-      [cli, 'start', '--data-dir', dataDir, '--port', '0', '--checkpoint-interval-seconds', '1'],
+      [
+        cli,
+        'start',
+        '--data-dir',
+        dataDir,
+        '--port',
+        '0',
+        '--checkpoint-interval-seconds',
+        '1',
+        '--witness-dir',
+        witnessDir,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     server = child;
@@ -311,6 +325,14 @@ describe('Python verifier against a running vigil start', () => {
     expect(after.information).toContain('1 corrections checked against the corrected views');
     expect(after.information).toContain('1 erasure receipts checked');
     expect(after.information.some((i) => /^[1-9]\d* consistency proofs/.test(i))).toBe(true);
+
+    // The directory witness kept every checkpoint: each verifies, and the trees agree.
+    const witness = spawnSync(python, [verifier, 'witness', witnessDir, '--key', pinned], {
+      encoding: 'utf8',
+      env,
+    });
+    expect(witness.stdout).toMatch(/^[1-9]\d* checkpoints read\nverified\n$/);
+    expect(witness.status).toBe(0);
   }, 240_000);
 
   it('fails every checkpoint against a key that is not the pinned one', () => {

@@ -2192,6 +2192,42 @@ def verify_live(
 # ---------------------------------------------------------------------------------------------
 
 
+def verify_witness_dir(directory: str, keys: Keys, spec: Spec) -> tuple[list[str], int]:
+    """§14.7 directory witness: `<dir>/<tenant>/<time with ':' as '-'>_<id>.json`, each a witness
+    document that verifies with the pinned keys; two checkpoints stating one size of a tree must
+    state one root (trees only grow, §14.6)."""
+    import os
+
+    probs: list[str] = []
+    heads: dict[tuple[str, int, int], str] = {}
+    count = 0
+    for tenant in sorted(os.listdir(directory)):
+        tdir = os.path.join(directory, tenant)
+        if not os.path.isdir(tdir):
+            continue
+        for name in sorted(os.listdir(tdir)):
+            count += 1
+            with open(os.path.join(tdir, name), encoding="utf-8") as f:
+                try:
+                    doc = parse_json(f.read())
+                except ValueError as e:
+                    probs.append(f"{tenant}/{name}: is not JSON ({e})")
+                    continue
+            st, pp = verify_checkpoint(doc, keys, spec)
+            probs += [f"{tenant}/{name}: {p}" for p in pp]
+            if st is None:
+                continue
+            if "type" not in doc:
+                probs.append(f"{tenant}/{name}: is not a witness document (no type)")
+            if st["tenant"] != tenant or name != f"{st['time'].replace(':', '-')}_{doc['id']}.json":
+                probs.append(f"{tenant}/{name}: the name is not <tenant>/<time>_<id>.json of its statement")
+            for h in st["partitions"]:
+                k = (st["tenant"], h["partition"], h["size"])
+                if heads.setdefault(k, h["root"]) != h["root"]:
+                    probs.append(f"{tenant}/{name}: partition {h['partition']} size {h['size']} has another root than an earlier checkpoint")
+    return probs, count
+
+
 def new_event_id(ms: int) -> str:
     """A random UUIDv7 of the time `ms` (RFC 9562 §5.7)."""
     import os
@@ -2270,6 +2306,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         if name == "events":
             q.add_argument("--streams", action="store_true")
             q.add_argument("--allow-reserved", action="store_true", help="events of Vigil's own streams (vigil/, key/)")
+    q = sub.add_parser("witness", help="a directory witness (§14.7): every file verified, the trees compared")
+    q.add_argument("dir")
+    q.add_argument("--key", action="append", default=[], required=True)
+    q.add_argument("--version", type=int, default=1)
     q = sub.add_parser("seal", help="seal event inputs (NDJSON on stdin) as one new stream; sealed events on stdout")
     q.add_argument("--stream", required=True)
     q.add_argument("--version", type=int, default=1)
@@ -2301,6 +2341,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     spec = spec_for(a.version)
     keys = _read_keys(getattr(a, "key", []))
     problems: list[str] = []
+    if a.cmd == "witness":
+        problems, count = verify_witness_dir(a.dir, keys, spec)
+        print(f"{count} checkpoints read")
+        for x in problems:
+            print(x)
+        print("verified" if not problems else f"REFUSED: {len(problems)} problem(s)")
+        return 1 if problems else 0
     if a.cmd == "seal":
         seal_stream(spec, a.stream, sys.stdin, sys.stdout)
         return 0
