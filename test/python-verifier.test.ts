@@ -3,7 +3,7 @@
 // stated reason. It needs Debian's python3 and python3-cryptography (.ci/run installs both):
 // without them this test fails, it never skips.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   copyFileSync,
   mkdtempSync,
@@ -228,6 +228,20 @@ describe('Python verifier against a running vigil start', () => {
   }
   const privacy = ['--subject', 'u-1042', '--email', 'zoe@example.eu'];
 
+  // The Python verifier as a producer: seals the inputs as one new stream (§4).
+  function seal(stream: string, inputs: unknown[]): unknown[] {
+    const run = spawnSync(python, [verifier, 'seal', '--stream', stream], {
+      input: inputs.map((i) => JSON.stringify(i)).join('\n') + '\n',
+      encoding: 'utf8',
+      env,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    return run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown);
+  }
+
   // Proofs exist once a checkpoint covers every event: poll until the verifier finds none waiting.
   async function liveWhenCovered(...extra: string[]): Promise<LiveReport> {
     const deadline = Date.now() + 60_000;
@@ -270,35 +284,55 @@ describe('Python verifier against a running vigil start', () => {
         access: { change: 'grant', subject: { type: 'user', id: 'u-1042' }, role: 'admin' },
       },
     ];
-    const sealed = spawnSync(
-      python,
-      [verifier, 'seal', '--stream', `py-verifier/host/${randomUUID()}`],
-      {
-        input: inputs.map((i) => JSON.stringify(i)).join('\n') + '\n',
-        encoding: 'utf8',
-        env,
-      },
-    );
-    expect(sealed.status, sealed.stderr).toBe(0);
-    const events: unknown[] = sealed.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as unknown);
+    const events: unknown[] = seal(`py-verifier/host/${randomUUID()}`, inputs);
     events.push({
       action: 'user.logout',
       category: 'authentication',
       outcome: 'success',
       actor: { type: 'user', id: 'u-1042' },
     });
+    // A stream with a hole (its seq 1 never sent) and a record that is not its own RFC 8785
+    // form: the consumer stores both, flagged, each with its integrity event (§6.2), and the
+    // verifier reports them as recorded at ingest, not as failures.
+    const opened = {
+      action: 'stream.opened',
+      category: 'system',
+      outcome: 'success',
+      actor: { type: 'service', id: 'py' },
+    };
+    const gapStream = seal(`py-verifier/gap/${randomUUID()}`, [opened, opened, opened]);
+    events.push(gapStream[0]);
+    const odd = seal(`py-verifier/odd/${randomUUID()}`, [opened])[0] as {
+      record: string;
+      hash: string;
+    };
+    odd.record = odd.record.replace('{"action"', '{ "action"');
+    odd.hash = createHash('sha256').update(odd.record, 'utf8').digest('hex');
+    events.push(odd);
     const posted = await fetch(`${url}/v1/events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${creds.ingestKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ events }),
     });
     expect(posted.status, await posted.clone().text()).toBe(202);
+    // A later batch: within one batch the collector itself refuses a hole (§8.2).
+    const late = await fetch(`${url}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${creds.ingestKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [gapStream[2]] }),
+    });
+    expect(late.status, await late.clone().text()).toBe(202);
 
     const before = await liveWhenCovered('--admin-key', creds.adminKey, ...privacy);
     expect(before.information).toContain('the bundle of u-1042 verifies (3 events)');
+    const recorded = before.information.filter((i) => i.includes('recorded at ingest'));
+    expect(recorded).toHaveLength(2);
+    expect(recorded.join('\n')).toMatch(
+      /gap: seq 1 is missing .*flag gap and integrity\.chain_gap/,
+    );
+    expect(recorded.join('\n')).toMatch(
+      /RFC 8785 .*flag noncanonical and integrity\.noncanonical_record/,
+    );
 
     const login = JSON.parse((events[1] as { record: string }).record) as { id: string };
     const corrected = await fetch(`${url}/v1/admin/events/${login.id}/corrections`, {

@@ -2088,8 +2088,10 @@ def verify_live(
     # every event, through its inclusion proof
     records: list[tuple[dict, str]] = []
     items: dict[tuple[str, str], dict] = {}
-    flags: dict[tuple[str, int, str], set[str]] = {}
     leaves: dict[tuple[int, int], str] = {}
+    by_position: dict[tuple[str, int], list[tuple[str, str, set[str]]]] = {}
+    integrity: set[tuple[str, Any, Any]] = set()
+    pending: list[tuple[str, str, str, str]] = []
     cursor = None
     unproved = 0
     while True:
@@ -2111,6 +2113,12 @@ def verify_live(
                 probs.append("the proof is for another hash than the search result's")
             if not probs and "record" not in proof:
                 info.append(f"event {eid}: no record (removed by retention); its leaf still verifies")
+            # A record that is not its own RFC 8785 form is refused by §8.1, unless the consumer
+            # flagged it `noncanonical` at ingest (§4, §6.2): judged below, with its integrity event.
+            form = [p for p in probs if "RFC 8785" in p]
+            if form and len(form) == len(probs) and "noncanonical" in (item.get("flags") or []):
+                pending.append((eid, h, "noncanonical", f"event {eid}: {form[0]}"))
+                probs = []
             fail += [f"event {eid}: {p}" for p in probs]
             if probs or "record" not in proof:
                 continue
@@ -2121,7 +2129,9 @@ def verify_live(
             r = parse_json(proof["record"])
             records.append((r, h))
             items[(eid, h)] = item
-            flags[(r["stream"], r["seq"], h)] = set(item.get("flags") or [])
+            by_position.setdefault((r["stream"], r["seq"]), []).append((eid, h, set(item.get("flags") or [])))
+            if r["action"].startswith("integrity.") and isinstance(r.get("metadata"), dict):
+                integrity.add((r["action"], r["metadata"].get("eventId"), r["metadata"].get("eventHash")))
             # the search result is the record opened: its clear members must be the record's
             personal_tops = {(pointer_tokens(p) or [""])[0] for p in r.get("personal", [])}
             for k, v in r.items():
@@ -2131,13 +2141,24 @@ def verify_live(
         if not cursor:
             break
     info.append(f"{len(records)} events verify through their inclusion proofs; {unproved} not covered by a checkpoint yet")
-    # chains (§8.2); a break the consumer flagged at ingest is information (§6.2)
+    # chains (§8.2): a break the consumer recorded at ingest, with the flag on the event and a
+    # signed integrity event naming it (§6.2), is information; any other is a failure (§19.2)
     for p in check_streams(records):
         stream, _, rest = p.partition(" seq ")
         seq = int(rest.split(":")[0])
-        kind = "gap" if "gap" in p else "fork" if "fork" in p else "after_close" if "stream.closed" in p else None
-        flagged = any(kind in f for (s, q, _), f in flags.items() if s == stream and q == seq) if kind else False
-        (info if flagged else fail).append(p + (" (flagged at ingest)" if flagged else ""))
+        kind = "gap" if ": gap:" in p else "fork" if ": fork:" in p else "after_close" if "stream.closed" in p else None
+        flagged = [(eid, h) for eid, h, f in by_position.get((stream, seq), []) if kind in f] if kind else []
+        if flagged:
+            for eid, h in flagged:
+                pending.append((eid, h, kind, p))
+        else:
+            fail.append(p)
+    actions = {"gap": "integrity.chain_gap", "fork": "integrity.chain_fork", "after_close": "integrity.event_after_close", "noncanonical": "integrity.noncanonical_record"}
+    for eid, h, flag, what in pending:
+        if (actions[flag], eid, h) in integrity:
+            info.append(f"{what} (recorded at ingest: flag {flag} and {actions[flag]})")
+        else:
+            fail.append(f"{what}: flagged {flag} but no {actions[flag]} event names it (edited)")
     # corrections (§18.2): the default view of a corrected event is its original view with the
     # corrections recorded on Vigil's admin streams applied, oldest first
     corrections: dict[tuple[str, str], list[dict]] = {}
