@@ -54,6 +54,19 @@ function runVectors(dir: string, ...flags: string[]): Run {
   return { status: run.status, files: out.files, results: out.results, stderr: run.stderr };
 }
 
+// The vector files follow the protocol's version: the newest v<N>.json holds the event vectors.
+const eventFile = readdirSync(vectorsDir)
+  .filter((f) => /^v\d+\.json$/.test(f))
+  .sort((a, b) => Number(a.slice(1, -5)) - Number(b.slice(1, -5)))
+  .at(-1)!;
+
+const leafFile = readdirSync(vectorsDir)
+  .filter((f) => /^merkle-v\d+\.json$/.test(f))
+  .sort((a, b) => Number(a.slice(8, -5)) - Number(b.slice(8, -5)))
+  .at(-1)!;
+// What this tree's server writes: the records and leaves of its newest vectors.
+const versionArgs = ['--version', eventFile.slice(1, -5), '--leaf-version', leafFile.slice(8, -5)];
+
 const temps: string[] = [];
 function copyOfVectors(): string {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-pyverify-'));
@@ -82,17 +95,21 @@ describe('Python verifier written from PROTOCOL.md', () => {
     expect(run.status).toBe(0);
     // Every file of the directory was read: a new vector file the verifier does not know fails.
     expect([...run.files].sort()).toEqual(readdirSync(vectorsDir).sort());
-    const refused = JSON.parse(readFileSync(join(vectorsDir, 'refused-v1.json'), 'utf8')) as {
-      cases: unknown[];
-    };
-    expect(run.results.filter((r) => r.name.startsWith('refused-v1: ')).length).toBe(
-      refused.cases.length + 1,
-    );
+    // Every refused case was run, each refused for its stated reason.
+    for (const file of readdirSync(vectorsDir).filter((f) => /^refused-v\d+\.json$/.test(f))) {
+      const refused = JSON.parse(readFileSync(join(vectorsDir, file), 'utf8')) as {
+        cases: { name: string; section: string }[];
+      };
+      const prefix = `${file.replace(/\.json$/, '')}: `;
+      for (const c of refused.cases) {
+        expect(run.results.map((r) => r.name)).toContain(`${prefix}${c.name} (${c.section})`);
+      }
+    }
   }, 120_000);
 
   it('fails when a vector is changed', () => {
     const dir = copyOfVectors();
-    const file = join(dir, 'v1.json');
+    const file = join(dir, eventFile);
     const vec = JSON.parse(readFileSync(file, 'utf8')) as {
       stream: { events: { record: string }[] };
     };
@@ -103,17 +120,20 @@ describe('Python verifier written from PROTOCOL.md', () => {
     const run = runVectors(dir, '--no-flips');
     expect(run.status).toBe(1);
     const failed = run.results.filter((r) => !r.ok).map((r) => r.name);
-    expect(failed).toContain('v1: event 3: SHA-256 of the record bytes');
-    expect(failed).toContain('v1: event 3: passes §8.1');
+    const v = eventFile.slice(0, -5);
+    expect(failed).toContain(`${v}: event 3: SHA-256 of the record bytes`);
+    expect(failed).toContain(`${v}: event 3: passes §8.1`);
   }, 120_000);
 
   it('fails when a refused case would verify', () => {
     const dir = copyOfVectors();
-    const file = join(dir, 'refused-v1.json');
+    const refusedFile = readdirSync(dir).find((f) => /^refused-v\d+\.json$/.test(f))!;
+    const merkleFile = readdirSync(dir).find((f) => /^merkle-v\d+\.json$/.test(f))!;
+    const file = join(dir, refusedFile);
     const doc = JSON.parse(readFileSync(file, 'utf8')) as {
-      cases: { name: string; document?: Record<string, unknown> }[];
+      cases: { name: string; section: string; document?: Record<string, unknown> }[];
     };
-    const merkle = JSON.parse(readFileSync(join(dir, 'merkle-v1.json'), 'utf8')) as {
+    const merkle = JSON.parse(readFileSync(join(dir, merkleFile), 'utf8')) as {
       inclusionProof: Record<string, unknown>;
     };
     const renamed = doc.cases.find((c) => c.name === 'inclusion proof with record renamed recore')!;
@@ -123,7 +143,7 @@ describe('Python verifier written from PROTOCOL.md', () => {
     expect(run.status).toBe(1);
     const failed = run.results.filter((r) => !r.ok);
     expect(failed.map((r) => r.name)).toEqual([
-      'refused-v1: inclusion proof with record renamed recore (§15.1)',
+      `${refusedFile.slice(0, -5)}: ${renamed.name} (${renamed.section})`,
     ]);
     expect(failed[0]!.detail).toContain('verified, but must be refused');
   }, 120_000);
@@ -213,7 +233,18 @@ describe('Python verifier against a running vigil start', () => {
   function live(key: string, ...extra: string[]): { status: number | null; report: LiveReport } {
     const run = spawnSync(
       python,
-      [verifier, 'live', url, '--key', key, '--query-key', creds.queryKey, '--json', ...extra],
+      [
+        verifier,
+        'live',
+        url,
+        '--key',
+        key,
+        '--query-key',
+        creds.queryKey,
+        '--json',
+        ...versionArgs,
+        ...extra,
+      ],
       { encoding: 'utf8', env, timeout: 120_000 },
     );
     if (run.error || !run.stdout.trim()) {
@@ -230,7 +261,7 @@ describe('Python verifier against a running vigil start', () => {
 
   // The Python verifier as a producer: seals the inputs as one new stream (§4).
   function seal(stream: string, inputs: unknown[]): unknown[] {
-    const run = spawnSync(python, [verifier, 'seal', '--stream', stream], {
+    const run = spawnSync(python, [verifier, 'seal', '--stream', stream, ...versionArgs], {
       input: inputs.map((i) => JSON.stringify(i)).join('\n') + '\n',
       encoding: 'utf8',
       env,
@@ -361,10 +392,14 @@ describe('Python verifier against a running vigil start', () => {
     expect(after.information.some((i) => /^[1-9]\d* consistency proofs/.test(i))).toBe(true);
 
     // The directory witness kept every checkpoint: each verifies, and the trees agree.
-    const witness = spawnSync(python, [verifier, 'witness', witnessDir, '--key', pinned], {
-      encoding: 'utf8',
-      env,
-    });
+    const witness = spawnSync(
+      python,
+      [verifier, 'witness', witnessDir, '--key', pinned, ...versionArgs],
+      {
+        encoding: 'utf8',
+        env,
+      },
+    );
     expect(witness.stdout).toMatch(/^[1-9]\d* checkpoints read\nverified\n$/);
     expect(witness.status).toBe(0);
   }, 240_000);

@@ -47,31 +47,35 @@ except ImportError:  # pragma: no cover - reported by main()
 
 @dataclass(frozen=True)
 class Spec:
-    """What changes between protocol versions: the record's `v` and the domain strings."""
+    """What a verifier expects: the record version (`v` of every record, §3, §12) and the leaf
+    construction (§13.2), which are separate since domain strings name constructions, not
+    protocol versions (v2 keeps `vigil.commitment.v1`). Leaf v2 binds a column digest."""
 
-    version: int
-    commitment_domain: bytes
-    leaf_domain: bytes
-    checkpoint_domain: bytes
-    bundle_domain: bytes
-    receipt_domain: bytes
-    subject_domain: bytes
-    statement_v: int  # `v` of checkpoint statements, proofs, bundles, receipts
+    version: int  # `v` of records
+    leaf_version: int = 1
+    statement_v: int = 1  # `v` of checkpoint statements, proofs, bundles, receipts
+    commitment_domain: bytes = b"vigil.commitment.v1"
+    checkpoint_domain: bytes = b"vigil.checkpoint.v1"
+    bundle_domain: bytes = b"vigil.bundle.v1"
+    receipt_domain: bytes = b"vigil.erasure-receipt.v1"
+    subject_domain: bytes = b"vigil.subject.v1"
+    columns_domain: bytes = b"vigil.columns.v2"
+
+    @property
+    def leaf_domain(self) -> bytes:
+        return b"vigil.leaf.v%d" % self.leaf_version
 
 
-def spec_for(version: int) -> Spec:
-    if version == 1:
-        return Spec(
-            version=1,
-            commitment_domain=b"vigil.commitment.v1",
-            leaf_domain=b"vigil.leaf.v1",
-            checkpoint_domain=b"vigil.checkpoint.v1",
-            bundle_domain=b"vigil.bundle.v1",
-            receipt_domain=b"vigil.erasure-receipt.v1",
-            subject_domain=b"vigil.subject.v1",
-            statement_v=1,
-        )
-    raise VerifyError(f"protocol v{version} is not implemented by this verifier")
+KNOWN_RECORD_VERSIONS = (1, 2)
+KNOWN_LEAF_VERSIONS = (1, 2)
+
+
+def spec_for(version: int, leaf_version: int = 1) -> Spec:
+    if version not in KNOWN_RECORD_VERSIONS:
+        raise VerifyError(f"protocol v{version} records are not implemented by this verifier")
+    if leaf_version not in KNOWN_LEAF_VERSIONS:
+        raise VerifyError(f"leaf v{leaf_version} is not implemented by this verifier")
+    return Spec(version=version, leaf_version=leaf_version)
 
 
 class VerifyError(Exception):
@@ -444,7 +448,7 @@ def record_schema_problems(r: Any, spec: Spec) -> list[str]:
         return ["/record: must be a JSON object"]
     P = "/record"
     if r.get("v") != spec.version or not is_int(r.get("v")):
-        probs.append(f"{P}/v: must be {spec.version}: this verifier speaks protocol v{spec.version}")
+        probs.append(f"{P}/v: must be {spec.version} (protocol v{spec.version}): this verifier speaks protocol v{spec.version}")
     if not (isinstance(r.get("id"), str) and UUID7.fullmatch(r["id"])):
         probs.append(f"{P}/id: must be a lower-case UUIDv7")
     if not (isinstance(r.get("stream"), str) and STREAM_RE.fullmatch(r["stream"])):
@@ -781,6 +785,73 @@ def check_sealed_event(
 
 
 # ---------------------------------------------------------------------------------------------
+# §9 The sealed framing (protocol v2): `<record bytes> TAB <hash> TAB <disclosures> LF`
+# ---------------------------------------------------------------------------------------------
+
+SEALED_MEDIA_TYPE = "application/vnd.vigil.sealed.v2"
+
+
+@dataclass
+class FramedLine:
+    index: int  # among the non-blank lines
+    record_start: int  # byte offset of the record field in the body
+    record: bytes
+    hash: bytes
+    disclosures: bytes
+
+
+def parse_framed_body(body: bytes) -> tuple[list[FramedLine], list[str]]:
+    """Splits a framed body at LF (a CR before it is not part of the line; blank lines are
+    skipped) and each line at its TABs, without decoding the record (§9)."""
+    lines: list[FramedLine] = []
+    probs: list[str] = []
+    pos = 0
+    index = 0
+    while pos < len(body):
+        end = body.find(b"\n", pos)
+        end = len(body) if end < 0 else end
+        line = body[pos:end]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line:
+            fields = line.split(b"\t")
+            if len(fields) != 3:
+                probs.append(f"line {index}: has {len(fields)} TAB-separated fields; a line is exactly three")
+            else:
+                lines.append(FramedLine(index, pos, fields[0], fields[1], fields[2]))
+            index += 1
+        pos = end + 1
+    return lines, probs
+
+
+def framed_to_wire(line: FramedLine) -> tuple[Optional[dict], list[str]]:
+    """The fields of a line as the sealed event they carry (§8.1 check 1 for the framing)."""
+    try:
+        record = line.record.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, [f"/record: is not UTF-8 (byte {line.record_start + e.start} of the body)"]
+    if not re.fullmatch(rb"[0-9a-f]{64}", line.hash):
+        return None, ["/hash: must be 64 lower-case hex digits"]
+    wire: dict = {"record": record, "hash": line.hash.decode("ascii")}
+    if line.disclosures:
+        try:
+            d = parse_json(line.disclosures.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            return None, [f"/disclosures: is not JSON ({e})"]
+        if not isinstance(d, dict):
+            return None, ["/disclosures: must be a JSON object"]
+        wire["disclosures"] = d
+    return wire, []
+
+
+def frame_sealed_event(wire: dict) -> bytes:
+    """`frameSealedEvent`: one line; disclosures as JSON.stringify writes them, or nothing."""
+    d = wire.get("disclosures")
+    dtext = json.dumps(d, ensure_ascii=False, separators=(",", ":")).encode("utf-8") if d is not None else b""
+    return wire["record"].encode("utf-8") + b"\t" + wire["hash"].encode("ascii") + b"\t" + dtext + b"\n"
+
+
+# ---------------------------------------------------------------------------------------------
 # §4 Sealing (to reproduce vectors), §6 links, derived ids
 # ---------------------------------------------------------------------------------------------
 
@@ -892,10 +963,10 @@ def check_streams(records: list[tuple[dict, str]]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def leaf_data(spec: Spec, tenant: str, stream: str, seq: int, event_hash: str) -> bytes:
-    """§13.2."""
+def leaf_data(spec: Spec, tenant: str, stream: str, seq: int, event_hash: str, columns: Optional[str] = None) -> bytes:
+    """§13.2; leaf v2 ends with the column digest (§13.2.1)."""
     t, s = tenant.encode("utf-8"), stream.encode("utf-8")
-    return (
+    data = (
         spec.leaf_domain
         + b"\x00"
         + len(t).to_bytes(4, "big")
@@ -905,6 +976,58 @@ def leaf_data(spec: Spec, tenant: str, stream: str, seq: int, event_hash: str) -
         + seq.to_bytes(8, "big")
         + bytes.fromhex(event_hash)
     )
+    if spec.leaf_version >= 2:
+        if columns is None or not is_hex64(columns):
+            raise VerifyError("a v2 leaf needs its column digest (64 hex)")
+        data += bytes.fromhex(columns)
+    return data
+
+
+COLUMN_FIELDS = (
+    "/id", "/time", "/stream", "/seq", "/prev", "/action", "/category", "/outcome",
+    "/actor/type", "/actor/id", "/actor/name", "/actor/email",
+    "/target/type", "/target/id", "/target/name",
+    "/access/change", "/access/subject/type", "/access/subject/id", "/access/role", "/access/permission",
+    "/access/resource/type", "/access/resource/id", "/access/grantedBy/id",
+    "/context/ip", "/context/userAgent", "/context/requestId", "/context/sessionId", "/corrects/event",
+)  # fmt: skip
+
+
+def ip_bytes16(text: str) -> bytes:
+    """An address as a store's IPv6 column holds it: IPv4 mapped into IPv6, zone index dropped."""
+    addr = text.split("%", 1)[0]
+    try:
+        return ipaddress.IPv6Address("::ffff:" + str(ipaddress.IPv4Address(addr))).packed
+    except ValueError:
+        return ipaddress.IPv6Address(addr).packed
+
+
+def column_digest_input(spec: Spec, record: dict) -> bytes:
+    """§13.2.1 (leaf v2): the typed clear columns and the commitments of a record."""
+    personal = record.get("personal", [])
+    u32 = lambda n: n.to_bytes(4, "big")  # noqa: E731
+    out = [spec.columns_domain, b"\x00"]
+    for ptr in COLUMN_FIELDS:
+        ok, v = resolve(record, pointer_tokens(ptr) or [])
+        if ptr == "/seq":
+            out.append(int(v).to_bytes(8, "big"))
+        elif ptr in personal:
+            out.append(b"\x01")
+        elif ptr == "/context/ip":
+            out.append(b"\x00" + (u32(16) + ip_bytes16(v) if ok else u32(0)))
+        else:
+            b = v.encode("utf-8") if ok and isinstance(v, str) else b""
+            out.append(b"\x00" + u32(len(b)) + b)
+    out.append(u32(len(personal)))
+    for p in personal:
+        pb = p.encode("utf-8")
+        vb = resolve(record, pointer_tokens(p) or [])[1].encode("utf-8")
+        out.append(u32(len(pb)) + pb + u32(len(vb)) + vb)
+    return b"".join(out)
+
+
+def column_digest(spec: Spec, record: dict) -> str:
+    return sha256_hex(column_digest_input(spec, record))
 
 
 def hash_leaf(data: bytes) -> bytes:
@@ -1194,7 +1317,8 @@ def verify_inclusion_proof(proof: Any, keys: Keys, spec: Spec) -> list[str]:
         what="inclusion proof",
     )
     if isinstance(proof, dict) and "leaf" in proof:
-        probs += closed(proof["leaf"], ("stream", "seq", "eventHash"), what="inclusion proof leaf")
+        leaf_members = ("stream", "seq", "eventHash") + (("columns",) if spec.leaf_version >= 2 else ())
+        probs += closed(proof["leaf"], leaf_members, what="inclusion proof leaf")
     if isinstance(proof, dict) and "otherLeaves" in proof:
         ol = proof["otherLeaves"]
         if not isinstance(ol, list):
@@ -1220,7 +1344,9 @@ def verify_inclusion_proof(proof: Any, keys: Keys, spec: Spec) -> list[str]:
     hp = hex_list_problem(proof["auditPath"], "auditPath")
     if hp or not is_hex64(proof["leafHash"]) or not isinstance(proof["leafData"], str):
         return probs + [hp or "leafHash and leafData must be hex"]
-    data = leaf_data(spec, st["tenant"], leaf["stream"], int(leaf["seq"]), leaf["eventHash"])
+    if spec.leaf_version >= 2 and not is_hex64(leaf["columns"]):
+        return probs + ["leaf.columns must be 64 lower-case hex digits"]
+    data = leaf_data(spec, st["tenant"], leaf["stream"], int(leaf["seq"]), leaf["eventHash"], leaf.get("columns"))
     if data.hex() != proof["leafData"]:
         probs.append("leafData is not the leaf data of the checkpoint's tenant and the leaf")
     lh = hash_leaf(data)
@@ -1246,6 +1372,8 @@ def verify_inclusion_proof(proof: Any, keys: Keys, spec: Spec) -> list[str]:
                     probs.append("record id is not eventId")
                 if r["stream"] != leaf["stream"] or r["seq"] != leaf["seq"]:
                     probs.append("record stream and seq are not the leaf's")
+                if spec.leaf_version >= 2 and column_digest(spec, r) != leaf["columns"]:
+                    probs.append("the record's column digest is not leaf.columns")
     return probs
 
 
@@ -1369,7 +1497,8 @@ def verify_bundle(data: bytes, keys: Keys, spec: Spec) -> list[str]:
             elif not (is_int(pr["leafIndex"]) and 0 <= pr["leafIndex"] < head["size"]):
                 ep.append("proof leafIndex is not inside the checkpoint's tree")
             else:
-                lh = hash_leaf(leaf_data(spec, st["tenant"], ch.record["stream"], ch.record["seq"], e["hash"]))
+                cols = column_digest(spec, ch.record) if spec.leaf_version >= 2 else None
+                lh = hash_leaf(leaf_data(spec, st["tenant"], ch.record["stream"], ch.record["seq"], e["hash"], cols))
                 if not verify_inclusion(lh, int(pr["leafIndex"]), head["size"], [bytes.fromhex(x) for x in pr["auditPath"]], bytes.fromhex(head["root"])):
                     ep.append("the proof does not lead from the event's leaf to the checkpoint's root")
         probs += [f"line {n} (event {eid}): {p}" for p in ep]
@@ -1604,7 +1733,8 @@ class Report:
         """A document that must be refused, for `because` (text one problem must contain)."""
         if not problems:
             return self.check(name, False, "verified, but must be refused")
-        if because is not None and not any(because in p for p in problems):
+        norm = lambda t: t.replace(":", "")  # noqa: E731  (Vigil writes "<path> <message>")
+        if because is not None and not any(norm(because) in norm(p) for p in problems):
             return self.check(name, False, f"refused for another reason: {'; '.join(problems)} (want: {because})")
         return self.check(name, True)
 
@@ -1646,6 +1776,11 @@ def check_event_vectors(rep: Report, spec: Spec, vec: dict) -> list[dict]:
     """§11 "Testing an implementation", steps 1-8. Returns the sealed events."""
     n = spec.version
     rep.equal(f"v{n}: protocol", vec.get("protocol"), spec.version)
+    known = {"protocol", "description", "zeroHash", "commitment", "canonical", "stream", "chainCases", "framing"}
+    for k in vec:
+        rep.check(f"v{n}: member {k} is one this verifier checks", k in known)
+    if spec.version >= 2:
+        rep.check(f"v{n}: has the framing vector (§9)", "framing" in vec)
     rep.equal(f"v{n}: zeroHash", vec.get("zeroHash"), ZERO_HASH)
     # 1. the commitment
     c = vec["commitment"]
@@ -1724,6 +1859,9 @@ def check_event_vectors(rep: Report, spec: Spec, vec: dict) -> list[dict]:
     # the offline stream checks of §8.2 find nothing wrong in the vector stream
     recs = [(check_sealed_event(w, spec).record, w["hash"]) for w in sealed_events]
     rep.no_problems(f"v{n}: the stream passes the offline checks of §8.2", check_streams([x for x in recs if x[0] is not None]))
+    # 9. the sealed framing (§9)
+    if "framing" in vec:
+        check_framing_vector(rep, spec, vec["framing"], sealed_events, f"v{n}: framing")
     # 7. chain cases
     for case in vec["chainCases"]:
         rep.equal(f"v{n}: chain case {case['name']}", judge_link(case["head"], case["seq"], case["prev"]), case["verdict"])
@@ -1742,20 +1880,65 @@ def check_event_vectors(rep: Report, spec: Spec, vec: dict) -> list[dict]:
     return sealed_events
 
 
+def check_framing_vector(rep: Report, spec: Spec, f: dict, events: list[dict], n: str) -> None:
+    """§11 step 9: split the body, hash each record where it lies, write the body again."""
+    rep.equal(f"{n} media type", f["mediaType"], SEALED_MEDIA_TYPE)
+    body = bytes.fromhex(f["hex"])
+    rep.equal(f"{n} text is the bytes", f["text"].encode("utf-8"), body)
+    rep.equal(f"{n} sha256", sha256_hex(body), f["sha256"])
+    lines, probs = parse_framed_body(body)
+    rep.no_problems(f"{n} splits into lines of three fields", probs)
+    rep.equal(f"{n} line count", len(lines), len(f["lines"]))
+    for line, want, ev in zip(lines, f["lines"], events):
+        m = f"{n} line {want['index']}"
+        rep.equal(f"{m} index, record offset and length", (line.index, line.record_start, len(line.record)), (want["index"], want["recordStart"], want["recordLength"]))
+        rep.equal(f"{m} record bytes at recordStart", body[want["recordStart"] : want["recordStart"] + want["recordLength"]], ev["record"].encode("utf-8"))
+        rep.equal(f"{m} SHA-256 of the record where it lies", sha256_hex(body[want["recordStart"] : want["recordStart"] + want["recordLength"]]), want["hash"])
+        rep.equal(f"{m} hash field", line.hash.decode("ascii"), ev["hash"])
+        rep.equal(f"{m} disclosures length", len(line.disclosures), want["disclosuresLength"])
+        wire, pp = framed_to_wire(line)
+        rep.no_problems(f"{m} fields", pp)
+        if wire is not None:
+            rep.equal(f"{m} disclosures", wire.get("disclosures"), ev.get("disclosures"))
+            rep.no_problems(f"{m} passes §8.1", check_sealed_event(wire, spec).problems)
+    rep.equal(f"{n} written again byte for byte", b"".join(frame_sealed_event(e) for e in events).hex(), f["hex"])
+    # a raw TAB in a line makes four fields; a CR before LF and blank lines are not part of it
+    bad, pp = parse_framed_body(body.replace(b"\t", b"\t\t", 1))
+    rep.check(f"{n} a line with an extra TAB is refused", bool(pp))
+    crlf, pp = parse_framed_body(b"\n\r\n" + body.replace(b"\n", b"\r\n"))
+    rep.check(f"{n} CR LF and blank lines read the same", not pp and [x.record for x in crlf] == [x.record for x in lines])
+
+
 def check_merkle_vectors(rep: Report, spec: Spec, vec: dict, events: Optional[list[dict]]) -> tuple[Keys, bytes]:
     """§15.5 "Testing an implementation", steps 1-5."""
-    n = f"merkle-v{spec.version}"
+    n = f"merkle-v{spec.leaf_version}"
+    known = {"protocol", "description", "tenant", "partition", "leaves", "roots", "emptyRoot", "inclusion", "consistency", "key", "checkpoints", "inclusionProof", "consistencyProof", "columnDigests"}
+    for k in vec:
+        rep.check(f"{n}: member {k} is one this verifier checks", k in known)
     tenant = vec["tenant"]
-    rep.equal(f"{n}: protocol", vec.get("protocol"), spec.version)
     leaf_hashes = []
+    # §13.2.1 column digests (leaf v2)
+    for i, c in enumerate(vec.get("columnDigests", [])):
+        rec = parse_json(c["record"]) if isinstance(c["record"], str) else c["record"]
+        rep.equal(f"{n}: column digest {i} input", column_digest_input(spec, rec).hex(), c["inputHex"])
+        rep.equal(f"{n}: column digest {i}", column_digest(spec, rec), c["digest"])
+        if events is not None and i < len(events):
+            rep.equal(f"{n}: column digest {i} is of event {i}", canonical(rec), events[i]["record"])
+    if spec.leaf_version >= 2:
+        rep.check(f"{n}: has column digest vectors", bool(vec.get("columnDigests")))
     for lf in vec["leaves"]:
         i = lf["index"]
-        data = leaf_data(spec, tenant, lf["stream"], lf["seq"], lf["eventHash"])
+        if spec.leaf_version >= 2 and i < 4 and events is not None:
+            rep.equal(f"{n}: leaf {i} columns is the column digest of event {i}", lf.get("columns"), column_digest(spec, parse_json(events[i]["record"])))
+        elif spec.leaf_version >= 2:
+            rep.equal(f"{n}: leaf {i} columns is SHA-256(vigil-vector:columns:{i})", lf.get("columns"), sha256_hex(f"vigil-vector:columns:{i}".encode()))
+        data = leaf_data(spec, tenant, lf["stream"], lf["seq"], lf["eventHash"], lf.get("columns"))
         rep.equal(f"{n}: leaf {i} data", data.hex(), lf["leafData"])
         rep.equal(f"{n}: leaf {i} hash", hash_leaf(data).hex(), lf["leafHash"])
         leaf_hashes.append(hash_leaf(data))
         if i < 4 and events is not None:
             rep.equal(f"{n}: leaf {i} is event {i} of v{spec.version}.json", lf["eventHash"], events[i]["hash"])
+            rep.equal(f"{n}: leaf {i} stream and seq are event {i}'s", (lf["stream"], lf["seq"]), (parse_json(events[i]["record"])["stream"], i))
         elif i >= 4:
             rep.equal(f"{n}: leaf {i} event hash is SHA-256(vigil-vector:leaf:{i})", lf["eventHash"], sha256_hex(f"vigil-vector:leaf:{i}".encode()))
     for size, root in enumerate(vec["roots"], 1):
@@ -1826,11 +2009,11 @@ def check_merkle_vectors(rep: Report, spec: Spec, vec: dict, events: Optional[li
 
 
 def check_privacy_vectors(
-    rep: Report, spec: Spec, vec: dict, bundle: Optional[bytes], keys: Keys, seed: Optional[bytes], events: Optional[list[dict]]
+    rep: Report, spec: Spec, vec: dict, bundle: Optional[bytes], keys: Keys, seed: Optional[bytes], events: Optional[list[dict]], n: str
 ) -> None:
     """§16.6, §17.2, §17.4, §18.2."""
-    n = f"privacy-v{spec.version}"
-    rep.equal(f"{n}: protocol", vec.get("protocol"), spec.version)
+    for k in vec:
+        rep.check(f"{n}: member {k} is one this verifier checks", k in {"protocol", "description", "key", "subjectDigest", "bundle", "erasureReceipt", "correction"})
     rep.equal(f"{n}: key is the merkle vector key", key_id(b64url_decode(vec["key"]["publicKey"]) or b""), vec["key"]["keyId"])
     keys = Keys(list(keys.by_id and [b64url_encode(v) for v in keys.by_id.values()]) + [vec["key"]["publicKey"]])
     # §17.2 subject digests
@@ -1926,10 +2109,8 @@ REFUSED_KINDS: dict[str, Callable[[Any, Keys, Spec], list[str]]] = {
 }
 
 
-def check_refused_vectors(rep: Report, spec: Spec, vec: dict, keys: Optional[Keys]) -> None:
+def check_refused_vectors(rep: Report, spec: Spec, vec: dict, keys: Optional[Keys], n: str) -> None:
     """§15.5 "Refused documents": each case refused, for the stated reason."""
-    n = f"refused-v{spec.version}"
-    rep.equal(f"{n}: protocol", vec.get("protocol"), spec.version)
     for case in vec["cases"]:
         k = Keys(case["keys"]) if "keys" in case else keys
         if k is None:
@@ -1945,48 +2126,60 @@ def check_refused_vectors(rep: Report, spec: Spec, vec: dict, keys: Optional[Key
         rep.refused(f"{n}: {case['name']} ({case['section']})", probs, case["problem"])
 
 
-def run_vectors(directory: str, versions: Optional[list[int]] = None) -> tuple[Report, list[str]]:
-    """Runs every vector file of the given versions (default: every v<N>.json in the directory)."""
+def run_vectors(directory: str, record_version: Optional[int] = None, leaf_version: Optional[int] = None) -> tuple[Report, list[str]]:
+    """Runs every vector file of a directory. The versions are parameters; by default the
+    records are those of the newest `v<N>.json` and the leaves those of the newest
+    `merkle-v<M>.json` (file names give the version of what they hold: a construction keeps
+    its version while the record version moves on, §12)."""
     import os
 
     rep = Report()
     files_read: list[str] = []
-    if not versions:
-        versions = sorted(int(m.group(1)) for f in os.listdir(directory) if (m := re.fullmatch(r"v(\d+)\.json", f)))
-    if not versions:
+    names = sorted(os.listdir(directory))
+
+    def versions(pattern: str) -> list[int]:
+        return sorted(int(m.group(1)) for f in names if (m := re.fullmatch(pattern, f)))
+
+    def load(name: str) -> Optional[Any]:
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            return None
+        files_read.append(name)
+        with open(path, "rb") as f:
+            raw = f.read()
+        return raw if name.endswith(".ndjson") else parse_json(raw.decode("utf-8"))
+
+    ev_versions = versions(r"v(\d+)\.json")
+    merkle_versions = versions(r"merkle-v(\d+)\.json")
+    record_version = record_version or (ev_versions[-1] if ev_versions else None)
+    if record_version is None:
         rep.check(f"{directory}: holds a v<N>.json vector file", False)
-    for v in versions:
-        try:
-            spec = spec_for(v)
-        except VerifyError as e:
-            rep.check(f"v{v}", False, str(e))
-            continue
-
-        def load(name: str) -> Optional[Any]:
-            path = os.path.join(directory, name)
-            if not os.path.exists(path):
-                return None
-            files_read.append(name)
-            with open(path, "rb") as f:
-                raw = f.read()
-            return raw if name.endswith(".ndjson") else parse_json(raw.decode("utf-8"))
-
-        events = None
-        ev = load(f"v{v}.json")
-        if ev is not None:
-            events = check_event_vectors(rep, spec, ev)
-        keys: Optional[Keys] = None
-        seed = None
-        mk = load(f"merkle-v{v}.json")
-        if mk is not None:
-            keys, seed = check_merkle_vectors(rep, spec, mk, events)
-        pv = load(f"privacy-v{v}.json")
-        if pv is not None:
-            bundle = load(pv["bundle"]["file"]) if pv.get("bundle") else None
-            check_privacy_vectors(rep, spec, pv, bundle, keys or Keys([]), seed, events)
-        rf = load(f"refused-v{v}.json")
-        if rf is not None:
-            check_refused_vectors(rep, spec, rf, keys)
+        return rep, files_read
+    leaf_version = leaf_version or (merkle_versions[-1] if merkle_versions else 1)
+    try:
+        spec = spec_for(record_version, leaf_version)
+    except VerifyError as e:
+        rep.check("versions", False, str(e))
+        return rep, files_read
+    events = None
+    ev = load(f"v{record_version}.json")
+    if ev is not None:
+        events = check_event_vectors(rep, spec, ev)
+    keys: Optional[Keys] = None
+    seed = None
+    mk = load(f"merkle-v{leaf_version}.json")
+    if mk is not None:
+        rep.equal(f"merkle-v{leaf_version}: protocol", mk.get("protocol"), leaf_version)
+        keys, seed = check_merkle_vectors(rep, spec, mk, events)
+    for k in versions(r"privacy-v(\d+)\.json"):
+        pv = load(f"privacy-v{k}.json")
+        rep.equal(f"privacy-v{k}: protocol", pv.get("protocol"), k)
+        bundle = load(pv["bundle"]["file"]) if pv.get("bundle") else None
+        check_privacy_vectors(rep, spec, pv, bundle, keys or Keys([]), seed, events, f"privacy-v{k}")
+    for k in versions(r"refused-v(\d+)\.json"):
+        rf = load(f"refused-v{k}.json")
+        rep.equal(f"refused-v{k}: protocol", rf.get("protocol"), k)
+        check_refused_vectors(rep, spec, rf, keys, f"refused-v{k}")
     return rep, files_read
 
 
@@ -2308,7 +2501,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("vectors", help="reproduce every vector file of a directory")
     p.add_argument("dir")
-    p.add_argument("--version", type=int, action="append", help="protocol version (default: every v<N>.json found)")
+    p.add_argument("--version", type=int, help="the records' protocol version (default: the newest v<N>.json)")
+    p.add_argument("--leaf-version", type=int, help="the leaf construction (default: the newest merkle-v<M>.json)")
     p.add_argument("--json", action="store_true", help="print every result as JSON")
     p.add_argument("--verbose", "-v", action="store_true", help="print passing checks too")
     p.add_argument("--no-flips", action="store_true", help="skip flipping every byte of the signed documents")
@@ -2323,17 +2517,21 @@ def main(argv: Optional[list[str]] = None) -> int:
         q = sub.add_parser(name, help=hlp)
         q.add_argument("file")
         q.add_argument("--key", action="append", default=[], help="a pinned public key (base64url) or a file of keys")
-        q.add_argument("--version", type=int, default=1)
+        q.add_argument("--version", type=int, default=1, help="the records' protocol version")
+        q.add_argument("--leaf-version", type=int, default=1, help="the leaf construction (§13.2)")
         if name == "events":
             q.add_argument("--streams", action="store_true")
+            q.add_argument("--framed", action="store_true", help=f"the file is a body of the sealed framing ({SEALED_MEDIA_TYPE}, §9)")
             q.add_argument("--allow-reserved", action="store_true", help="events of Vigil's own streams (vigil/, key/)")
     q = sub.add_parser("witness", help="a directory witness (§14.7): every file verified, the trees compared")
     q.add_argument("dir")
     q.add_argument("--key", action="append", default=[], required=True)
-    q.add_argument("--version", type=int, default=1)
+    q.add_argument("--version", type=int, default=1, help="the records' protocol version")
+    q.add_argument("--leaf-version", type=int, default=1, help="the leaf construction (§13.2)")
     q = sub.add_parser("seal", help="seal event inputs (NDJSON on stdin) as one new stream; sealed events on stdout")
     q.add_argument("--stream", required=True)
-    q.add_argument("--version", type=int, default=1)
+    q.add_argument("--version", type=int, default=1, help="the records' protocol version")
+    q.add_argument("--leaf-version", type=int, default=1, help="the leaf construction (§13.2)")
     q = sub.add_parser("live", help="a running server: checkpoints, consistency, every event's proof, chains, receipts, a bundle")
     q.add_argument("url")
     q.add_argument("--key", action="append", default=[], required=True, help="a pinned public key (base64url) or a file of keys")
@@ -2341,7 +2539,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     q.add_argument("--admin-key", help="an API key with scope admin: erasure receipts and a subject's bundle")
     q.add_argument("--subject", help="a person id whose bundle to export and verify (needs --admin-key)")
     q.add_argument("--email", action="append", default=[])
-    q.add_argument("--version", type=int, default=1)
+    q.add_argument("--version", type=int, default=1, help="the records' protocol version")
+    q.add_argument("--leaf-version", type=int, default=1, help="the leaf construction (§13.2)")
     q.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     if Ed25519PublicKey is None:
@@ -2350,7 +2549,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if a.cmd == "vectors":
         global FLIPS
         FLIPS = not a.no_flips
-        rep, files = run_vectors(a.dir, a.version)
+        rep, files = run_vectors(a.dir, a.version, a.leaf_version)
         if a.json:
             print(json.dumps({"files": files, "results": [{"name": n, "ok": ok, "detail": d} for n, ok, d in rep.results]}, ensure_ascii=False))
         else:
@@ -2359,7 +2558,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                     print(f"{'ok  ' if ok else 'FAIL'} {n}{(': ' + d) if d else ''}")
             print(f"{len(rep.results) - len(rep.failures)} of {len(rep.results)} checks passed; files: {', '.join(files)}")
         return 1 if rep.failures or not files else 0
-    spec = spec_for(a.version)
+    spec = spec_for(a.version, getattr(a, "leaf_version", 1))
     keys = _read_keys(getattr(a, "key", []))
     problems: list[str] = []
     if a.cmd == "witness":
@@ -2385,11 +2584,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1 if fail else 0
     if a.cmd == "events":
         recs = []
-        with open(a.file, encoding="utf-8") as f:
-            for i, line in enumerate(f):
-                if not line.strip():
-                    continue
-                ch = check_sealed_event(parse_json(line), spec, allow_reserved=a.allow_reserved)
+        with open(a.file, "rb") as fb:
+            body = fb.read()
+        if a.framed:
+            lines, problems = parse_framed_body(body)
+            wires = []
+            for ln in lines:
+                w, pp = framed_to_wire(ln)
+                problems += [f"event {ln.index}: {x}" for x in pp]
+                wires.append(w)
+        else:
+            wires = [parse_json(x) for x in body.decode("utf-8").splitlines() if x.strip()]
+        for i, w in enumerate(wires):
+            if w is not None:
+                ch = check_sealed_event(w, spec, allow_reserved=a.allow_reserved)
                 problems += [f"event {i}: {x}" for x in ch.problems]
                 if ch.record is not None:
                     recs.append((ch.record, sha256_hex(ch.record_text.encode("utf-8"))))
