@@ -375,6 +375,11 @@ describe('Python verifier against a running vigil start', () => {
       }),
     });
     expect(corrected.status, await corrected.clone().text()).toBe(201);
+    // The correction of the subject's event is in their bundle, as an entry with role correction.
+    const mid = await liveWhenCovered('--admin-key', creds.adminKey, ...privacy);
+    expect(mid.information).toContain('the bundle of u-1042 verifies (4 events)');
+    expect(mid.information).toContain('1 corrections checked against the corrected views');
+
     const erased = await fetch(`${url}/v1/admin/subjects/erase`, {
       method: 'POST',
       headers: { authorization: `Bearer ${creds.adminKey}`, 'content-type': 'application/json' },
