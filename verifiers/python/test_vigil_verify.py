@@ -227,5 +227,65 @@ class Proofs(unittest.TestCase):
         self.assertFalse(vv.verify_inclusion(b"\1" * 32, 0, 2, [], b"\1" * 32))
 
 
+class Bundles(unittest.TestCase):
+    """Bundles changed in one way and signed again with the vector key: only the rule refuses them."""
+
+    def setUp(self):
+        self.m = load(f"merkle-v{LEAF_V}.json")
+        self.seed = bytes.fromhex(self.m["key"]["seedHex"])
+        self.keys = vv.Keys([self.m["key"]["publicKey"]])
+        bundle_file = load(f"privacy-v{newest('privacy-v')}.json")["bundle"]["file"]
+        with open(os.path.join(VECTORS, bundle_file), "rb") as f:
+            self.lines = [json.loads(x) for x in f.read().decode("utf-8").splitlines()]
+
+    def signed(self, header, entries):
+        body = "".join(vv.canonical(d) + "\n" for d in [header] + entries).encode("utf-8")
+        st = json.loads(self.lines[-1]["statement"])
+        st.update(entries=len(entries), bodyDigest=vv.sha256_hex(body))
+        text = vv.canonical(st)
+        sig = vv.sign(self.seed, SPEC.bundle_domain + b"\x00" + text.encode("utf-8"))
+        return body + (vv.canonical({"signature": sig, "statement": text}) + "\n").encode("utf-8")
+
+    def refused(self, data, because):
+        probs = vv.verify_bundle(data, self.keys, SPEC)
+        self.assertTrue(any(because in p for p in probs), probs)
+
+    def test_the_vector_verifies_again_when_re_signed(self):
+        self.assertEqual(vv.verify_bundle(self.signed(self.lines[0], self.lines[1:-1]), self.keys, SPEC), [])
+
+    def test_mislabelled_role(self):
+        e = dict(self.lines[1], roles=["target"])
+        self.refused(self.signed(self.lines[0], [e] + self.lines[2:-1]), "roles says the subject is the target")
+
+    def test_repeated_entry(self):
+        self.refused(self.signed(self.lines[0], self.lines[1:-1] + [self.lines[1]]), "repeats entry 1 (line 2)")
+
+    def test_another_persons_disclosure(self):
+        ev = load(f"v{RECORD_V}.json")["stream"]["events"][2]
+        e = dict(self.lines[2], disclosures=dict(self.lines[2]["disclosures"], **{"/access/grantedBy/id": ev["disclosures"]["/access/grantedBy/id"]}))
+        self.refused(self.signed(self.lines[0], [self.lines[1], e]), "discloses /access/grantedBy/id, which is not the subject's")
+
+    def test_an_event_of_someone_else(self):
+        h = dict(self.lines[0], subject={"id": "u-9", "emails": []})
+        self.refused(self.signed(h, self.lines[1:-1]), "roles says the subject is the actor")
+
+    def test_roles_out_of_order_and_emails_not_normal(self):
+        e = dict(self.lines[1], roles=["correction", "actor"])
+        self.refused(self.signed(self.lines[0], [e] + self.lines[2:-1]), "in that order")
+        h = dict(self.lines[0], subject={"id": "u-1042", "emails": ["Zoe@example.eu"]})
+        self.refused(self.signed(h, self.lines[1:-1]), "subject.emails[0] is not in its normal form")
+
+    def test_enrichment_needs_its_source_disclosed(self):
+        d = {k: v for k, v in self.lines[1]["disclosures"].items() if k != "/context/userAgent"}
+        e = dict(self.lines[1], disclosures=d, enrichment={"ua": {"browser": "x"}})
+        self.refused(self.signed(self.lines[0], [e] + self.lines[2:-1]), "enrichment.ua is derived from /context/userAgent")
+
+    def test_a_correction_whose_event_is_not_in_the_bundle(self):
+        c = load(f"privacy-v{newest('privacy-v')}.json")["correction"]
+        e = {"type": "event", "record": c["record"], "hash": c["hash"], "disclosures": c["disclosures"], "roles": ["correction"], "proof": None}
+        self.assertEqual(vv.verify_bundle(self.signed(self.lines[0], self.lines[1:-1] + [e]), self.keys, SPEC), [])
+        self.refused(self.signed(self.lines[0], self.lines[2:-1] + [e]), "is no earlier entry of this bundle")
+
+
 if __name__ == "__main__":
     unittest.main()
