@@ -2574,7 +2574,7 @@ def new_event_id(ms: int) -> str:
     return f"{x[0:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
 
 
-def seal_stream(spec: Spec, stream: str, inputs: Iterable[str], out: Any) -> None:
+def seal_stream(spec: Spec, stream: str, inputs: Iterable[str], out: Any, framed: bool = False) -> None:
     """A producer (§4, §6.1): seals each input line as the next event of a new stream, with
     fresh 16-byte salts; `id` and `time` default to now."""
     import os
@@ -2590,7 +2590,7 @@ def seal_stream(spec: Spec, stream: str, inputs: Iterable[str], out: Any) -> Non
             inp["time"] = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
         inp.setdefault("id", new_event_id(ms))
         sealed = seal_event(spec, inp, {"stream": stream, "seq": seq, "prev": prev}, lambda: os.urandom(16))
-        out.write(json.dumps(sealed, ensure_ascii=False) + "\n")
+        out.write(frame_sealed_event(sealed).decode("utf-8") if framed else json.dumps(sealed, ensure_ascii=False) + "\n")
         prev, seq = sealed["hash"], seq + 1
 
 
@@ -2651,6 +2651,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     q.add_argument("--leaf-version", type=int, default=1, help="the leaf construction (§13.2)")
     q = sub.add_parser("seal", help="seal event inputs (NDJSON on stdin) as one new stream; sealed events on stdout")
     q.add_argument("--stream", required=True)
+    q.add_argument("--framed", action="store_true", help=f"write a body of the sealed framing ({SEALED_MEDIA_TYPE}, §9) instead of NDJSON")
     q.add_argument("--version", type=int, default=1, help="the records' protocol version")
     q.add_argument("--leaf-version", type=int, default=1, help="the leaf construction (§13.2)")
     q = sub.add_parser("live", help="a running server: checkpoints, consistency, every event's proof, chains, receipts, a bundle")
@@ -2690,7 +2691,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("verified" if not problems else f"REFUSED: {len(problems)} problem(s)")
         return 1 if problems else 0
     if a.cmd == "seal":
-        seal_stream(spec, a.stream, sys.stdin, sys.stdout)
+        seal_stream(spec, a.stream, sys.stdin, sys.stdout, a.framed)
         return 0
     if a.cmd == "live":
         fail, info = verify_live(Api(a.url, a.query_key), keys, spec, a.admin_key, a.subject, a.email)
