@@ -148,6 +148,53 @@ describe('Python verifier written from PROTOCOL.md', () => {
     expect(failed[0]!.detail).toContain('verified, but must be refused');
   }, 300_000);
 
+  it('writes RFC 8785 as ECMAScript does, on random doubles and objects', () => {
+    // ECMAScript's Number::toString and JSON.stringify of sorted keys are the reference of
+    // RFC 8785 (§2); the Python serialiser must agree byte for byte.
+    const values: unknown[] = [];
+    const bytes = randomBytes(8 * 20_000);
+    for (let i = 0; i < 20_000; i++) {
+      const x = bytes.readDoubleLE(8 * i);
+      if (Number.isFinite(x)) values.push(x);
+    }
+    const text = (n: number): string =>
+      String.fromCodePoint(
+        ...Array.from({ length: n }, (_, i) => {
+          const r = bytes.readUInt32LE((4 * i) % (bytes.length - 4));
+          const cp = [r % 0x80, r % 0x800, 0xe000 + (r % 0x2000), 0x10000 + (r % 0x100000)][r % 4]!;
+          return cp >= 0xd800 && cp <= 0xdfff ? 0x41 : cp;
+        }),
+      );
+    for (let i = 0; i < 2_000; i++) {
+      values.push({
+        [text(i % 5)]: i / 7,
+        [text((i + 1) % 6)]: [text(3), -i * 1e-9, null, true],
+        z: { [text(2)]: 1e21 * i },
+      });
+    }
+    const canon = (v: unknown): string =>
+      v === null || typeof v !== 'object'
+        ? JSON.stringify(v)
+        : Array.isArray(v)
+          ? `[${v.map(canon).join(',')}]`
+          : `{${Object.keys(v)
+              .sort()
+              .map((k) => `${JSON.stringify(k)}:${canon((v as Record<string, unknown>)[k])}`)
+              .join(',')}}`;
+    const run = spawnSync(python, [verifier, 'canonical'], {
+      input: values.map((v) => JSON.stringify(v)).join('\n') + '\n',
+      encoding: 'utf8',
+      env,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const got = run.stdout.split('\n').slice(0, -1);
+    const want = values.map(canon);
+    const differ = want.flatMap((w, i) => (got[i] === w ? [] : [`${w} != ${got[i]}`]));
+    expect(differ.slice(0, 5)).toEqual([]);
+    expect(got).toHaveLength(want.length);
+  }, 300_000);
+
   it('passes its own tests of hostile and edge inputs', () => {
     const run = spawnSync(python, ['-m', 'unittest', 'discover', '-s', dirname(verifier)], {
       encoding: 'utf8',
