@@ -1606,6 +1606,10 @@ def verify_bundle(data: bytes, keys: Keys, spec: Spec) -> list[str]:
         return probs + sp
     if stmt["v"] != spec.statement_v or not is_int(stmt["v"]):
         probs.append(f"line {last}: statement v must be {spec.statement_v}")
+    if not (isinstance(stmt["keyId"], str) and re.fullmatch(r"[0-9a-f]{16}", stmt["keyId"])):
+        probs.append(f"line {last}: statement keyId must be 16 lower-case hex digits")
+    if not is_hex64(stmt["bodyDigest"]):
+        probs.append(f"line {last}: statement bodyDigest must be 64 lower-case hex digits")
     if isinstance(header, dict):
         if stmt["tenant"] != header.get("tenant") or stmt["createdAt"] != header.get("createdAt"):
             probs.append(f"line {last}: statement tenant and createdAt are not the header's")
