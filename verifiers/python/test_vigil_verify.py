@@ -287,5 +287,32 @@ class Bundles(unittest.TestCase):
         self.refused(self.signed(self.lines[0], self.lines[2:-1] + [e]), "is no earlier entry of this bundle")
 
 
+    def correction_of(self, entry, ptr, value):
+        """A correction of `entry`'s event setting `ptr`, sealed on an admin stream (§18.1)."""
+        r = json.loads(entry["record"])
+        inp = {
+            "id": vv.derived_event_id(vv.time_ms(r["time"]) + 1000, ptr),
+            "time": "2026-11-23T09:05:00.000Z",
+            "action": "event.corrected", "category": "data_change", "outcome": "success",
+            "actor": {"type": "system", "id": "vigil-admin"},
+            "target": {"type": "event", "id": r["id"]},
+            "corrects": {"event": r["id"], "hash": entry["hash"]},
+            "metadata": {"corrected": {ptr: value}, "reason": "test"},
+            "personal": [vv.corrected_value_path(ptr)],
+        }  # fmt: skip
+        link = {"stream": "vigil/admin/test/01a207a2-0000-7000-8000-000000000000", "seq": 0, "prev": vv.ZERO_HASH}
+        w = vv.seal_event(SPEC, inp, link, lambda: os.urandom(16))
+        return {"type": "event", "record": w["record"], "hash": w["hash"], "disclosures": w["disclosures"], "roles": ["correction"], "proof": None}
+
+    def test_a_correction_discloses_only_the_subjects_corrected_values(self):
+        # The subject is the access subject of event 2: the correction of that field is theirs;
+        # the correction of the grantor's id (another person) is not, though the correction
+        # event itself has no party the subject is (§16.3: no party role, no subject path).
+        ok = self.correction_of(self.lines[2], "/access/subject/id", "u-1042")
+        self.assertEqual(vv.verify_bundle(self.signed(self.lines[0], self.lines[1:-1] + [ok]), self.keys, SPEC), [])
+        other = self.correction_of(self.lines[2], "/access/grantedBy/id", "u-2")
+        self.refused(self.signed(self.lines[0], self.lines[1:-1] + [other]), "discloses /metadata/corrected/~1access~1grantedBy~1id")
+
+
 if __name__ == "__main__":
     unittest.main()
