@@ -3,8 +3,10 @@
 Run: python3 -m unittest discover -s verifiers/python   (test/python-verifier.test.ts runs it)
 """
 
+import copy
 import json
 import os
+import random
 import unittest
 
 import vigil_verify as vv
@@ -312,6 +314,65 @@ class Bundles(unittest.TestCase):
         self.assertEqual(vv.verify_bundle(self.signed(self.lines[0], self.lines[1:-1] + [ok]), self.keys, SPEC), [])
         other = self.correction_of(self.lines[2], "/access/grantedBy/id", "u-2")
         self.refused(self.signed(self.lines[0], self.lines[1:-1] + [other]), "discloses /metadata/corrected/~1access~1grantedBy~1id")
+
+
+class HostileDocuments(unittest.TestCase):
+    """Random structural mutations of every kind of document: a verifier returns problems, it
+    never raises (a crash on hostile input would be a denial of the check)."""
+
+    VALUES = [None, True, 0, -1, 2**53, 1e300, "", "x", [], {}, [1], {"a": 1}, "\ud800", "0" * 64, "/actor/id"]
+
+    def mutate(self, rnd, x):
+        if isinstance(x, dict) and x:
+            k = rnd.choice(list(x))
+            y = dict(x)
+            c = rnd.random()
+            if c < 0.3:
+                y[k] = rnd.choice(self.VALUES)
+            elif c < 0.4:
+                del y[k]
+            elif c < 0.5:
+                y[k + "x"] = y.pop(k)
+            else:
+                y[k] = self.mutate(rnd, x[k])
+            return y
+        if isinstance(x, list) and x:
+            i = rnd.randrange(len(x))
+            y = list(x)
+            y[i] = self.mutate(rnd, x[i]) if rnd.random() < 0.7 else rnd.choice(self.VALUES)
+            return y
+        if isinstance(x, str) and x.startswith("{") and rnd.random() < 0.7:
+            return json.dumps(self.mutate(rnd, json.loads(x)), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return rnd.choice(self.VALUES)
+
+    def test_no_document_makes_a_verifier_raise(self):
+        m = load(f"merkle-v{LEAF_V}.json")
+        pv = load(f"privacy-v{newest('privacy-v')}.json")
+        keys = vv.Keys([m["key"]["publicKey"]])
+        strip = lambda d: {k: v for k, v in d.items() if k != "signingInputHex"}  # noqa: E731
+        docs = [
+            (lambda d: vv.verify_inclusion_proof(d, keys, SPEC), m["inclusionProof"]),
+            (lambda d: vv.verify_consistency_proof(d, keys, SPEC), m["consistencyProof"]),
+            (lambda d: vv.verify_checkpoint(d, keys, SPEC)[1], strip(m["checkpoints"][1])),
+            (lambda d: vv.verify_erasure_receipt(d, keys, SPEC)[1], strip(pv["erasureReceipt"])),
+        ] + [(lambda d: vv.check_sealed_event(d, SPEC).problems, event(i)) for i in range(4)]
+        with open(os.path.join(VECTORS, pv["bundle"]["file"]), encoding="utf-8") as f:
+            lines = [json.loads(x) for x in f.read().splitlines()]
+        rnd = random.Random(1)
+        for _ in range(4000):
+            verify, doc = rnd.choice(docs)
+            for _ in range(rnd.randint(1, 3)):
+                doc = self.mutate(rnd, doc)
+            self.assertIsInstance(verify(doc), list)
+        for _ in range(1000):
+            ls = copy.deepcopy(lines)
+            j = rnd.randrange(len(ls))
+            ls[j] = self.mutate(rnd, ls[j])
+            try:
+                data = "".join(vv.canonical(x) + "\n" for x in ls).encode("utf-8")
+            except ValueError:
+                continue  # a lone surrogate has no line to write
+            self.assertIsInstance(vv.verify_bundle(data, keys, SPEC), list)
 
 
 if __name__ == "__main__":

@@ -466,9 +466,9 @@ def record_schema_problems(r: Any, spec: Spec) -> list[str]:
     a = r.get("action")
     if not (isinstance(a, str) and utf16_len(a) <= 128 and ACTION_RE.fullmatch(a)):
         probs.append(f"{P}/action: must match ^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$, at most 128")
-    if r.get("category") not in CATEGORIES or not isinstance(r.get("category"), str):
+    if not isinstance(r.get("category"), str) or r["category"] not in CATEGORIES:
         probs.append(f"{P}/category: must be one of {sorted(CATEGORIES)}")
-    if r.get("outcome") not in OUTCOMES or not isinstance(r.get("outcome"), str):
+    if not isinstance(r.get("outcome"), str) or r["outcome"] not in OUTCOMES:
         probs.append(f"{P}/outcome: must be one of {sorted(OUTCOMES)}")
     if "actor" not in r:
         probs.append(f"{P}/actor: is required")
@@ -488,7 +488,7 @@ def record_schema_problems(r: Any, spec: Spec) -> list[str]:
         if not isinstance(ac, dict):
             probs.append(f"{P}/access: must be an object")
         else:
-            if ac.get("change") not in ("grant", "revoke") or not isinstance(ac.get("change"), str):
+            if not isinstance(ac.get("change"), str) or ac["change"] not in ("grant", "revoke"):
                 probs.append(f"{P}/access/change: must be grant or revoke")
             if "subject" not in ac:
                 probs.append(f"{P}/access/subject: is required")
@@ -583,6 +583,8 @@ def required_personal_paths(r: dict) -> list[str]:
 
     def is_person(p: Any, target: bool) -> bool:
         t = p.get("type") if isinstance(p, dict) else None
+        if not isinstance(t, str):
+            return not target
         return (t in PERSON_TARGET_TYPES) if target else (t not in NON_PERSON_TYPES)
 
     party("/actor", r.get("actor"), is_person(r.get("actor"), False))
@@ -1004,25 +1006,33 @@ def ip_bytes16(text: str) -> bytes:
 
 
 def column_digest_input(spec: Spec, record: dict) -> bytes:
-    """§13.2.1 (leaf v2): the typed clear columns and the commitments of a record."""
+    """§13.2.1 (leaf v2): the typed clear columns and the commitments of a record.
+
+    Defined for records that pass §8.1; for any other record it still returns bytes (a value
+    that is not a string counts as absent), so a hostile record gives a digest, never a crash."""
     personal = record.get("personal", [])
+    personal = [p for p in personal if isinstance(p, str)] if isinstance(personal, list) else []
     u32 = lambda n: n.to_bytes(4, "big")  # noqa: E731
     out = [spec.columns_domain, b"\x00"]
     for ptr in COLUMN_FIELDS:
         ok, v = resolve(record, pointer_tokens(ptr) or [])
         if ptr == "/seq":
-            out.append(int(v).to_bytes(8, "big"))
+            out.append(int(v).to_bytes(8, "big") if is_int(v) and 0 <= v <= MAX_SAFE else bytes(8))
         elif ptr in personal:
             out.append(b"\x01")
         elif ptr == "/context/ip":
-            out.append(b"\x00" + (u32(16) + ip_bytes16(v) if ok else u32(0)))
+            try:
+                out.append(b"\x00" + (u32(16) + ip_bytes16(v) if ok and isinstance(v, str) else u32(0)))
+            except ValueError:  # not an address: the record fails §8.1 check 7 anyway
+                out.append(b"\x00" + u32(0))
         else:
             b = v.encode("utf-8") if ok and isinstance(v, str) else b""
             out.append(b"\x00" + u32(len(b)) + b)
     out.append(u32(len(personal)))
     for p in personal:
         pb = p.encode("utf-8")
-        vb = resolve(record, pointer_tokens(p) or [])[1].encode("utf-8")
+        v = resolve(record, pointer_tokens(p) or [])[1]
+        vb = v.encode("utf-8") if isinstance(v, str) else b""
         out.append(u32(len(pb)) + pb + u32(len(vb)) + vb)
     return b"".join(out)
 
@@ -1340,7 +1350,7 @@ def verify_inclusion_proof(proof: Any, keys: Keys, spec: Spec) -> list[str]:
     if head["size"] != proof["treeSize"] or head["root"] != proof["root"]:
         probs.append("treeSize and root are not the checkpoint's head for the partition")
     leaf = proof["leaf"]
-    if not (isinstance(leaf["stream"], str) and is_int(leaf["seq"]) and 0 <= leaf["seq"] <= MAX_SAFE and is_hex64(leaf["eventHash"])):
+    if not (isinstance(leaf["stream"], str) and not has_lone_surrogate(leaf["stream"]) and is_int(leaf["seq"]) and 0 <= leaf["seq"] <= MAX_SAFE and is_hex64(leaf["eventHash"])):
         return probs + ["leaf must have a stream, a seq and a 64-hex eventHash"]
     hp = hex_list_problem(proof["auditPath"], "auditPath")
     if hp or not is_hex64(proof["leafHash"]) or not isinstance(proof["leafData"], str):
@@ -1511,6 +1521,8 @@ def verify_bundle(data: bytes, keys: Keys, spec: Spec) -> list[str]:
         ep = closed(e, ("type", "record", "hash", "disclosures", "roles", "proof"), ("enrichment",), what="entry")
         if isinstance(e, dict) and isinstance(e.get("proof"), dict):
             ep += closed(e["proof"], ("partition", "leafIndex", "auditPath"), what="entry proof")
+        elif isinstance(e, dict) and "proof" in e and e["proof"] is not None:
+            ep.append("proof must be an object or null")
         if isinstance(e, dict) and "enrichment" in e:
             ep += closed(e["enrichment"], (), ("geo", "ua"), what="entry enrichment")
         if not ep and not isinstance(e["disclosures"], dict):
