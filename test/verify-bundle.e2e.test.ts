@@ -1,6 +1,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createPublicKey, sign } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  BundleWriter,
+  inclusionProof,
+  privateKeyFromSeed,
+  rawPublicKey,
+  type BundleEntry,
+  type BundleHeader,
+  type Disclosures,
+} from '@vigil/protocol';
 import { runCli } from './helpers/cli.js';
 import { tempDataDir } from './helpers/vigil.js';
 
@@ -12,11 +22,22 @@ import { tempDataDir } from './helpers/vigil.js';
 
 const vectors = resolve(import.meta.dirname, '../packages/protocol/vectors');
 const bundle = readFileSync(join(vectors, 'bundle-v1.ndjson'), 'utf8');
-const { publicKey } = (
-  JSON.parse(readFileSync(join(vectors, 'merkle-v1.json'), 'utf8')) as {
-    key: { publicKey: string };
+const merkle = JSON.parse(readFileSync(join(vectors, 'merkle-v1.json'), 'utf8')) as {
+  key: { publicKey: string; seedHex: string; keyId: string };
+  partition: number;
+  leaves: { leafHash: string }[];
+};
+const { publicKey } = merkle.key;
+const refused = (
+  JSON.parse(readFileSync(join(vectors, 'refused-v1.json'), 'utf8')) as {
+    cases: { name: string; kind: string; bundle?: string; problem: string }[];
   }
-).key;
+).cases.filter((c) => c.kind === 'bundle');
+const events = (
+  JSON.parse(readFileSync(join(vectors, 'v1.json'), 'utf8')) as {
+    stream: { events: { record: string; hash: string; disclosures?: Disclosures }[] };
+  }
+).stream.events;
 
 describe('vigil verify --bundle on the vector bundle', () => {
   const dir = tempDataDir('verify-bundle');
@@ -40,5 +61,72 @@ describe('vigil verify --bundle on the vector bundle', () => {
     expect(refused.err).toMatch(
       /bundle signature: signature must be the canonical unpadded base64url/,
     );
+  });
+
+  it.each(refused.map((c) => [c.name, c] as const))(
+    'refuses the refused vector "%s", naming its problem',
+    async (_name, c) => {
+      const file = join(dir.dir, 'refused.vigil-bundle');
+      writeFileSync(file, c.bundle ?? '');
+      const run = await runCli(['verify', '--bundle', file, '--key', publicKey]);
+      expect(run.code, run.all).toBe(1);
+      expect(run.err).toContain('RESULT: FAILED');
+      expect(run.err).toContain(c.problem);
+    },
+  );
+
+  it('lists every entry that does not belong to the subject, each with its line and event', async () => {
+    // The vector bundle's two entries, then: entry 1 repeated, an event the subject has no part
+    // in labelled as theirs, and event 2 again labelled with the grantor's role and disclosing
+    // the grantor's id. Signed with the vector key, so only the subject rules refuse it.
+    const [header, e1] = bundle
+      .split('\n')
+      .slice(0, 2)
+      .map((l) => JSON.parse(l) as unknown) as [BundleHeader, BundleEntry];
+    const leafHashes = merkle.leaves.map((l) => Buffer.from(l.leafHash, 'hex'));
+    const entryOf = (index: number, roles: BundleEntry['roles'], paths: string[]): BundleEntry => {
+      const e = events[index]!;
+      return {
+        type: 'event',
+        record: e.record,
+        hash: e.hash,
+        disclosures: Object.fromEntries(paths.map((p) => [p, e.disclosures![p]!])),
+        roles,
+        proof: {
+          partition: merkle.partition,
+          leafIndex: index,
+          auditPath: inclusionProof(index, leafHashes).map((h) => Buffer.from(h).toString('hex')),
+        },
+      };
+    };
+    const key = privateKeyFromSeed(Buffer.from(merkle.key.seedHex, 'hex'));
+    expect(rawPublicKey(createPublicKey(key)).toString('base64url')).toBe(publicKey);
+    const writer = new BundleWriter(header);
+    let text = writer.header();
+    for (const entry of [
+      e1,
+      entryOf(3, ['actor'], []),
+      entryOf(2, ['grantedBy'], ['/access/grantedBy/id']),
+    ])
+      text += writer.entry(entry);
+    text += await writer.finish(merkle.key.keyId, (input) =>
+      Promise.resolve(sign(null, input, key)),
+    );
+    const file = join(dir.dir, 'mixed.vigil-bundle');
+    writeFileSync(file, text);
+    const run = await runCli(['verify', '--bundle', file, '--key', publicKey]);
+    expect(run.code, run.all).toBe(1);
+    const problems = run.err.split('\n').filter((l) => l.startsWith('  - '));
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^ {2}- entry 2 \(line 3, event [0-9a-f-]{36}\): roles says the subject is the actor/,
+      ),
+      expect.stringMatching(
+        /^ {2}- entry 3 \(line 4, event [0-9a-f-]{36}\): roles says the subject is the grantedBy/,
+      ),
+      expect.stringMatching(
+        /^ {2}- entry 3 \(line 4, event [0-9a-f-]{36}\): discloses \/access\/grantedBy\/id, which is not the subject's/,
+      ),
+    ]);
   });
 });

@@ -20,6 +20,7 @@ import {
   rawPublicKey,
   sealEvent,
   signedErasureReceipt,
+  normalEmail,
   subjectDigest,
   subjectDigests,
   verifyBundle,
@@ -49,10 +50,21 @@ const events = v1.stream.events;
 // The digest key: SHA-256 of "vigil-vector:subject-key". Never use it.
 const subjectKey = sha('vigil-vector:subject-key');
 const subject = { id: 'u-1042', emails: ['zoe@example.eu'] };
+// Cases 2 on show the normal form of an address (§17.2): white space trimmed, full Unicode
+// lower-casing without locale (İ becomes i + U+0307, a final Σ becomes ς), no normalisation
+// form (a decomposed ë stays decomposed and digests differently from the composed one).
 const digestCases = [
   { kind: 'id', value: 'u-1042' },
   { kind: 'email', value: 'Zoe@Example.EU' },
-].map((c) => ({ ...c, digest: subjectDigest(subjectKey, c.kind, c.value) }));
+  { kind: 'email', value: '\u00a0\tZOË.MÜLLER@EXAMPLE.EU\r\n\u3000' },
+  { kind: 'email', value: 'ΟΔΟΣ@İSTANBUL.EXAMPLE' },
+  { kind: 'email', value: 'zoe\u0308@example.eu' },
+  { kind: 'id', value: ' U-1042' },
+].map((c) => ({
+  ...c,
+  normal: c.kind === 'email' ? normalEmail(c.value) : c.value,
+  digest: subjectDigest(subjectKey, c.kind, c.value),
+}));
 
 // ---- bundle of u-1042: event 1 (actor) and event 2 (access subject) -------------------------
 const createdAt = '2026-11-23T09:02:00.000Z';

@@ -7,10 +7,13 @@
 import { createHash, createPublicKey, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
+  BUNDLE_VERSION,
   BundleWriter,
+  bundleSigningInput,
   canonicalJson,
   checkpointSigningInput,
   erasureReceiptSigningInput,
+  inclusionProof as auditPathOf,
   privateKeyFromSeed,
   rawPublicKey,
   signedErasureReceipt,
@@ -25,6 +28,7 @@ const file = (name) => readFileSync(new URL(`../vectors/${name}`, import.meta.ur
 const merkle = JSON.parse(file('merkle-v1.json'));
 const privacy = JSON.parse(file('privacy-v1.json'));
 const bundle = file('bundle-v1.ndjson');
+const events = JSON.parse(file('v1.json')).stream.events;
 
 const privateKey = privateKeyFromSeed(Buffer.from(merkle.key.seedHex, 'hex'));
 const publicKey = rawPublicKey(createPublicKey(privateKey)).toString('base64url');
@@ -70,6 +74,43 @@ async function resignedBundle(change) {
   let text = writer.header();
   for (const e of changed.entries) text += writer.entry(e);
   return text + (await writer.finish(keyId, signer));
+}
+
+/**
+ * A bundle of exactly these header and entry lines, as given (no normalisation by a writer),
+ * with its statement signed with the vector key: only the rule a case names refuses it.
+ */
+function rawBundle(header, entries) {
+  const body = [header, ...entries].map((l) => canonicalJson(l) + '\n').join('');
+  const statement = canonicalJson({
+    bodyDigest: createHash('sha256').update(body).digest('hex'),
+    checkpoint: header.checkpoint.id,
+    createdAt: header.createdAt,
+    entries: entries.length,
+    keyId,
+    tenant: header.tenant,
+    v: BUNDLE_VERSION,
+  });
+  const signature = sign(null, bundleSigningInput(statement), privateKey).toString('base64url');
+  return body + canonicalJson({ signature, statement }) + '\n';
+}
+
+/** The bundle entry of event `index` of v1.json, proved in the vector checkpoint's tree. */
+function entryOf(index, roles, paths) {
+  const e = events[index];
+  const leafHashes = merkle.leaves.map((l) => Buffer.from(l.leafHash, 'hex'));
+  return {
+    type: 'event',
+    record: e.record,
+    hash: e.hash,
+    disclosures: Object.fromEntries(paths.map((p) => [p, e.disclosures[p]])),
+    roles,
+    proof: {
+      partition: merkle.partition,
+      leafIndex: index,
+      auditPath: auditPathOf(index, leafHashes).map((h) => Buffer.from(h).toString('hex')),
+    },
+  };
 }
 
 /** A checkpoint of `statement` as is (no check of its members), signed with the vector key. */
@@ -246,6 +287,216 @@ add({
   kind: 'erasureReceipt',
   document: resignedReceipt((r) => ({ ...r, counts: { ...r.counts, backups: 0 } })),
   problem: 'unknown member "backups"',
+});
+
+// ---- a bundle holds the subject's events and values only (§16.3, §16.5 step 5) -------------
+const withEntries = (change) =>
+  resignedBundle(({ header, entries }) => ({ header, entries: change(entries) }));
+add({
+  name: 'bundle entry whose roles say target where the subject is the actor, signed',
+  section: '§16.5',
+  kind: 'bundle',
+  bundle: await withEntries(([e1, e2]) => [{ ...e1, roles: ['target'] }, e2]),
+  problem: 'roles says the subject is the target',
+});
+add({
+  name: 'bundle entry whose roles add grantedBy where another person granted, signed',
+  section: '§16.5',
+  kind: 'bundle',
+  bundle: await withEntries(([e1, e2]) => [e1, { ...e2, roles: ['accessSubject', 'grantedBy'] }]),
+  problem: 'roles says the subject is the grantedBy',
+});
+add({
+  name: 'bundle entry whose roles repeat a role, signed',
+  section: '§16.3',
+  kind: 'bundle',
+  bundle: await withEntries(([e1, e2]) => [{ ...e1, roles: ['actor', 'actor'] }, e2]),
+  problem: 'in that order, without repeats',
+});
+add({
+  name: 'bundle with an entry repeated, signed',
+  section: '§16.5',
+  kind: 'bundle',
+  bundle: await withEntries(([e1, e2]) => [e1, e2, e1]),
+  problem: 'repeats entry 1 (line 2)',
+});
+add({
+  name: 'bundle with an event in which the subject plays no part (claimed as actor), signed',
+  section: '§16.5',
+  kind: 'bundle',
+  bundle: await withEntries((entries) => [...entries, entryOf(3, ['actor'], [])]),
+  problem: 'roles says the subject is the actor, but neither /actor/id nor /actor/email',
+});
+add({
+  name: "bundle entry disclosing the grantor's id (another person), signed",
+  section: '§16.5',
+  kind: 'bundle',
+  bundle: await withEntries(([e1]) => [
+    e1,
+    entryOf(2, ['accessSubject'], ['/access/grantedBy/id', '/access/subject/id']),
+  ]),
+  problem: 'discloses /access/grantedBy/id, which is not the subject',
+});
+add({
+  name: 'bundle entry disclosing metadata of an event another person is a party of, signed',
+  section: '§16.5',
+  kind: 'bundle',
+  bundle: await withEntries(([e1]) => [
+    e1,
+    entryOf(2, ['accessSubject'], ['/access/subject/id', '/metadata/phone']),
+  ]),
+  problem: 'discloses /metadata/phone, which is not the subject',
+});
+add({
+  name: "bundle entry of another person's event, labelled with that person's role, signed",
+  section: '§16.5',
+  kind: 'bundle',
+  bundle: await withEntries(([e1]) => [e1, entryOf(2, ['actor'], ['/actor/email', '/actor/id'])]),
+  problem: 'roles says the subject is the actor, but neither /actor/id nor /actor/email',
+});
+add({
+  name: 'bundle entry claiming the correction role for an event that corrects nothing, signed',
+  section: '§16.5',
+  kind: 'bundle',
+  bundle: await withEntries(([e1, e2]) => [{ ...e1, roles: ['actor', 'correction'] }, e2]),
+  problem: 'roles says correction, but the record is not a correction',
+});
+add({
+  name: 'bundle with a correction of an event that is not in the bundle, signed',
+  section: '§16.5',
+  kind: 'bundle',
+  bundle: await withEntries(([, e2]) => [
+    e2,
+    {
+      type: 'event',
+      record: privacy.correction.record,
+      hash: privacy.correction.hash,
+      disclosures: {},
+      roles: ['correction'],
+      proof: null,
+    },
+  ]),
+  problem: 'the event it corrects (by id and hash) is no earlier entry of this bundle',
+});
+add({
+  name: 'bundle entry with enrichment derived from an address it does not disclose, signed',
+  section: '§16.3',
+  kind: 'bundle',
+  bundle: await withEntries(([e1, e2]) => [e1, { ...e2, enrichment: { geo: { country: 'FR' } } }]),
+  problem: 'enrichment.geo is derived from /context/ip',
+});
+add({
+  name: 'bundle entry whose disclosures are null, signed',
+  section: '§16.3',
+  kind: 'bundle',
+  bundle: await withEntries(([e1, e2]) => [e1, { ...e2, disclosures: null }]),
+  problem: 'disclosures must be a JSON object',
+});
+{
+  const [e1] = bundle
+    .split('\n')
+    .slice(1, 2)
+    .map((l) => JSON.parse(l));
+  // A record on a stream longer than §3.5 allows, with its own hash and no proof: only the
+  // stream rule (which a bundle relaxes for Vigil's reserved streams alone) refuses it.
+  const record = JSON.parse(e1.record);
+  record.stream = 'x'.repeat(201);
+  const text = canonicalJson(record);
+  add({
+    name: 'bundle entry whose record has a stream beyond 200 characters, unproved, signed',
+    section: '§16.5',
+    kind: 'bundle',
+    bundle: await withEntries(([, e2]) => [
+      { ...e1, record: text, hash: createHash('sha256').update(text).digest('hex'), proof: null },
+      e2,
+    ]),
+    problem: '/record/stream',
+  });
+}
+{
+  const [header, ...rest] = bundle
+    .split('\n')
+    .slice(0, -2)
+    .map((l) => JSON.parse(l));
+  add({
+    name: 'bundle whose checkpoint carries the API copy of its time, signed',
+    section: '§16.2',
+    kind: 'bundle',
+    bundle: rawBundle(
+      {
+        ...header,
+        checkpoint: {
+          ...header.checkpoint,
+          time: JSON.parse(header.checkpoint.checkpoint).time,
+        },
+      },
+      rest,
+    ),
+    problem: 'checkpoint has an unknown member "time"',
+  });
+  add({
+    name: 'bundle whose subject address is not lower-cased, signed',
+    section: '§16.2',
+    kind: 'bundle',
+    bundle: rawBundle(
+      { ...header, subject: { ...header.subject, emails: ['Zoe@example.eu'] } },
+      rest,
+    ),
+    problem: 'subject.emails[0] is not in its normal form',
+  });
+}
+
+// ---- receipt rules (§17.3) -----------------------------------------------------------------
+const override = { holds: ['hold_0193a4b26c3f7001'], reason: 'court order 12/2026 requires it' };
+add({
+  name: 'erasure receipt with a hold id that is not hold_ and 16 hex digits, signed',
+  section: '§17.3',
+  kind: 'erasureReceipt',
+  document: resignedReceipt((r) => ({ ...r, holdOverride: { ...override, holds: ['hold_1'] } })),
+  problem: 'holdOverride.holds must be',
+});
+add({
+  name: 'erasure receipt with an empty holdOverride.reason, signed',
+  section: '§17.3',
+  kind: 'erasureReceipt',
+  document: resignedReceipt((r) => ({ ...r, holdOverride: { ...override, reason: '' } })),
+  problem: 'holdOverride.reason must be a string of 1 to 1000 characters',
+});
+add({
+  name: 'erasure receipt listing an event id that is a UUIDv4, signed',
+  section: '§17.3',
+  kind: 'erasureReceipt',
+  document: resignedReceipt((r) => ({
+    ...r,
+    events: r.events.map((e, i) =>
+      i === 0 ? { ...e, id: '0193a4b2-6c3f-4000-8000-000000000001' } : e,
+    ),
+  })),
+  problem: 'events[0].id must be an event id (lower-case UUIDv7)',
+});
+add({
+  name: 'erasure receipt listing one path twice for an event, signed',
+  section: '§17.3',
+  kind: 'erasureReceipt',
+  document: resignedReceipt((r) => ({
+    ...r,
+    events: r.events.map((e, i) => (i === 1 ? { ...e, paths: [e.paths[0], ...e.paths] } : e)),
+  })),
+  problem: 'events[1].paths must be a non-empty sorted list of JSON pointers without repeats',
+});
+add({
+  name: 'erasure receipt whose tenant has 257 characters, signed',
+  section: '§17.3',
+  kind: 'erasureReceipt',
+  document: resignedReceipt((r) => ({ ...r, tenant: 'a'.repeat(257) })),
+  problem: 'tenant must be a string of 1 to 256 characters',
+});
+add({
+  name: 'erasure receipt with an empty reason, signed',
+  section: '§17.3',
+  kind: 'erasureReceipt',
+  document: resignedReceipt((r) => ({ ...r, reason: '' })),
+  problem: 'reason must be a string of 1 to 1000 characters',
 });
 
 // ---- the empty tree has one root ------------------------------------------------------------

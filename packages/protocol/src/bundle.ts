@@ -9,9 +9,15 @@ import {
   type SignedCheckpoint,
 } from './checkpoint.js';
 import { sha256Hex } from './hash.js';
+import {
+  subjectEntryProblems,
+  type BundleSubjectForms,
+  type PartyEntry,
+} from './bundle-subject.js';
 import { hashLeaf, leafData, verifyInclusion } from './merkle.js';
 import { closedObject, hasMembers, membersProblem } from './members.js';
 import { domainSigningInput, parseCanonical, signatureProblem } from './signed.js';
+import { normalEmail } from './subject.js';
 import { parseTime } from './time.js';
 import type { Disclosures, EventRecord, JsonObject } from './types.js';
 import { checkSealedEvent } from './validate.js';
@@ -182,7 +188,7 @@ export class BundleWriter {
 }
 
 function normalSubject(subject: BundleSubject): BundleSubject {
-  return { id: subject.id, emails: [...new Set(subject.emails)].sort() };
+  return { id: subject.id, emails: [...new Set(subject.emails.map(normalEmail))].sort() };
 }
 
 // ---- verification --------------------------------------------------------------------------
@@ -203,6 +209,8 @@ const STATEMENT_MEMBERS = [
   'v',
 ];
 const LF = 0x0a;
+/** How §8.1 refuses a stream reserved to Vigil (validate.ts), which a bundle may hold. */
+const RESERVED_STREAM_MESSAGE = 'must not start with ';
 
 class Problems {
   readonly list: string[] = [];
@@ -232,11 +240,51 @@ function lineOf(bytes: Uint8Array, decoder: TextDecoder, label: string, p: Probl
   }
 }
 
+/** The subject's forms when the header's subject is well formed (§16.2), else undefined. */
+function subjectOf(subject: unknown, p: Problems): BundleSubjectForms | undefined {
+  const subjectMembers = membersProblem(subject, 'header (line 1): subject', ['emails', 'id']);
+  if (subjectMembers) {
+    p.add(subjectMembers);
+    return undefined;
+  }
+  if (
+    !hasMembers(subject, ['emails', 'id']) ||
+    typeof subject['id'] !== 'string' ||
+    subject['id'].length === 0 ||
+    !Array.isArray(subject['emails']) ||
+    !subject['emails'].every((e) => typeof e === 'string')
+  ) {
+    p.add('header (line 1): subject must be {id: non-empty text, emails: [text]}');
+    return undefined;
+  }
+  const emails = subject['emails'];
+  // One text per subject: the normal forms (§17.2), sorted, no repeats.
+  for (const [i, e] of emails.entries()) {
+    if (normalEmail(e) !== e || e.length === 0) {
+      p.add(
+        `header (line 1): subject.emails[${i}] is not in its normal form (§17.2: trimmed, lower-cased)`,
+      );
+      return undefined;
+    }
+    if (i > 0 && (emails[i - 1] as string) >= e) {
+      p.add('header (line 1): subject.emails must be sorted, without repeats');
+      return undefined;
+    }
+  }
+  return { id: subject['id'], emails: new Set(emails) };
+}
+
 function headerOf(
   line: unknown,
   keys: readonly PublicKeyInput[],
   p: Problems,
-): { header: BundleHeader; checkpoint: CheckpointStatement } | undefined {
+):
+  | {
+      header: BundleHeader;
+      checkpoint: CheckpointStatement;
+      subject: BundleSubjectForms | undefined;
+    }
+  | undefined {
   const value = closedObject(line, 'header (line 1)', HEADER_MEMBERS);
   if (typeof value === 'string') {
     p.add(value);
@@ -246,16 +294,18 @@ function headerOf(
     p.add(`header (line 1): not a ${BUNDLE_FORMAT} v${BUNDLE_VERSION} header`);
   if (typeof value['createdAt'] !== 'string' || parseTime(value['createdAt']) === undefined)
     p.add('header (line 1): createdAt must be a time of the form YYYY-MM-DDTHH:MM:SS.mmmZ');
-  const subject = value['subject'];
-  const subjectMembers = membersProblem(subject, 'header (line 1): subject', ['emails', 'id']);
-  if (subjectMembers) p.add(subjectMembers);
-  else if (
-    !hasMembers(subject, ['emails', 'id']) ||
-    typeof subject['id'] !== 'string' ||
-    !Array.isArray(subject['emails']) ||
-    !subject['emails'].every((e) => typeof e === 'string')
-  )
-    p.add('header (line 1): subject must be {id, emails}');
+  const subject = subjectOf(value['subject'], p);
+  // The bundled checkpoint is the signed checkpoint of §14.4 and nothing else: the API's
+  // unverified copies and a witness document's members have no place in a closed document.
+  const envelope = membersProblem(value['checkpoint'], 'header (line 1): checkpoint', [
+    'checkpoint',
+    'id',
+    'signature',
+  ]);
+  if (envelope) {
+    p.add(envelope);
+    return undefined;
+  }
   const checked = verifyCheckpoint(value['checkpoint'] as SignedCheckpoint, keys);
   if (!checked.ok) {
     p.add(`header (line 1): checkpoint: ${checked.problem}`);
@@ -265,7 +315,7 @@ function headerOf(
     p.add(
       `header (line 1): the checkpoint is of tenant ${checked.statement.tenant}, the bundle of ${String(value['tenant'])}`,
     );
-  return { header: value as unknown as BundleHeader, checkpoint: checked.statement };
+  return { header: value as unknown as BundleHeader, checkpoint: checked.statement, subject };
 }
 
 function proofProblem(
@@ -306,12 +356,25 @@ function proofProblem(
   return undefined;
 }
 
+/** What the entries checked so far leave for the next ones (§16.5 step 5). */
+interface EntriesSeen {
+  /** Hashes of the entries so far, with the entry number: an event appears once. */
+  readonly hashes: Map<string, number>;
+  /** Entries in which the subject is a proven party, by id 0x00 hash: for their corrections. */
+  readonly parties: Map<string, PartyEntry>;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
 function checkEntry(
   line: unknown,
   number: number,
-  checkpoint: CheckpointStatement | undefined,
+  head: { checkpoint: CheckpointStatement; subject: BundleSubjectForms | undefined } | undefined,
+  seen: EntriesSeen,
   p: Problems,
 ): { proved: boolean } {
+  const checkpoint = head?.checkpoint;
   const value = closedObject(line, `line ${number}: an entry`, ENTRY_MEMBERS, ['enrichment']);
   if (typeof value === 'string') {
     p.add(value);
@@ -327,49 +390,90 @@ function checkEntry(
     p.add(`line ${number}: record must be a string and hash 64 hex digits`);
     return { proved: false };
   }
-  let id = '?';
+  let parsed: EventRecord | undefined;
   try {
-    const parsedId = (JSON.parse(record) as { id?: unknown }).id;
-    if (typeof parsedId === 'string') id = parsedId;
+    const json: unknown = JSON.parse(record);
+    if (isPlainObject(json)) parsed = json as unknown as EventRecord;
   } catch {
     // reported below
   }
+  const id = typeof parsed?.id === 'string' ? parsed.id : '?';
   if (sha256Hex(record) !== hash)
     p.add(`${where(id)}: the record does not hash to its hash: the record or the hash was altered`);
+  const before = seen.hashes.get(hash);
+  if (before !== undefined)
+    p.add(
+      `${where(id)}: repeats entry ${before - 1} (line ${before}): each event appears once in a bundle`,
+    );
+  else seen.hashes.set(hash, number);
+  // §16.3: the disclosures are an object, possibly empty; anything else would skip check 10.
+  if (!isPlainObject(disclosures)) {
+    p.add(`${where(id)}: disclosures must be a JSON object (possibly {})`);
+    return { proved: false };
+  }
   const wire =
-    typeof disclosures === 'object' && disclosures !== null && Object.keys(disclosures).length > 0
-      ? { record, hash, disclosures }
-      : { record, hash };
+    Object.keys(disclosures).length > 0 ? { record, hash, disclosures } : { record, hash };
   const checked = checkSealedEvent(wire);
+  let opened = true;
   if (!checked.ok) {
     for (const d of checked.details) {
-      // Streams Vigil writes itself (admin changes, corrections) are reserved for clients only.
-      if (d.path === '/record/stream') continue;
+      // Streams Vigil writes itself (admin changes, corrections) are reserved for clients only;
+      // every other rule of the stream still holds.
+      if (d.path === '/record/stream' && d.message.startsWith(RESERVED_STREAM_MESSAGE)) continue;
       if (d.path === '/hash') continue; // reported above, in words for a bundle
+      if (d.path.startsWith('/disclosures')) opened = false;
       p.add(
         `${where(id)}: ${d.path} ${d.message}${d.path.startsWith('/disclosures') ? ' (the disclosure was altered)' : ''}`,
       );
     }
   }
-  if (
-    !Array.isArray(roles) ||
-    roles.length === 0 ||
-    new Set(roles).size !== roles.length ||
-    !roles.every((r) => (SUBJECT_ROLES as readonly unknown[]).includes(r))
-  )
-    p.add(`${where(id)}: roles must be a non-empty list of ${SUBJECT_ROLES.join(', ')}`);
+  const rolesOk =
+    Array.isArray(roles) &&
+    roles.length > 0 &&
+    roles.every((r) => (SUBJECT_ROLES as readonly unknown[]).includes(r)) &&
+    roles.every(
+      (r, i) =>
+        i === 0 ||
+        SUBJECT_ROLES.indexOf(roles[i - 1] as SubjectRole) <
+          SUBJECT_ROLES.indexOf(r as SubjectRole),
+    );
+  if (!rolesOk)
+    p.add(
+      `${where(id)}: roles must be a non-empty list of ${SUBJECT_ROLES.join(', ')}, in that order, without repeats`,
+    );
+  // Whose values (§16.3, §16.5 step 5): only once the disclosures open their commitments, so
+  // that a disclosed id or address is the one the record committed to.
+  if (rolesOk && opened && parsed && head?.subject) {
+    const subject = subjectEntryProblems(
+      parsed,
+      disclosures as Disclosures,
+      roles as string[],
+      head.subject,
+      seen.parties,
+    );
+    for (const problem of subject.problems) p.add(`${where(id)}: ${problem}`);
+    if (subject.party && before === undefined)
+      seen.parties.set(`${id}\u0000${hash}`, subject.party);
+  }
   if (value['enrichment'] !== undefined) {
-    const enrichment = membersProblem(value['enrichment'], 'enrichment', [], ['geo', 'ua']);
-    if (enrichment) p.add(`${where(id)}: ${enrichment}`);
+    const enrichment = value['enrichment'];
+    const members = membersProblem(enrichment, 'enrichment', [], ['geo', 'ua']);
+    if (members) p.add(`${where(id)}: ${members}`);
+    else if (isPlainObject(enrichment)) {
+      // Derived from the subject's own address and agent only (§16.3).
+      const from = { geo: '/context/ip', ua: '/context/userAgent' } as const;
+      for (const k of ['geo', 'ua'] as const) {
+        if (enrichment[k] === undefined) continue;
+        if (!isPlainObject(enrichment[k])) p.add(`${where(id)}: enrichment.${k} must be an object`);
+        else if (disclosures[from[k]] === undefined)
+          p.add(
+            `${where(id)}: enrichment.${k} is derived from ${from[k]}, which this entry does not disclose as the subject's`,
+          );
+      }
+    }
   }
   if (proof === null) return { proved: false };
-  if (!checkpoint) return { proved: false };
-  let parsed: EventRecord;
-  try {
-    parsed = JSON.parse(record) as EventRecord;
-  } catch {
-    return { proved: false };
-  }
+  if (!checkpoint || !parsed) return { proved: false };
   const problem = proofProblem(proof, parsed, hash, checkpoint);
   if (problem) p.add(`${where(id)}: ${problem}`);
   return { proved: true };
@@ -463,10 +567,11 @@ export function verifyBundle(
 
   const head = headerOf(lineOf(line(0), decoder, 'header (line 1)', p), publicKeys, p);
   let unproven = 0;
+  const seen: EntriesSeen = { hashes: new Map(), parties: new Map() };
   for (let i = 1; i < lastIndex; i++) {
     const value = lineOf(line(i), decoder, `entry ${i} (line ${i + 1})`, p);
     if (value === undefined) continue;
-    if (!checkEntry(value, i + 1, head?.checkpoint, p).proved) unproven++;
+    if (!checkEntry(value, i + 1, head, seen, p).proved) unproven++;
   }
   const signed = statementOf(
     lineOf(line(lastIndex), decoder, `signature line (line ${lastIndex + 1})`, p),

@@ -166,6 +166,19 @@ export type {
   BundleCheck,
 } from './bundle.js';
 export {
+  SUBJECT_PARTIES,
+  ACTOR_CONTEXT_PATHS,
+  ADMIN_STREAM_PREFIX,
+  subjectPathsOf,
+  subjectEntryProblems,
+} from './bundle-subject.js';
+export type {
+  PartyRole,
+  BundleSubjectForms,
+  PartyEntry,
+  SubjectEntryCheck,
+} from './bundle-subject.js';
+export {
   ERASURE_RECEIPT_VERSION,
   ERASURE_RECEIPT_TYPE,
   ERASURE_RECEIPT_DOMAIN,

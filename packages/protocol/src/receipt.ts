@@ -159,8 +159,8 @@ export function erasureReceiptProblem(value: unknown): string | undefined {
     return 'time must be a real instant in the form YYYY-MM-DDTHH:MM:SS.mmmZ';
   if (typeof s['keyId'] !== 'string' || !KEY_ID.test(s['keyId']))
     return 'keyId must be 16 lower-case hex digits';
-  if (typeof s['reason'] !== 'string' || s['reason'].length > 1000)
-    return 'reason must be a string of at most 1000 characters';
+  if (typeof s['reason'] !== 'string' || s['reason'].length === 0 || s['reason'].length > 1000)
+    return 'reason must be a string of 1 to 1000 characters';
   if (s['holdOverride'] !== undefined) {
     const o = s['holdOverride'];
     const overrideMembers = membersProblem(o, 'holdOverride', ['holds', 'reason']);
@@ -169,11 +169,11 @@ export function erasureReceiptProblem(value: unknown): string | undefined {
       !hasMembers(o, ['holds', 'reason']) ||
       !Array.isArray(o['holds']) ||
       !o['holds'].every((h) => typeof h === 'string' && HOLD_ID.test(h)) ||
-      !sortedStrings(o['holds'] as string[]) ||
-      typeof o['reason'] !== 'string' ||
-      o['reason'].length === 0
+      !sortedStrings(o['holds'] as string[])
     )
-      return 'holdOverride must be {holds: sorted hold ids, reason: non-empty text}';
+      return 'holdOverride.holds must be a sorted list of hold ids (hold_ and 16 lower-case hex digits) without repeats';
+    if (typeof o['reason'] !== 'string' || o['reason'].length === 0 || o['reason'].length > 1000)
+      return 'holdOverride.reason must be a string of 1 to 1000 characters';
   }
   const events = s['events'];
   if (!Array.isArray(events)) return 'events must be an array';

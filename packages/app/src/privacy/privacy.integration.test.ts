@@ -365,7 +365,7 @@ function logBytes(dir: string): Buffer {
 describe('data-subject rights on chDB and the embedded log', () => {
   let h: Harness & { ts: TestStore; dir: string };
   beforeAll(async () => {
-    h = await harness(['acme', 'beta', 'gamma', 'delta']);
+    h = await harness(['acme', 'beta', 'gamma', 'delta', 'epsilon']);
   });
   afterAll(async () => {
     await h?.close();
@@ -721,6 +721,25 @@ describe('data-subject rights on chDB and the embedded log', () => {
       expect(
         verifyInclusionProof(await proofs.inclusion('gamma', event), [h.signer.publicKey()]).ok,
       ).toBe(true);
+    // The person's bundle holds the correction after the event it corrects, disclosing the
+    // corrected value of their address only, and verifies with the subject rules (§16.5).
+    const exported = await h.call('POST', '/v1/admin/subjects/export', admin, {
+      subject: SUBJECT,
+      emails: [EMAIL],
+      format: 'bundle',
+    });
+    expect(exported.statusCode, exported.body).toBe(200);
+    const check = verifyBundle(exported.body, [h.signer.publicKey()]);
+    expect(check.ok ? 'ok' : check.problems).toBe('ok');
+    const entries = exported.body
+      .trimEnd()
+      .split('\n')
+      .slice(1, -1)
+      .map((l) => JSON.parse(l) as { roles: string[]; disclosures: Record<string, unknown> });
+    expect(entries.map((e) => e.roles)).toEqual([['actor'], ['correction']]);
+    expect(Object.keys(entries[1]?.disclosures ?? {})).toEqual([
+      '/metadata/corrected/~1actor~1email',
+    ]);
     // Erasing the person erases the corrected value of their address too.
     const erased = await h.call('POST', '/v1/admin/subjects/erase', admin, {
       subject: SUBJECT,
@@ -728,6 +747,27 @@ describe('data-subject rights on chDB and the embedded log', () => {
     });
     expect(erased.statusCode, erased.body).toBe(200);
     expect(JSON.stringify(await rows(h.store, 'gamma'))).not.toContain('zoe.mueller');
+  });
+
+  it('finds a person by an address recorded with white space and upper case beyond ASCII (§17.2)', async () => {
+    const admin = h.keys.get('epsilon')?.admin ?? '';
+    await ingest(h, 'epsilon', [
+      {
+        action: 'user.login',
+        category: 'authentication',
+        outcome: 'success',
+        actor: { type: 'user', id: 'u-9', email: '\u00a0ZOË.MÜLLER@Example.EU\n' },
+      },
+    ]);
+    await stored(h, 'epsilon', 1);
+    const res = await h.call('POST', '/v1/admin/subjects/export', admin, {
+      subject: 'u-unknown',
+      emails: ['zoë.müller@example.eu'],
+      format: 'bundle',
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const check = verifyBundle(res.body, [h.signer.publicKey()]);
+    expect(check.ok ? check.entries : check.problems).toBe(1);
   });
 
   it('hides a restricted person from search, shows them to an admin who asks (recorded), and lifts', async () => {

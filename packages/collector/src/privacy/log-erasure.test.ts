@@ -92,6 +92,30 @@ describe('erasing a subject from log records', () => {
     expect(input?.context).toEqual({ ip: '', requestId: 'r-1' });
   });
 
+  it('finds an address written with upper-case letters beyond ASCII (§17.2 normal form)', () => {
+    const erase = subjectLogTransform(
+      'acme',
+      { id: 'u-55', emails: ['Müller@Example.DE'] },
+      T0 + 1000,
+    );
+    const message = unchainedMessage('acme');
+    if (message.kind !== 'unchained') throw new Error('kind');
+    const input = message.events[0]!.input;
+    const r = record({
+      ...message,
+      events: [
+        {
+          ...message.events[0]!,
+          input: { ...input, actor: { type: 'user', id: 'u-9', email: ' MÜLLER@EXAMPLE.DE' } },
+        },
+      ],
+    });
+    expect(erase.prefilter(r.value)).toBe(true);
+    const erased = decodeEventMessage(erase.transform(r) as Buffer);
+    if (erased.kind !== 'unchained') throw new Error('kind');
+    expect(erased.events[0]?.input.actor).toEqual({ type: 'user', id: '', email: '' });
+  });
+
   it('leaves other tenants, later events and unrelated records alone', () => {
     expect(transform(record(sealedMessage('other')))).toBeUndefined();
     const later = { ...unchainedMessage('acme'), receivedAt: T0 + 5000 };

@@ -29,25 +29,20 @@ import type { RecordTransform, RewriteRecord } from '../log/file/rewrite.js';
  * new data. Kafka cannot be rewritten; its records go with its retention (README, "Privacy").
  */
 
-/** The byte patterns that any record holding a value of the subject must contain. */
+/**
+ * What any record holding a value of the subject must contain: the id as JSON.stringify wrote
+ * it (quotes included), as bytes; each address in its normal form (§17.2), to be found in the
+ * record's text lower-cased the same way (full Unicode lower-casing: `MÜLLER@…` holds
+ * `müller@…`, which lower-casing only ASCII letters would miss).
+ */
 export function subjectNeedles(subject: SubjectRef): {
   readonly exact: readonly Buffer[];
-  readonly lower: readonly Buffer[];
+  readonly lower: readonly string[];
 } {
   return {
-    // As JSON.stringify wrote it in the message (quotes included).
     exact: [Buffer.from(JSON.stringify(subject.id), 'utf8')],
-    lower: (subject.emails ?? []).map((e) => Buffer.from(normalEmail(e), 'utf8')),
+    lower: (subject.emails ?? []).map(normalEmail),
   };
-}
-
-function asciiLower(value: Buffer): Buffer {
-  const out = Buffer.from(value);
-  for (let i = 0; i < out.length; i++) {
-    const c = out[i] as number;
-    if (c >= 0x41 && c <= 0x5a) out[i] = c + 0x20;
-  }
-  return out;
 }
 
 type Obj = Record<string, unknown>;
@@ -159,7 +154,9 @@ export function subjectLogTransform(
     if (needles.exact.some((n) => value.includes(n))) return true;
     if (ids.some((n) => value.includes(n))) return true;
     if (needles.lower.length === 0) return false;
-    const lower = asciiLower(value);
+    // A superset of what the transform matches: the value inside the record, lower-cased in
+    // place, contains its trimmed normal form.
+    const lower = value.toString('utf8').toLowerCase();
     return needles.lower.some((n) => lower.includes(n));
   };
   const transform = (record: RewriteRecord): Buffer | undefined => {

@@ -27,4 +27,20 @@ describe('openMasterKey', () => {
     writeFileSync(file, twin + '\n');
     expect(() => openMasterKey(file)).toThrow(/canonical base64url/);
   });
+
+  it('reads the file format of PROTOCOL.md §17.2: 43 base64url characters, surrounding white space ignored', () => {
+    const file = join(dir, 'format.key');
+    const bytes = Buffer.from(Array.from({ length: 32 }, (_, i) => 0xf8 + (i % 8)));
+    const text = bytes.toString('base64url');
+    expect(text).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    for (const ok of [text, `${text}\r\n`, `  ${text}\n\n`]) {
+      writeFileSync(file, ok);
+      expect(openMasterKey(file)).toEqual(bytes);
+    }
+    // Padding, the standard alphabet, another length: refused, never read as some other key.
+    for (const bad of [`${text}=`, bytes.toString('base64'), text.slice(0, -1), `${text}AAAA`]) {
+      writeFileSync(file, bad + '\n');
+      expect(() => openMasterKey(file), bad).toThrow(/32 bytes in canonical base64url/);
+    }
+  });
 });

@@ -92,39 +92,49 @@ export async function correctionEvent(
 
 /**
  * Applies the trusted corrections of the given events to their views (in place of each view, a
- * corrected copy with `correctedBy`, the correction ids in order).
+ * corrected copy with `correctedBy`, the correction ids in order). With `hashOf`, a correction
+ * applies only to the copy whose hash its `corrects` names (§18.1: another copy of the id, a
+ * fork, is not meant); without it, to every view of the id.
  */
 export async function correctViews<T extends Record<string, unknown>>(
   store: Store,
   tenant: string,
   views: readonly T[],
   idOf: (view: T) => string,
+  hashOf?: (view: T) => string,
 ): Promise<(T & { correctedBy?: string[] })[]> {
   const ids = [...new Set(views.map(idOf))];
   if (ids.length === 0) return [...views];
   const rows = await store.query<{
     cid: string;
+    ch: string;
     rid: string;
     rec: string;
     disc: string;
     ps: string;
   }>(
-    `SELECT corrects_id AS cid, toString(id) AS rid, record AS rec, disclosures AS disc, pseudonyms AS ps
+    `SELECT corrects_id AS cid, JSONExtractString(record, 'corrects', 'hash') AS ch,
+       toString(id) AS rid, record AS rec, disclosures AS disc, pseudonyms AS ps
      FROM ${store.table('events')} FINAL
      WHERE tenant_id = {tenant:String} AND corrects_id IN {ids:Array(String)} AND ${TRUSTED_CORRECTIONS_SQL}
-     ORDER BY time, id`,
+     ORDER BY time, toString(id)`,
     { tenant, ids },
   );
   if (rows.length === 0) return [...views];
-  const byEvent = new Map<string, { id: string; fields: ReadonlyMap<string, JsonValue> }[]>();
+  const byEvent = new Map<
+    string,
+    { id: string; hash: string; fields: ReadonlyMap<string, JsonValue> }[]
+  >();
   for (const r of rows) {
     const list = byEvent.get(r.cid) ?? [];
-    list.push({ id: r.rid, fields: correctedFields(openRecord(r.rec, r.disc, r.ps)) });
+    list.push({ id: r.rid, hash: r.ch, fields: correctedFields(openRecord(r.rec, r.disc, r.ps)) });
     byEvent.set(r.cid, list);
   }
   return views.map((view) => {
-    const fixes = byEvent.get(idOf(view));
-    if (!fixes) return view;
+    const hash = hashOf?.(view);
+    const all = byEvent.get(idOf(view));
+    const fixes = hash === undefined ? all : all?.filter((f) => f.hash === hash);
+    if (!fixes || fixes.length === 0) return view;
     return {
       ...applyCorrections(
         view,

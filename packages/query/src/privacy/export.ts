@@ -2,6 +2,8 @@ import { stringify } from 'csv-stringify/sync';
 import {
   applyCorrections,
   correctedFields,
+  correctionRef,
+  CORRECTED_MEMBER,
   formatTime,
   getAt,
   inclusionProofRanges,
@@ -50,6 +52,11 @@ export interface DocumentSigner {
   readonly keyId: string;
   sign(message: Uint8Array): Promise<Buffer>;
 }
+
+/** `Listed.correction` of an event that is the subject's both as a party and as a correction. */
+const BOTH = 2;
+/** Where a correction commits its corrected values (§18.1). */
+const CORRECTED_PATH_PREFIX = `/metadata/${CORRECTED_MEMBER}/`;
 
 interface Listed {
   readonly eid: string;
@@ -278,25 +285,36 @@ export class SubjectExporter {
     const events = await this.store.query<Listed>(
       `SELECT ${columns}, 0 AS correction FROM ${this.store.table('events')} FINAL
        WHERE tenant_id = {tenant:String} AND ${SUBJECT_MATCH_SQL}
-       ORDER BY time, id`,
+       ORDER BY time, toString(id)`,
       { tenant, ...subjectParams(forms) },
     );
-    const ids = new Set(events.map((e) => e.eid));
-    const corrections = await this.store.query<Listed & { cid: string; disc: string }>(
-      `SELECT ${columns}, 1 AS correction, corrects_id AS cid, disclosures AS disc
+    const corrections = await this.store.query<Listed & { cid: string; ch: string; disc: string }>(
+      `SELECT ${columns}, 1 AS correction, corrects_id AS cid,
+         JSONExtractString(record, 'corrects', 'hash') AS ch, disclosures AS disc
        FROM ${this.store.table('events')} FINAL
        WHERE tenant_id = {tenant:String} AND corrects_id != '' AND startsWith(stream, 'vigil/admin/')
-       ORDER BY time, id`,
+       ORDER BY time, toString(id)`,
       { tenant },
     );
+    // A correction is the subject's when it corrects one of their events, by id and hash (the
+    // one copy it names, §18.1), or when one of its corrected values names them (§16.3).
+    const keys = new Set(events.map((e) => `${e.eid}\u0000${e.hash}`));
     const named = (c: { disc: string }): boolean =>
       c.disc !== '' &&
-      Object.values(JSON.parse(c.disc) as Disclosures).some(
-        (d) =>
+      Object.entries(JSON.parse(c.disc) as Disclosures).some(
+        ([path, d]) =>
+          path.startsWith(CORRECTED_PATH_PREFIX) &&
           typeof d.value === 'string' &&
           (forms.ids.includes(d.value) || forms.emails.includes(normalEmail(d.value))),
       );
-    return [...events, ...corrections.filter((c) => ids.has(c.cid) || named(c))];
+    const theirs = corrections.filter((c) => keys.has(`${c.cid}\u0000${c.ch}`) || named(c));
+    // A correction the subject is also a party of (an admin correcting their own event) is one
+    // entry with both parts: an event appears once in a bundle (§16.5).
+    const both = new Set(theirs.map((c) => `${c.eid}\u0000${c.hash}`));
+    return [
+      ...events.map((e) => (both.has(`${e.eid}\u0000${e.hash}`) ? { ...e, correction: BOTH } : e)),
+      ...theirs.filter((c) => !keys.has(`${c.eid}\u0000${c.hash}`)),
+    ];
   }
 
   /** The newest checkpoint whose trees hold every listed leaf. */
@@ -334,7 +352,9 @@ export class SubjectExporter {
       string,
       { id: string; fields: ReturnType<typeof correctedFields>; time: string }[]
     >();
-    const correctionsSeen = listed.filter((l) => Number(l.correction) === 1);
+    const correctionsSeen = listed.filter((l) => Number(l.correction) !== 0);
+    /** The subject's paths in each event written so far that they are a party of. */
+    const parties = new Map<string, string[]>();
     for (let i = 0; i < listed.length; i += PAGE) {
       const page = listed.slice(i, i + PAGE);
       const rows = await this.store.query<StoredRow>(
@@ -348,19 +368,23 @@ export class SubjectExporter {
       if (correctionsSeen.length > 0) {
         const fixes = await this.store.query<{
           cid: string;
+          ch: string;
           rid: string;
           rec: string;
           disc: string;
           ps: string;
           tm: string;
         }>(
-          `SELECT corrects_id AS cid, toString(id) AS rid, record AS rec, disclosures AS disc, pseudonyms AS ps, toString(time) AS tm
+          `SELECT corrects_id AS cid, JSONExtractString(record, 'corrects', 'hash') AS ch,
+             toString(id) AS rid, record AS rec, disclosures AS disc, pseudonyms AS ps, toString(time) AS tm
            FROM ${this.store.table('events')} FINAL
            WHERE tenant_id = {tenant:String} AND corrects_id IN {ids:Array(String)} AND startsWith(stream, 'vigil/admin/')
-           ORDER BY time, id`,
+           ORDER BY time, toString(id)`,
           { tenant, ids: pageIds },
         );
         for (const f of fixes) {
+          // The copy the correction names (§18.1): by id and by hash.
+          if (!page.some((l) => l.eid === f.cid && l.hash === f.ch)) continue;
           const list = corrected.get(f.cid) ?? [];
           list.push({
             id: f.rid,
@@ -377,28 +401,35 @@ export class SubjectExporter {
         const { disclosures } = await this.privacy.plainDisclosures(row);
         const pseudonyms =
           row.pseudonyms === '' ? {} : (JSON.parse(row.pseudonyms) as Record<string, string>);
-        let roles: SubjectRole[];
-        let paths: string[];
-        if (Number(l.correction) === 1) {
-          roles = ['correction'];
-          const original = listed.find((o) => o.eid === row.corrects_id);
-          paths = original
-            ? correctionPaths(
-                row.personal,
-                await this.originalPaths(tenant, original, forms),
-                'export',
-              )
-            : row.personal.filter((p) => {
-                const v = disclosures[p]?.value;
-                return (
-                  typeof v === 'string' &&
-                  (forms.ids.includes(v) || forms.emails.includes(normalEmail(v)))
-                );
-              });
-        } else {
+        let roles: SubjectRole[] = [];
+        let paths: string[] = [];
+        const kind = Number(l.correction);
+        if (kind !== 1) {
           roles = subjectRoles(row, disclosures, pseudonyms, forms);
           paths = subjectPaths(row, roles, 'export');
         }
+        if (roles.length > 0) parties.set(`${row.id}\u0000${row.hash}`, paths);
+        if (kind !== 0) {
+          // The subject's only where a verifier can tell (§16.5): it corrects an event written
+          // before it with the subject as a party, or a corrected value of it names them.
+          const ref = correctionRef(JSON.parse(String(row['record'])) as { corrects?: unknown });
+          const original = ref ? parties.get(`${ref.event}\u0000${ref.hash}`) : undefined;
+          const naming = row.personal.filter((p) => {
+            const v = disclosures[p]?.value;
+            return (
+              p.startsWith(CORRECTED_PATH_PREFIX) &&
+              typeof v === 'string' &&
+              (forms.ids.includes(v) || forms.emails.includes(normalEmail(v)))
+            );
+          });
+          if (original || naming.length > 0) {
+            const values = original ? correctionPaths(row.personal, original, 'export') : [];
+            roles = [...roles, 'correction'];
+            paths = [...new Set([...paths, ...values, ...naming])].sort();
+          }
+        }
+        // Listed, but not provably theirs (the corrected event left the store since): left out.
+        if (roles.length === 0) continue;
         const event = personView(String(row['record']), disclosures, paths);
         const fixes = corrected.get(row.id);
         const derived = roles.includes('actor')
@@ -426,25 +457,6 @@ export class SubjectExporter {
       }
       yield out;
     }
-  }
-
-  /** The subject's paths in an original event (for the corrections of it). */
-  private async originalPaths(
-    tenant: string,
-    original: Listed,
-    forms: SubjectForms,
-  ): Promise<string[]> {
-    const rows = await this.store.query<StoredRow>(
-      `SELECT * FROM ${this.store.table('events')} FINAL
-       WHERE tenant_id = {tenant:String} AND id = {id:UUID} AND hash = {hash:String}`,
-      { tenant, id: original.eid, hash: original.hash },
-    );
-    const row = rows[0];
-    if (!row) return [];
-    const { disclosures } = await this.privacy.plainDisclosures(row);
-    const pseudonyms =
-      row.pseudonyms === '' ? {} : (JSON.parse(row.pseudonyms) as Record<string, string>);
-    return subjectPaths(row, subjectRoles(row, disclosures, pseudonyms, forms), 'export');
   }
 
   private async *json(

@@ -1,6 +1,7 @@
 import {
   correctedValuePath,
   normalEmail,
+  subjectPathsOf,
   type Disclosures,
   type SubjectRole,
 } from '@vigil/protocol';
@@ -22,13 +23,14 @@ export const PARTIES = [
   { role: 'grantedBy', base: '/access/grantedBy', column: 'granted_by_id' },
 ] as const satisfies readonly { role: SubjectRole; base: string; column: string }[];
 
-/** The request context belongs to the actor: erased and exported with them. */
-const ACTOR_CONTEXT = [
-  '/context/ip',
-  '/context/userAgent',
-  '/context/sessionId',
-  '/context/requestId',
-];
+/**
+ * The normal form of an address (PROTOCOL.md §17.2, `normalEmail`) in ClickHouse SQL: the
+ * white space ECMAScript's trim removes, removed at both ends (trimBoth removes spaces only),
+ * then lowerUTF8, which maps case as toLowerCase does (full mapping, Final_Sigma).
+ */
+const TRIMMED = String.raw`[\\x{9}-\\x{D} \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}]+`;
+const normalEmailSql = (expr: string): string =>
+  `lowerUTF8(replaceRegexpAll(${expr}, '^${TRIMMED}|${TRIMMED}$', ''))`;
 
 /**
  * SQL condition matching the rows a subject is a party of, with the parameters
@@ -41,11 +43,11 @@ export const SUBJECT_MATCH_SQL = `(
   OR (has(personal, '/access/subject/id') AND subject_id IN {sids:Array(String)})
   OR (has(personal, '/access/grantedBy/id') AND granted_by_id IN {sids:Array(String)})
   OR (notEmpty({semails:Array(String)}) AND (
-    actor_email IN {semails:Array(String)} OR lowerUTF8(actor_email) IN {semails:Array(String)}
+    actor_email IN {semails:Array(String)} OR ${normalEmailSql('actor_email')} IN {semails:Array(String)}
     OR ${PARTIES.slice(1)
       .map(
         (p) =>
-          `lowerUTF8(JSONExtractString(disclosures, '${p.base}/email', 'value')) IN {semails:Array(String)} OR JSONExtractString(pseudonyms, '${p.base}/email') IN {semails:Array(String)}`,
+          `${normalEmailSql(`JSONExtractString(disclosures, '${p.base}/email', 'value')`)} IN {semails:Array(String)} OR JSONExtractString(pseudonyms, '${p.base}/email') IN {semails:Array(String)}`,
       )
       .join('\n    OR ')}
   ))
@@ -103,17 +105,9 @@ export function subjectRoles(
   return roles;
 }
 
-/** Whether a person other than the subject is a party of the event (their id is committed). */
-function otherPerson(row: MatchRow, roles: readonly SubjectRole[]): boolean {
-  const personal = new Set(row.personal);
-  return PARTIES.some(
-    (p) =>
-      !roles.includes(p.role) && (personal.has(`${p.base}/id`) || personal.has(`${p.base}/email`)),
-  );
-}
-
 /**
- * The committed paths of an event that are the subject's, given their roles in it.
+ * The committed paths of an event that are the subject's, given their roles in it: the rule a
+ * bundle verifier checks too (PROTOCOL.md §16.3, `subjectPathsOf` in @vigil/protocol).
  *
  * - `erase` (Art. 17): the fields of every party that is the subject; the request context when
  *   they are the actor; and every committed `/metadata/…` value, since Vigil cannot tell whose
@@ -126,16 +120,7 @@ export function subjectPaths(
   roles: readonly SubjectRole[],
   mode: 'erase' | 'export',
 ): string[] {
-  const out = new Set<string>();
-  const personal = row.personal;
-  for (const party of PARTIES) {
-    if (!roles.includes(party.role)) continue;
-    for (const p of personal) if (p.startsWith(`${party.base}/`)) out.add(p);
-  }
-  if (roles.includes('actor')) for (const p of ACTOR_CONTEXT) if (personal.includes(p)) out.add(p);
-  if (roles.length > 0 && (mode === 'erase' || !otherPerson(row, roles)))
-    for (const p of personal) if (p.startsWith('/metadata/')) out.add(p);
-  return [...out].sort();
+  return subjectPathsOf(row.personal, roles, mode);
 }
 
 /**
