@@ -2363,6 +2363,7 @@ def verify_live(
     admin_key: Optional[str] = None,
     subject: Optional[str] = None,
     emails: Iterable[str] = (),
+    wait: float = 0,
 ) -> tuple[list[str], list[str]]:
     """Verifies what a server holds for the key's tenant, trusting nothing it says about itself.
 
@@ -2371,7 +2372,9 @@ def verify_live(
     inclusion proof (§15.3), whose record is checked as in §8.1; the chain of every stream
     (§8.2), a break counting only where the stored event is flagged for it (§6.2); with an
     admin key, the erasure receipts (§17.4) and, for a subject, the bundle export (§16.5).
+    An event not yet covered by a checkpoint is retried for up to `wait` seconds.
     Returns (failures, information)."""
+    import time as _time
     from urllib.parse import quote
 
     fail: list[str] = []
@@ -2394,6 +2397,80 @@ def verify_live(
     tenants = {st["tenant"] for _, st in checkpoints}
     if len(tenants) > 1:
         fail.append(f"checkpoints of several tenants: {sorted(tenants)}")
+    # every event, through its inclusion proof
+    records: list[tuple[dict, str]] = []
+    items: dict[tuple[str, str], dict] = {}
+    leaves: dict[tuple[int, int], str] = {}
+    by_position: dict[tuple[str, int], list[tuple[str, str, set[str]]]] = {}
+    integrity: set[tuple[str, Any, Any]] = set()
+    pending: list[tuple[str, str, str, str]] = []
+    known_checkpoints = {cp["id"] for cp, _ in checkpoints}
+
+    def take(item: dict) -> bool:
+        """Checks one search result through its inclusion proof; False: no checkpoint covers it yet."""
+        nonlocal fail
+        eid, h = item.get("id"), item.get("hash")
+        status, raw = api.request("GET", f"/v1/proofs/inclusion?event={quote(str(eid))}&hash={quote(str(h))}", token=admin_key)
+        if status == 409:
+            return False  # stored, not yet covered by a checkpoint (§15.4)
+        if status != 200:
+            fail.append(f"event {eid}: no inclusion proof (HTTP {status})")
+            return True
+        proof = parse_json(raw.decode("utf-8"))
+        probs = verify_inclusion_proof(proof, keys, spec)
+        if not probs and proof["checkpoint"]["id"] not in known_checkpoints:
+            # signed after the list was read: verified with the proof, kept for the consistency checks
+            signed = {k: proof["checkpoint"][k] for k in SIGNED_CHECKPOINT}
+            st, _ = verify_checkpoint(signed, keys, spec)
+            checkpoints.append((signed, st))
+            known_checkpoints.add(signed["id"])
+        if not probs and proof["leaf"]["eventHash"] != h:
+            probs.append("the proof is for another hash than the search result's")
+        if not probs and "record" not in proof:
+            info.append(f"event {eid}: no record (removed by retention); its leaf still verifies")
+        # A record that is not its own RFC 8785 form is refused by §8.1, unless the consumer
+        # flagged it `noncanonical` at ingest (§4, §6.2): judged below, with its integrity event.
+        form = [p for p in probs if "RFC 8785" in p]
+        if form and len(form) == len(probs) and "noncanonical" in (item.get("flags") or []):
+            pending.append((eid, h, "noncanonical", f"event {eid}: {form[0]}"))
+            probs = []
+        fail += [f"event {eid}: {p}" for p in probs]
+        if probs or "record" not in proof:
+            return True
+        pos = (proof["partition"], proof["leafIndex"])
+        if pos in leaves and leaves[pos] != h:
+            fail.append(f"partition {pos[0]} leaf {pos[1]}: two events claim it")
+        leaves[pos] = h
+        r = parse_json(proof["record"])
+        records.append((r, h))
+        items[(eid, h)] = item
+        by_position.setdefault((r["stream"], r["seq"]), []).append((eid, h, set(item.get("flags") or [])))
+        if r["action"].startswith("integrity.") and isinstance(r.get("metadata"), dict):
+            integrity.add((r["action"], r["metadata"].get("eventId"), r["metadata"].get("eventHash")))
+        # the search result is the record opened: its clear members must be the record's
+        personal_tops = {(pointer_tokens(p) or [""])[0] for p in r.get("personal", [])}
+        for k, v in r.items():
+            if k not in personal_tops and k != "personal" and k in item and item[k] != v:
+                fail.append(f"event {eid}: the search result's {k} is not the record's")
+        return True
+
+    waiting: list[dict] = []
+    cursor = None
+    while True:
+        # Search hides a restricted subject's events (GDPR Art. 18) unless an admin key asks for
+        # them, which the server records; without them a stream shows holes where they are.
+        listing = "/v1/events?limit=500&order=asc&original=true" + ("&includeRestricted=true" if admin_key else "")
+        page = api.json("GET", listing + (f"&cursor={quote(cursor)}" if cursor else ""), token=admin_key)
+        waiting += [item for item in page.get("events", []) if not take(item)]
+        cursor = page.get("nextCursor")
+        if not cursor:
+            break
+    deadline = _time.monotonic() + wait
+    while waiting and _time.monotonic() < deadline:
+        _time.sleep(0.5)
+        waiting = [item for item in waiting if not take(item)]
+    unproved = len(waiting)
+    info.append(f"{len(records)} events verify through their inclusion proofs; {unproved} not covered by a checkpoint yet")
     # consistency between successive sizes of each partition
     by_part: dict[int, dict[int, tuple[str, str]]] = {}
     for cp, st in checkpoints:
@@ -2415,62 +2492,6 @@ def verify_live(
             fail += [f"consistency partition {part} {m} -> {n}: {p}" for p in probs]
             proofs += 1
     info.append(f"{proofs} consistency proofs between successive checkpoints verify")
-    # every event, through its inclusion proof
-    records: list[tuple[dict, str]] = []
-    items: dict[tuple[str, str], dict] = {}
-    leaves: dict[tuple[int, int], str] = {}
-    by_position: dict[tuple[str, int], list[tuple[str, str, set[str]]]] = {}
-    integrity: set[tuple[str, Any, Any]] = set()
-    pending: list[tuple[str, str, str, str]] = []
-    cursor = None
-    unproved = 0
-    while True:
-        page = api.json("GET", "/v1/events?limit=500&order=asc&original=true" + (f"&cursor={quote(cursor)}" if cursor else ""))
-        for item in page.get("events", []):
-            eid, h = item.get("id"), item.get("hash")
-            status, raw = api.request("GET", f"/v1/proofs/inclusion?event={quote(str(eid))}&hash={quote(str(h))}")
-            if status == 409:
-                unproved += 1  # stored, not yet covered by a checkpoint (§15.4)
-                continue
-            if status != 200:
-                fail.append(f"event {eid}: no inclusion proof (HTTP {status})")
-                continue
-            proof = parse_json(raw.decode("utf-8"))
-            probs = verify_inclusion_proof(proof, keys, spec)
-            if not probs and proof["checkpoint"]["id"] not in {cp["id"] for cp, _ in checkpoints}:
-                probs.append("proved against a checkpoint the server does not list")
-            if not probs and proof["leaf"]["eventHash"] != h:
-                probs.append("the proof is for another hash than the search result's")
-            if not probs and "record" not in proof:
-                info.append(f"event {eid}: no record (removed by retention); its leaf still verifies")
-            # A record that is not its own RFC 8785 form is refused by §8.1, unless the consumer
-            # flagged it `noncanonical` at ingest (§4, §6.2): judged below, with its integrity event.
-            form = [p for p in probs if "RFC 8785" in p]
-            if form and len(form) == len(probs) and "noncanonical" in (item.get("flags") or []):
-                pending.append((eid, h, "noncanonical", f"event {eid}: {form[0]}"))
-                probs = []
-            fail += [f"event {eid}: {p}" for p in probs]
-            if probs or "record" not in proof:
-                continue
-            pos = (proof["partition"], proof["leafIndex"])
-            if pos in leaves and leaves[pos] != h:
-                fail.append(f"partition {pos[0]} leaf {pos[1]}: two events claim it")
-            leaves[pos] = h
-            r = parse_json(proof["record"])
-            records.append((r, h))
-            items[(eid, h)] = item
-            by_position.setdefault((r["stream"], r["seq"]), []).append((eid, h, set(item.get("flags") or [])))
-            if r["action"].startswith("integrity.") and isinstance(r.get("metadata"), dict):
-                integrity.add((r["action"], r["metadata"].get("eventId"), r["metadata"].get("eventHash")))
-            # the search result is the record opened: its clear members must be the record's
-            personal_tops = {(pointer_tokens(p) or [""])[0] for p in r.get("personal", [])}
-            for k, v in r.items():
-                if k not in personal_tops and k != "personal" and k in item and item[k] != v:
-                    fail.append(f"event {eid}: the search result's {k} is not the record's")
-        cursor = page.get("nextCursor")
-        if not cursor:
-            break
-    info.append(f"{len(records)} events verify through their inclusion proofs; {unproved} not covered by a checkpoint yet")
     # chains (§8.2): a break the consumer recorded at ingest, with the flag on the event and a
     # signed integrity event naming it (§6.2), is information; any other is a failure (§19.2)
     for p in check_streams(records):
@@ -2482,7 +2503,7 @@ def verify_live(
             for eid, h in flagged:
                 pending.append((eid, h, kind, p))
         else:
-            fail.append(p)
+            fail.append(p + ("" if admin_key else " (without --admin-key, a restricted subject's events are not listed)"))
     actions = {"gap": "integrity.chain_gap", "fork": "integrity.chain_fork", "after_close": "integrity.event_after_close", "noncanonical": "integrity.noncanonical_record"}
     for eid, h, flag, what in pending:
         if (actions[flag], eid, h) in integrity:
@@ -2501,7 +2522,7 @@ def verify_live(
         if original is None:
             fail.append(f"correction of {eid}: the corrected event was not found by search")
             continue
-        page = api.json("GET", "/v1/events?limit=500&order=asc&stream=" + quote(original["stream"]))
+        page = api.json("GET", "/v1/events?limit=500&order=asc&stream=" + quote(original["stream"]) + ("&includeRestricted=true" if admin_key else ""), token=admin_key)
         shown = [x for x in page.get("events", []) if x.get("id") == eid and x.get("hash") == h]
         want = apply_corrections(original, corrs)
         if not shown or any(shown[0].get(k) != want[k] for k in want if k not in ("flags", "position", "receivedAt", "source")):
@@ -2678,6 +2699,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     q.add_argument("--admin-key", help="an API key with scope admin: erasure receipts and a subject's bundle")
     q.add_argument("--subject", help="a person id whose bundle to export and verify (needs --admin-key)")
     q.add_argument("--email", action="append", default=[])
+    q.add_argument("--wait", type=float, default=0, help="seconds to wait for events not yet covered by a checkpoint")
     q.add_argument("--version", type=int, default=1, help="the records' protocol version")
     q.add_argument("--leaf-version", type=int, default=1, help="the leaf construction (§13.2)")
     q.add_argument("--json", action="store_true")
@@ -2719,7 +2741,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         seal_stream(spec, a.stream, sys.stdin, sys.stdout, a.framed)
         return 0
     if a.cmd == "live":
-        fail, info = verify_live(Api(a.url, a.query_key), keys, spec, a.admin_key, a.subject, a.email)
+        fail, info = verify_live(Api(a.url, a.query_key), keys, spec, a.admin_key, a.subject, a.email, a.wait)
         if a.json:
             print(json.dumps({"ok": not fail, "failures": fail, "information": info}, ensure_ascii=False))
         else:
