@@ -330,6 +330,19 @@ describe('Python verifier against a running vigil start', () => {
     return report;
   }
 
+  async function storedEvents(stream: string, count: number): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const res = await fetch(`${url}/v1/events?stream=${encodeURIComponent(stream)}`, {
+        headers: { authorization: `Bearer ${creds.queryKey}` },
+      });
+      const page = (await res.json()) as { events?: unknown[] };
+      if ((page.events?.length ?? 0) >= count) return;
+      if (Date.now() > deadline) throw new Error(`stream ${stream} has not ${count} stored events`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
   it('verifies Python-sealed and unchained events, a correction, a bundle and an erasure', async () => {
     const inputs = [
       {
@@ -439,6 +452,9 @@ describe('Python verifier against a running vigil start', () => {
     });
     expect(late.status, await late.clone().text()).toBe(202);
 
+    // 202 means durable in the log; the sink stores a moment later.
+    await storedEvents(JSON.parse((gapStream[2] as { record: string }).record).stream as string, 2);
+    await storedEvents(JSON.parse(odd.record).stream as string, 1);
     const before = liveWhenCovered('--admin-key', creds.adminKey, ...privacy);
     expect(before.information).toContain('the bundle of u-1042 verifies (3 events)');
     const recorded = before.information.filter((i) => i.includes('recorded at ingest'));
