@@ -6,7 +6,8 @@ import { startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/v
 import { sealedChain } from './helpers/cli.js';
 
 interface Page {
-  events: Record<string, unknown>[];
+  /** Search items (PROTOCOL.md §20): the event apart from the server's fields. */
+  events: { hash: string; event: Record<string, unknown>; server: { flags: string[] } }[];
   nextCursor?: string;
 }
 
@@ -78,8 +79,10 @@ describe('vigil start, end to end over HTTP', () => {
       15_000,
       'three events',
     );
-    expect(found.body.events.map((e) => e['id']).sort()).toEqual(events.map((e) => e.id).sort());
-    expect(found.body.events[0]).toMatchObject({
+    expect(found.body.events.map((e) => e.event['id']).sort()).toEqual(
+      events.map((e) => e.id).sort(),
+    );
+    expect(found.body.events[0]?.event).toMatchObject({
       actor: { email: 'carol@example.eu' },
       context: { ip: '192.0.2.44' },
     });
@@ -125,7 +128,7 @@ describe('crash safety of the embedded log', () => {
         'all 50 acknowledged events after the crash',
       );
       expect(found.body.events).toHaveLength(50);
-      expect(found.body.events.every((e) => (e['flags'] as string[]).length === 0)).toBe(true);
+      expect(found.body.events.every((e) => e.server.flags.length === 0)).toBe(true);
     } finally {
       await vigil.stop();
     }

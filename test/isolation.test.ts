@@ -47,6 +47,13 @@ interface StoredEvent {
   actor: { id: string | null };
 }
 
+/** A search item (PROTOCOL.md §20): the event apart from the server's fields. */
+interface Item {
+  hash: string;
+  event: Omit<StoredEvent, 'hash' | 'flags' | 'position'>;
+  server: { flags: string[]; position: { partition: number } };
+}
+
 const A: TenantKeys = { id: 'tenant-a', ingest: '', query: '', admin: '' };
 const B: TenantKeys = { id: 'tenant-b', ingest: '', query: '', admin: '' };
 const B_NAME = 'Tenant B Corp';
@@ -107,8 +114,15 @@ async function allEvents(key: string): Promise<StoredEvent[]> {
   do {
     const res = await call('GET', `/v1/events?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, key);
     expect(res.status).toBe(200);
-    const page = res.body as { events: StoredEvent[]; nextCursor?: string };
-    out.push(...page.events);
+    const page = res.body as { events: Item[]; nextCursor?: string };
+    out.push(
+      ...page.events.map((i) => ({
+        ...i.event,
+        hash: i.hash,
+        flags: i.server.flags,
+        position: i.server.position,
+      })),
+    );
     cursor = page.nextCursor;
   } while (cursor);
   return out;

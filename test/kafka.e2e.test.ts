@@ -28,6 +28,20 @@ interface Stored {
   metadata?: Record<string, unknown>;
 }
 
+/** A search item (PROTOCOL.md §20): the event apart from the server's fields. */
+interface Item {
+  hash: string;
+  event: Omit<Stored, 'hash' | 'flags'>;
+  server: { flags: string[] };
+}
+
+/** The event with the hash and flags the checks below read beside it. */
+const storedOf = (item: Item): Stored => ({
+  ...item.event,
+  hash: item.hash,
+  flags: item.server.flags,
+});
+
 const PARTITIONS = 4;
 
 describe('Vigil on Kafka with two collectors', () => {
@@ -92,8 +106,8 @@ describe('Vigil on Kafka with two collectors', () => {
       const res = await fetch(`${a.url}/v1/events?${q.toString()}`, {
         headers: { authorization: `Bearer ${creds.queryKey}` },
       });
-      const body = (await res.json()) as { events: Stored[]; nextCursor?: string };
-      out.push(...body.events);
+      const body = (await res.json()) as { events: Item[]; nextCursor?: string };
+      out.push(...body.events.map(storedOf));
       cursor = body.nextCursor;
     } while (cursor);
     return out;

@@ -141,7 +141,9 @@ console.log(JSON.stringify({ stream: audit.stream, sent: audit.stats().sent }));
           const r = await fetch(`${vigil.url}/v1/events?stream=${encodeURIComponent(stream)}`, {
             headers: { authorization: `Bearer ${queryKey}` },
           });
-          return ((await r.json()) as { events: { action: string }[] }).events;
+          return ((await r.json()) as { events: { event: { action: string } }[] }).events.map(
+            (i) => i.event,
+          );
         },
         (events) => events.length >= 4,
         20_000,

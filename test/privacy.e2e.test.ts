@@ -218,7 +218,7 @@ describe('data-subject rights against a running vigil', () => {
     expect(named(receipt)).toEqual([]);
 
     // Nothing finds the person; every proof still verifies.
-    const all = await api<{ events: { id: string }[] }>(
+    const all = await api<{ events: { event: { id: string } }[] }>(
       vigil,
       'GET',
       '/v1/events?limit=1000',
@@ -233,7 +233,7 @@ describe('data-subject rights against a running vigil', () => {
           api<InclusionProof>(
             vigil as VigilProcess,
             'GET',
-            `/v1/proofs/inclusion?event=${e.id}`,
+            `/v1/proofs/inclusion?event=${e.event.id}`,
             queryKey,
           ),
         (r) => r.status === 200,
@@ -280,27 +280,27 @@ describe('data-subject rights against a running vigil', () => {
     expect(corrected.code, corrected.all).toBe(0);
     const view = await waitFor(
       () =>
-        api<{ events: Record<string, unknown>[] }>(
+        api<{ events: { event: object; server: { correctedBy?: string[] } }[] }>(
           v,
           'GET',
           '/v1/events?stream=e2e/privacy/2',
           queryKey,
         ),
-      (r) => r.body.events[0]?.['correctedBy'] !== undefined,
+      (r) => r.body.events[0]?.server.correctedBy !== undefined,
       20_000,
       'the corrected view',
     );
-    expect(view.body.events[0]).toMatchObject({
+    expect(view.body.events[0]?.event).toMatchObject({
       outcome: 'failure',
       actor: { email: 'ash.b@example.eu' },
     });
-    const original = await api<{ events: Record<string, unknown>[] }>(
+    const original = await api<{ events: { event: object }[] }>(
       v,
       'GET',
       '/v1/events?stream=e2e/privacy/2&original=true',
       queryKey,
     );
-    expect(original.body.events[0]).toMatchObject({
+    expect(original.body.events[0]?.event).toMatchObject({
       outcome: 'success',
       actor: { email: 'ash@example.eu' },
     });

@@ -180,12 +180,12 @@ describe('proofs from a running vigil, verified with the public key alone', () =
       await get<SignedCheckpoint & { keyId: string }>(vigil, '/v1/checkpoints/latest', queryKey)
     ).body;
     const events = (
-      await get<{ events: { id: string }[] }>(
+      await get<{ events: { event: { id: string } }[] }>(
         vigil,
         '/v1/events?stream=e2e/proofs/1&limit=1',
         queryKey,
       )
-    ).body.events;
+    ).body.events.map((i) => i.event);
     const common = ['--url', vigil.url, '--key', queryKey, '--data-dir', data.dir];
     const ok = await runCli([
       'proof',

@@ -174,8 +174,8 @@ describe('README examples, as written', { timeout: 180_000 }, () => {
       await fetch(`${vigil.url}/v1/events?actor=alice&action=user.login`, {
         headers: { authorization: `Bearer ${queryKey}` },
       })
-    ).json()) as { events: { id: string }[] };
-    placeholders['event-id'] = alice.events[0]?.id as string;
+    ).json()) as { events: { event: { id: string } }[] };
+    placeholders['event-id'] = alice.events[0]?.event.id as string;
 
     const proofLine = line('npx vigil proof');
     // The sink signs a checkpoint every second here; the proof waits for one that covers it.

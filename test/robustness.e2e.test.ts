@@ -193,11 +193,11 @@ describe('robustness: hostile input against a running vigil', () => {
             { headers: { authorization: `Bearer ${queryKey}` } },
           );
           const page = (await res.json()) as {
-            events: { stream: string; source: string }[];
+            events: { event: { stream: string }; server: { source: string } }[];
             nextCursor?: string;
           };
           for (const e of page.events) {
-            const where = e.source === 'unchained' ? 'unchained' : e.stream;
+            const where = e.server.source === 'unchained' ? 'unchained' : e.event.stream;
             if (where === 'unchained' || where.startsWith('robust/'))
               stored.set(where, (stored.get(where) ?? 0) + 1);
           }
@@ -240,8 +240,10 @@ describe('robustness: hostile input against a running vigil', () => {
           headers: { authorization: `Bearer ${queryKey}` },
         });
         return (
-          (await res.json()) as { events: { actor: { id: string }; context: { ip: string } }[] }
-        ).events;
+          (await res.json()) as {
+            events: { event: { actor: { id: string }; context: { ip: string } } }[];
+          }
+        ).events.map((i) => i.event);
       },
       (events) => events.filter((e) => e.actor.id.startsWith('zoned-')).length === 2,
       20_000,
@@ -329,9 +331,9 @@ describe('robustness: hostile input against a running vigil', () => {
         async () =>
           (
             (await (await call(key, 'GET', `/v1/events?action=user.login&limit=1000`)).json()) as {
-              events: { actor: { id: string } }[];
+              events: { event: { actor: { id: string } } }[];
             }
-          ).events,
+          ).events.map((i) => i.event),
         (events) => events.some((e) => e.actor.id === who),
         20_000,
         `${who} stored`,
@@ -395,7 +397,9 @@ describe('robustness: hostile input against a running vigil', () => {
           headers: { authorization: `Bearer ${keys.queryKey}` },
         });
         expect(res.status).toBe(200);
-        return ((await res.json()) as { events: { actor: { id: string } }[] }).events;
+        return (
+          (await res.json()) as { events: { event: { actor: { id: string } } }[] }
+        ).events.map((i) => i.event);
       },
       (events) => events.length === stored.length,
       20_000,

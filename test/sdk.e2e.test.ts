@@ -23,6 +23,20 @@ interface StoredEvent {
   stream: string;
 }
 
+/** A search item (PROTOCOL.md §20): the event apart from the server's fields. */
+interface Item {
+  hash: string;
+  event: Omit<StoredEvent, 'hash' | 'flags'>;
+  server: { flags: string[] };
+}
+
+/** The event with the hash and flags the checks below read beside it. */
+const storedOf = (item: Item): StoredEvent => ({
+  ...item.event,
+  hash: item.hash,
+  flags: item.server.flags,
+});
+
 async function streamEvents(v: VigilProcess, key: string, stream: string): Promise<StoredEvent[]> {
   const out: StoredEvent[] = [];
   let cursor: string | undefined;
@@ -36,8 +50,8 @@ async function streamEvents(v: VigilProcess, key: string, stream: string): Promi
     const res = await fetch(`${v.url}/v1/events?${q.toString()}`, {
       headers: { authorization: `Bearer ${key}` },
     });
-    const body = (await res.json()) as { events: StoredEvent[]; nextCursor?: string };
-    out.push(...body.events);
+    const body = (await res.json()) as { events: Item[]; nextCursor?: string };
+    out.push(...body.events.map(storedOf));
     cursor = body.nextCursor;
   } while (cursor);
   return out.sort((a, b) => a.seq - b.seq);
@@ -238,7 +252,9 @@ describe('SDK with a real collector', () => {
         const res = await fetch(`${vigil.url}/v1/events?action=integrity.chain_gap&limit=100`, {
           headers: { authorization: `Bearer ${queryKey}` },
         });
-        return ((await res.json()) as { events: { metadata: { eventId: string } }[] }).events;
+        return (
+          (await res.json()) as { events: { event: { metadata: { eventId: string } } }[] }
+        ).events.map((i) => i.event);
       },
       (a) => a.some((x) => x.metadata.eventId === gapAt?.id),
       10_000,

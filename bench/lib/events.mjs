@@ -1,7 +1,14 @@
 // Shared event generator for the benchmarks: realistic ~500-byte events with 4 personal fields
 // (actor id and email, IP, user agent), sealed on distinct streams so every batch is a valid,
 // contiguous piece of a chain.
-import { randomSaltSource, sealEvent, ZERO_HASH, newEventId, formatTime } from '@vigil/protocol';
+import {
+  formatTime,
+  frameSealedEvents,
+  newEventId,
+  randomSaltSource,
+  sealEvent,
+  ZERO_HASH,
+} from '@vigil/protocol';
 
 const salts = randomSaltSource();
 const ACTIONS = [
@@ -31,7 +38,7 @@ export function sampleInput(i, time = Date.now()) {
 }
 
 /** `count` batches of `size` sealed events, each batch its own stream (seq 0..size-1). */
-export function sealedBatches(count, size, label = 'bench') {
+export function sealedEventBatches(count, size, label = 'bench') {
   const batches = [];
   let n = 0;
   const now = Date.now();
@@ -44,9 +51,19 @@ export function sealedBatches(count, size, label = 'bench') {
       prev = e.hash;
       events.push(e);
     }
-    batches.push(JSON.stringify({ events }));
+    batches.push(events);
   }
   return batches;
+}
+
+/** The same, each batch as the JSON body `{"events":[…]}` (the JSON form, v1's only one). */
+export function sealedBatches(count, size, label = 'bench') {
+  return sealedEventBatches(count, size, label).map((events) => JSON.stringify({ events }));
+}
+
+/** Batches as bodies of the sealed framing (PROTOCOL.md §9), as the SDK sends them. */
+export function framedBodies(batches) {
+  return batches.map((events) => frameSealedEvents(events));
 }
 
 /** Bytes of one event as the wire carries it (record string + hash + disclosures). */

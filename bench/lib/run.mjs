@@ -1,5 +1,6 @@
 // Helpers shared by the benchmarks: child-process servers and autocannon runs.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 
 /** Starts `node <script> ...args`, waits for its `READY <url> [extra]` line. */
@@ -33,7 +34,15 @@ export async function startServer(script, args = [], env = {}, nodeArgs = []) {
 }
 
 /** Loads POST /v1/events with the bodies in turn; returns autocannon's result. */
-export function load({ url, key, bodies, seconds, connections = 16, rate }) {
+export function load({
+  url,
+  key,
+  bodies,
+  seconds,
+  connections = 16,
+  rate,
+  contentType = 'application/json',
+}) {
   let next = 0;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
@@ -44,7 +53,7 @@ export function load({ url, key, bodies, seconds, connections = 16, rate }) {
         duration: seconds,
         ...(rate ? { overallRate: rate } : {}),
         headers: {
-          'content-type': 'application/json',
+          'content-type': contentType,
           ...(key ? { authorization: `Bearer ${key}` } : {}),
         },
         requests: [
@@ -72,3 +81,15 @@ export function describeResult(result, eventsPerRequest) {
     timeouts: result.timeouts,
   };
 }
+
+/** CPU time (user + system, all threads) a process has used so far, in microseconds (Linux). */
+export function processCpuMicros(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) in parentheses: utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1e6) / CLOCK_TICKS;
+}
+
+const CLOCK_TICKS =
+  Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;

@@ -39,7 +39,7 @@ export const CollectorErrorDescriptions: { readonly [K in CollectorErrorCode]: s
     'the request body, after gzip decompression, is larger than ingest.maxBodyKiB (413).',
   VIGIL_ERR_TOO_MANY_EVENTS: 'the batch holds more than ingest.maxEvents events (413).',
   VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE:
-    'the body is not application/json or application/x-ndjson, or its Content-Encoding is not gzip (415).',
+    'the body is not application/vnd.vigil.sealed.v2, application/json or application/x-ndjson, or its Content-Encoding is not gzip (415).',
   VIGIL_ERR_BAD_REQUEST:
     'the request is malformed: body not JSON or not UTF-8, bad gzip, a URL that does not decode, unknown or invalid parameters (400).',
   VIGIL_ERR_NOT_FOUND: 'no such route (404).',

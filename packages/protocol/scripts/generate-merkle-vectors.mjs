@@ -1,7 +1,7 @@
 // Writes vectors/merkle-v1.json: leaf data, tree roots, inclusion and consistency proofs, two
 // signed checkpoints and the proof documents of PROTOCOL.md §13–§15. Run after a build:
 //   node packages/protocol/scripts/generate-merkle-vectors.mjs
-// Everything is derived from vectors/v1.json and fixed seeds (Ed25519 signatures are
+// Everything is derived from vectors/v2.json and fixed seeds (Ed25519 signatures are
 // deterministic, RFC 8032 §5.1.6), so the file is reproducible byte for byte. The test suite
 // (src/merkle-vectors.test.ts) recomputes every value in it.
 import { createHash } from 'node:crypto';
@@ -22,7 +22,7 @@ import {
 } from '../dist/index.js';
 import { createPublicKey } from 'node:crypto';
 
-const v1 = JSON.parse(readFileSync(new URL('../vectors/v1.json', import.meta.url), 'utf8'));
+const v1 = JSON.parse(readFileSync(new URL('../vectors/v2.json', import.meta.url), 'utf8'));
 const sha = (text) => createHash('sha256').update(text).digest();
 const hex = (b) => Buffer.from(b).toString('hex');
 
@@ -135,7 +135,7 @@ if (!verifyConsistencyProof(consistencyDocument, [publicKey]).ok)
 const vectors = {
   protocol: 1,
   description:
-    'Vigil Merkle trees, checkpoints and proofs (PROTOCOL.md §13-§15). Leaves 0-3 are the events of vectors/v1.json; the signing key is derived from a fixed seed so the signatures can be reproduced. Never sign anything with this key.',
+    'Vigil Merkle trees, checkpoints and proofs (PROTOCOL.md §13-§15). Leaves 0-3 are the events of vectors/v2.json; the signing key is derived from a fixed seed so the signatures can be reproduced. Never sign anything with this key.',
   tenant,
   partition,
   leaves: leaves.map((l) => ({

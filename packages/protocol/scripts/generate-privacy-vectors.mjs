@@ -1,7 +1,7 @@
 // Writes vectors/bundle-v1.ndjson and vectors/privacy-v1.json: a subject bundle, a subject
 // digest, an erasure receipt and a correction (PROTOCOL.md §16-§18). Run after a build:
 //   node packages/protocol/scripts/generate-privacy-vectors.mjs
-// Everything derives from vectors/v1.json, vectors/merkle-v1.json and fixed seeds (Ed25519
+// Everything derives from vectors/v2.json, vectors/merkle-v1.json and fixed seeds (Ed25519
 // signatures are deterministic, RFC 8032 §5.1.6), so both files are reproducible byte for byte.
 // The test suite (src/privacy-vectors.test.ts) recomputes every value and verifies the bundle.
 import { createHash, createPublicKey, sign } from 'node:crypto';
@@ -28,7 +28,7 @@ import {
 } from '../dist/index.js';
 
 const read = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}`, import.meta.url)));
-const v1 = read('v1.json');
+const v1 = read('v2.json');
 const merkle = read('merkle-v1.json');
 const sha = (text) => createHash('sha256').update(text).digest();
 const hex = (b) => Buffer.from(b).toString('hex');
@@ -168,7 +168,7 @@ writeFileSync(new URL('../vectors/bundle-v1.ndjson', import.meta.url), bundle);
 const vectors = {
   protocol: 1,
   description:
-    'Vigil subject bundles, subject digests, erasure receipts and corrections (PROTOCOL.md §16-§18). Built from vectors/v1.json and vectors/merkle-v1.json; the signing key is the one of merkle-v1.json (never sign anything with it) and the digest key is SHA-256 of "vigil-vector:subject-key".',
+    'Vigil subject bundles, subject digests, erasure receipts and corrections (PROTOCOL.md §16-§18). Built from vectors/v2.json and vectors/merkle-v1.json; the signing key is the one of merkle-v1.json (never sign anything with it) and the digest key is SHA-256 of "vigil-vector:subject-key".',
   key: merkle.key,
   subjectDigest: { keyHex: hex(subjectKey), cases: digestCases },
   bundle: {

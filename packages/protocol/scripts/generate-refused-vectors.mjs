@@ -1,4 +1,4 @@
-// Writes vectors/refused-v1.json: documents a verifier MUST refuse (PROTOCOL.md §14-§17), each
+// Writes vectors/refused-v1.json: documents a verifier MUST refuse (PROTOCOL.md §12, §14-§17), each
 // a small change of a valid vector of merkle-v1.json, privacy-v1.json or bundle-v1.ndjson. Run
 // after a build:   node packages/protocol/scripts/generate-refused-vectors.mjs
 // Documents that are signed themselves (a bundle, a receipt, a checkpoint statement) are signed
@@ -28,7 +28,7 @@ const file = (name) => readFileSync(new URL(`../vectors/${name}`, import.meta.ur
 const merkle = JSON.parse(file('merkle-v1.json'));
 const privacy = JSON.parse(file('privacy-v1.json'));
 const bundle = file('bundle-v1.ndjson');
-const events = JSON.parse(file('v1.json')).stream.events;
+const events = JSON.parse(file('v2.json')).stream.events;
 
 const privateKey = privateKeyFromSeed(Buffer.from(merkle.key.seedHex, 'hex'));
 const publicKey = rawPublicKey(createPublicKey(privateKey)).toString('base64url');
@@ -95,7 +95,7 @@ function rawBundle(header, entries) {
   return body + canonicalJson({ signature, statement }) + '\n';
 }
 
-/** The bundle entry of event `index` of v1.json, proved in the vector checkpoint's tree. */
+/** The bundle entry of event `index` of v2.json, proved in the vector checkpoint's tree. */
 function entryOf(index, roles, paths) {
   const e = events[index];
   const leafHashes = merkle.leaves.map((l) => Buffer.from(l.leafHash, 'hex'));
@@ -132,6 +132,22 @@ const cases = [];
 const add = (c) => cases.push(c);
 
 // ---- one text per signature and per key (RFC 4648 §3.5) ------------------------------------
+// A record of protocol v1 (§12): hashed correctly, in a bundle signed again, still refused.
+add({
+  name: 'bundle whose first event is a protocol v1 record (hash recomputed), signed',
+  section: '§12',
+  kind: 'bundle',
+  bundle: await resignedBundle(({ header, entries }) => ({
+    header,
+    entries: entries.map((e, i) => {
+      if (i !== 0) return e;
+      const record = e.record.replace(/"v":2([,}])/, '"v":1$1');
+      if (record === e.record) throw new Error('the vector record has no "v":2');
+      return { ...e, record, hash: createHash('sha256').update(record).digest('hex') };
+    }),
+  })),
+  problem: '/record/v must be 2 (protocol v2)',
+});
 add({
   name: "bundle signature with its last character's pad bit set",
   section: '§16.4',
@@ -537,7 +553,7 @@ for (const c of cases) {
 const vectors = {
   protocol: 1,
   description:
-    "Documents a verifier MUST refuse (PROTOCOL.md §14-§17), each a small change of a vector of merkle-v1.json, privacy-v1.json or bundle-v1.ndjson; documents that carry their own signature are signed again with the vector key, so only the rule of `section` refuses them. `keys` (when present) replaces the trusted key of merkle-v1.json; `problem` is the text Vigil's message contains.",
+    "Documents a verifier MUST refuse (PROTOCOL.md §12, §14-§17), each a small change of a vector of merkle-v1.json, privacy-v1.json or bundle-v1.ndjson; documents that carry their own signature are signed again with the vector key, so only the rule of `section` refuses them. `keys` (when present) replaces the trusted key of merkle-v1.json; `problem` is the text Vigil's message contains.",
   cases,
 };
 writeFileSync(

@@ -1,4 +1,4 @@
-// Writes vectors/v1.json from fixed inputs and fixed salts. Run after a build:
+// Writes vectors/v2.json from fixed inputs and fixed salts. Run after a build:
 //   node packages/protocol/scripts/generate-vectors.mjs
 // The vectors are the protocol's contract: once published they only change with the
 // protocol version. The test suite recomputes every value in them.
@@ -12,6 +12,9 @@ import {
   COMMITMENT_DOMAIN,
   judgeLink,
   derivedEventId,
+  frameSealedEvents,
+  parseFramedBody,
+  SEALED_MEDIA_TYPE,
 } from '../dist/index.js';
 
 function fixedSalts(label) {
@@ -164,18 +167,41 @@ const canonical = [
   },
 ];
 
+// The four events as one request body of the sealed framing (PROTOCOL.md §9).
+const framedText = frameSealedEvents(
+  events.map(({ record, hash, disclosures }) => ({ record, hash, disclosures })),
+);
+const framedBytes = Buffer.from(framedText, 'utf8');
+const split = parseFramedBody(framedBytes);
+if (split.details.length > 0 || split.frames.length !== events.length)
+  throw new Error('the framing vector does not split into its events');
+const framing = {
+  mediaType: SEALED_MEDIA_TYPE,
+  text: framedText,
+  hex: framedBytes.toString('hex'),
+  sha256: createHash('sha256').update(framedBytes).digest('hex'),
+  lines: split.frames.map((f, i) => ({
+    index: i,
+    recordStart: f.record.byteOffset - framedBytes.byteOffset,
+    recordLength: f.record.length,
+    hash: f.hash,
+    disclosuresLength: f.disclosures.length,
+  })),
+};
+
 const vectors = {
-  protocol: 1,
+  protocol: 2,
   description:
-    'Vigil protocol v1 test vectors. Salts are fixed here so the outputs can be reproduced; real producers draw salts at random. See PROTOCOL.md §11.',
+    'Vigil protocol v2 test vectors. Salts are fixed here so the outputs can be reproduced; real producers draw salts at random. See PROTOCOL.md §11.',
   zeroHash: ZERO_HASH,
   commitment,
   canonical,
   stream: { id: stream, events },
   chainCases,
+  framing,
 };
 writeFileSync(
-  new URL('../vectors/v1.json', import.meta.url),
+  new URL('../vectors/v2.json', import.meta.url),
   JSON.stringify(vectors, null, 2) + '\n',
 );
-console.log('wrote vectors/v1.json:', events.length, 'events, head', prev);
+console.log('wrote vectors/v2.json:', events.length, 'events, head', prev);

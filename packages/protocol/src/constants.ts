@@ -1,5 +1,8 @@
-/** The protocol version carried inside every hashed record (field `v`). */
-export const PROTOCOL_VERSION = 1 as const;
+/** The protocol version carried inside every hashed record (field `v`). Readers refuse any other. */
+export const PROTOCOL_VERSION = 2 as const;
+
+/** Request media type of the sealed wire framing (PROTOCOL.md §9): one event per line. */
+export const SEALED_MEDIA_TYPE = 'application/vnd.vigil.sealed.v2';
 
 /** `prev` of the first event of a stream: 32 zero bytes, hex. */
 export const ZERO_HASH = '0'.repeat(64);

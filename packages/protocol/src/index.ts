@@ -1,5 +1,6 @@
 export {
   PROTOCOL_VERSION,
+  SEALED_MEDIA_TYPE,
   ZERO_HASH,
   CATEGORIES,
   OUTCOMES,
@@ -73,7 +74,15 @@ export { sealEvent, personalPathsOf } from './seal.js';
 export type { Sealed, CompleteInput } from './seal.js';
 export { judgeLink, checkBatchLinks } from './chain.js';
 export type { StreamHead, LinkVerdict, BatchLinkItem } from './chain.js';
-export { checkSealedEvent, checkLoggedSealedEvent, checkEventInput } from './validate.js';
+export {
+  checkSealedEvent,
+  checkLoggedSealedEvent,
+  checkFramedEvent,
+  checkLoggedFramedEvent,
+  checkEventInput,
+} from './validate.js';
+export { parseFramedBody, frameSealedEvent, frameSealedEvents, firstBadUtf8 } from './framing.js';
+export type { Frame, FramedBody } from './framing.js';
 export { jsonShapeProblem } from './json-shape.js';
 export type { ShapeLimits, ShapeProblem } from './json-shape.js';
 export type { Checked, CheckedSealed } from './validate.js';

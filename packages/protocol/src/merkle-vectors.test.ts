@@ -57,7 +57,7 @@ interface MerkleVectors {
 const vectors = JSON.parse(
   readFileSync(new URL('../vectors/merkle-v1.json', import.meta.url), 'utf8'),
 ) as MerkleVectors;
-const v1 = JSON.parse(readFileSync(new URL('../vectors/v1.json', import.meta.url), 'utf8')) as {
+const v1 = JSON.parse(readFileSync(new URL('../vectors/v2.json', import.meta.url), 'utf8')) as {
   stream: { events: { hash: string; record: string; link: { stream: string; seq: number } }[] };
 };
 

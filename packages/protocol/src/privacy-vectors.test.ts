@@ -39,7 +39,7 @@ interface V1Event {
   hash: string;
   disclosures?: Disclosures;
 }
-const v1 = JSON.parse(read('v1.json')) as { stream: { events: V1Event[] } };
+const v1 = JSON.parse(read('v2.json')) as { stream: { events: V1Event[] } };
 const merkle = JSON.parse(read('merkle-v1.json')) as {
   tenant: string;
   partition: number;

@@ -4,7 +4,7 @@ import { ZERO_HASH } from './index.js';
 
 /*
  * Keeps PROTOCOL.md §1–§12 honest about the test vectors (§11): every hash, id, salt, record and
- * example the text quotes must be one that vectors/v1.json holds, so that regenerating the
+ * example the text quotes must be one that vectors/v2.json holds, so that regenerating the
  * vectors without revising the document fails here instead of leaving the document stale.
  */
 
@@ -18,11 +18,14 @@ interface VectorEvent {
 }
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../vectors/v1.json', import.meta.url), 'utf8'),
-) as { stream: { events: VectorEvent[] } } & Record<string, unknown>;
+  readFileSync(new URL('../vectors/v2.json', import.meta.url), 'utf8'),
+) as { stream: { events: VectorEvent[] }; framing: { text: string; hex: string } } & Record<
+  string,
+  unknown
+>;
 const events = vectors.stream.events;
 
-/** §1 up to, not including, §13: the sections written against the vectors of v1.json. */
+/** §1 up to, not including, §13: the sections written against the vectors of v2.json. */
 function sectionsOneToTwelve(text: string): string {
   const start = text.indexOf('\n## §1 ');
   const end = text.indexOf('\n## §13 ');
@@ -82,30 +85,30 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 describe('PROTOCOL.md §1–§12 quotes the current test vectors', () => {
-  it('writes only 64-hex values that v1.json holds (or the zero hash)', () => {
+  it('writes only 64-hex values that v2.json holds (or the zero hash)', () => {
     const quoted = allMatches(spec, HEX_RUN).filter((h) => h.length === 64);
     expect(quoted.length).toBeGreaterThan(20);
     const unknown = quoted.filter((h) => h !== ZERO_HASH && !vectorHashes.has(h));
-    expect(unknown, 'hashes in PROTOCOL.md that v1.json does not hold').toEqual([]);
+    expect(unknown, 'hashes in PROTOCOL.md that v2.json does not hold').toEqual([]);
   });
 
-  it('writes only UUIDs that v1.json holds', () => {
+  it('writes only UUIDs that v2.json holds', () => {
     const quoted = allMatches(spec, UUID);
     expect(quoted.length).toBeGreaterThanOrEqual(4);
     expect(
       quoted.filter((u) => !vectorUuids.has(u)),
-      'UUIDs in PROTOCOL.md that v1.json does not hold',
+      'UUIDs in PROTOCOL.md that v2.json does not hold',
     ).toEqual([]);
   });
 
-  it('abbreviates only hashes that v1.json holds', () => {
+  it('abbreviates only hashes that v2.json holds', () => {
     const hashes = [...vectorHashes];
     const quoted = allMatches(spec, ABBREVIATED_HASH, 1);
     expect(quoted.length).toBeGreaterThan(5);
     expect(quoted.filter((prefix) => !hashes.some((h) => h.startsWith(prefix)))).toEqual([]);
   });
 
-  it('writes salts, salt bytes and preimages that v1.json holds', () => {
+  it('writes salts, salt bytes and preimages that v2.json holds', () => {
     const salts = [
       ...allMatches(spec, /"salt":\s*"([A-Za-z0-9_-]+)"/g, 1),
       ...allMatches(spec, /\bsalt\s+`([A-Za-z0-9_-]{22,86})`/g, 1),
@@ -124,7 +127,7 @@ describe('PROTOCOL.md §1–§12 quotes the current test vectors', () => {
     expect(long.filter((h) => !vectorHexTexts.includes(h))).toEqual([]);
   });
 
-  it('shows records, bodies, inputs and disclosures exactly as v1.json has them', () => {
+  it('shows records, bodies, inputs and disclosures exactly as v2.json has them', () => {
     let checked = 0;
     for (const block of codeBlocks) {
       for (const text of [block, ...block.split('\n')]) {
@@ -151,6 +154,19 @@ describe('PROTOCOL.md §1–§12 quotes the current test vectors', () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(4);
+  });
+
+  it('shows framed lines (§9) exactly as the framing vector has them', () => {
+    const framed = codeBlocks
+      .flatMap((block) => block.split('\n'))
+      .filter((line) => line.includes('<TAB>') && line.startsWith('{'));
+    expect(framed.length).toBeGreaterThanOrEqual(1);
+    const lines = vectors.framing.text.split('\n');
+    for (const line of framed) expect(lines).toContain(line.replaceAll('<TAB>', '\t'));
+    const size = /`framing.hex` \((\d+) bytes/.exec(spec)?.[1];
+    expect(Number(size)).toBe(Buffer.from(vectors.framing.hex, 'hex').length);
+    const second = /Event 1's line, [^.]*starts at byte (\d+)/.exec(spec.replace(/\s+/g, ' '))?.[1];
+    expect(Number(second)).toBe(Buffer.byteLength(lines[0] as string) + 1);
   });
 
   it('gives each stream event of §11 its action, hash and record length', () => {

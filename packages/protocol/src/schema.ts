@@ -1,12 +1,19 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { ACCESS_CHANGES, CATEGORIES, LIMITS, OUTCOMES, PATTERNS } from './constants.js';
+import {
+  ACCESS_CHANGES,
+  CATEGORIES,
+  LIMITS,
+  OUTCOMES,
+  PATTERNS,
+  PROTOCOL_VERSION,
+} from './constants.js';
 import type { ErrorDetail } from './errors.js';
 
 /*
  * JSON Schemas (draft-07) of the event (PROTOCOL.md §3). They are compiled once with Ajv into
  * plain functions, which is what makes full validation cheap enough for the collector's hot
  * path; the same objects feed the OpenAPI description. Unknown properties are allowed and
- * preserved byte for byte (PROTOCOL.md §3.4), so a v1 reader accepts records of later v1.x writers.
+ * preserved byte for byte (PROTOCOL.md §3.4), so a v2 reader accepts records of later v2.x writers.
  *
  * The compiled validators descend only as deep as the schemas (metadata and unknown members are
  * not walked), but `uniqueItems` compares items with a recursive deep-equal: they run only after
@@ -70,7 +77,7 @@ export const accessSchema = {
 
 /**
  * A correction's reference to the event it corrects (PROTOCOL.md §18): its id and hash. Optional
- * and additive (§12): a v1 reader that does not know it keeps it as an unknown member. Closed:
+ * and additive (§12): a v2 reader that does not know it keeps it as an unknown member. Closed:
  * a reference with another member would say something no check covers.
  */
 export const correctsSchema = {
@@ -104,7 +111,7 @@ const personalList = {
 
 /** An event submitted without chain fields (curl, other languages). */
 export const eventInputSchema = {
-  $id: 'vigil:event-input:v1',
+  $id: 'vigil:event-input:v2',
   type: 'object',
   required: ['action', 'category', 'outcome', 'actor'],
   properties: {
@@ -117,11 +124,11 @@ export const eventInputSchema = {
 
 /** The hashed record (PROTOCOL.md §3). */
 export const eventRecordSchema = {
-  $id: 'vigil:event-record:v1',
+  $id: 'vigil:event-record:v2',
   type: 'object',
   required: ['v', 'id', 'stream', 'seq', 'prev', 'time', 'action', 'category', 'outcome', 'actor'],
   properties: {
-    v: { const: 1 },
+    v: { const: PROTOCOL_VERSION },
     id: { type: 'string', pattern: source(PATTERNS.uuidV7) },
     stream: { type: 'string', pattern: source(PATTERNS.stream) },
     seq: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
@@ -135,7 +142,7 @@ export const eventRecordSchema = {
 
 /** A sealed event on the wire: `record` is a JSON string holding the exact hashed bytes. */
 export const sealedEventSchema = {
-  $id: 'vigil:sealed-event:v1',
+  $id: 'vigil:sealed-event:v2',
   type: 'object',
   required: ['record', 'hash'],
   properties: {
@@ -215,7 +222,7 @@ export function schemaDetails(
     } else if (e.keyword === 'anyOf' && e.instancePath.endsWith('/access')) {
       message = 'must name a role or a permission';
     } else if (e.keyword === 'const' && e.instancePath === '/v') {
-      message = 'must be 1: this collector speaks protocol v1';
+      message = `must be ${PROTOCOL_VERSION} (protocol v${PROTOCOL_VERSION})`;
     }
     const key = path + '\u0000' + message;
     if (seen.has(key)) continue;

@@ -72,7 +72,7 @@ export interface EventInput extends EventContent {
 
 /** The hashed record: the object whose RFC 8785 bytes are hashed, shipped and stored unchanged. */
 export interface EventRecord extends EventContent {
-  v: 1;
+  v: 2;
   id: string;
   stream: string;
   seq: number;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson,
   checkEventInput,
+  checkLoggedSealedEvent,
   checkSealedEvent,
   isCanonicalRecord,
   randomSaltSource,
@@ -103,9 +104,15 @@ describe('checkSealedEvent', () => {
   });
 
   it('refuses another protocol version, reserved streams and a broken disclosure salt', () => {
-    expect(checkSealedEvent(reseal((r) => (r['v'] = 2)))).toMatchObject({
+    // Protocol v1 is refused (PROTOCOL.md §12), and any other version.
+    for (const v of [1, 3, '2'])
+      expect(checkSealedEvent(reseal((r) => (r['v'] = v)))).toEqual({
+        ok: false,
+        details: [{ path: '/record/v', message: 'must be 2 (protocol v2)' }],
+      });
+    expect(checkLoggedSealedEvent(reseal((r) => (r['v'] = 1)))).toEqual({
       ok: false,
-      details: [{ path: '/record/v' }],
+      details: [{ path: '/record/v', message: 'must be 2 (protocol v2)' }],
     });
     expect(checkSealedEvent(reseal((r) => (r['stream'] = 'vigil/integrity')))).toMatchObject({
       ok: false,
@@ -319,7 +326,7 @@ describe('edge cases of personal fields, salts and canonical form', () => {
       '{"action":"x.y","action":"user.login"',
     );
     expect(isCanonicalRecord(duplicated, JSON.parse(duplicated))).toBe(false);
-    const spaced = e.record.replace('"v":1', '"v": 1');
+    const spaced = e.record.replace('"v":2', '"v": 2');
     expect(isCanonicalRecord(spaced, JSON.parse(spaced))).toBe(false);
   });
 
@@ -357,7 +364,7 @@ describe('edge cases of personal fields, salts and canonical form', () => {
       // Swap two neighbouring members, add a space, re-escape a character.
       samples.push(e.record.replace('"action":', ' "action":'));
       samples.push(e.record.replace(/"category":"([a-z_]+)","id"/, '"id"'));
-      samples.push(e.record.replace('"v":1', '"v":1.0'));
+      samples.push(e.record.replace('"v":2', '"v":2.0'));
       samples.push(e.record.replace('e', '\\u0065'));
     }
     for (const text of samples) {

@@ -9,6 +9,7 @@ import {
   plainValueProblem,
   requiredPersonalPaths,
 } from './personal.js';
+import type { Frame } from './framing.js';
 import { jsonShapeProblem } from './json-shape.js';
 import { escapeToken, getAt, parsePointer } from './pointer.js';
 import {
@@ -70,6 +71,51 @@ export function checkSealedEvent(wire: unknown, index?: number): Checked<Checked
 }
 
 /**
+ * checkSealedEvent for one line of the sealed framing (PROTOCOL.md §9, parseFramedBody): the
+ * record is hashed where it lies in the body and decoded and parsed once; the disclosures field
+ * is parsed as JSON. Details carry the frame's index.
+ */
+export function checkFramedEvent(frame: Frame): Checked<CheckedSealed> {
+  return checkFrame(frame, frame.index, true);
+}
+
+/** checkLoggedSealedEvent for one line of the framing, as a log record keeps it. */
+export function checkLoggedFramedEvent(frame: Frame): Checked<CheckedSealed> {
+  return checkFrame(frame, undefined, false);
+}
+
+function checkFrame(
+  frame: Frame,
+  index: number | undefined,
+  full: boolean,
+): Checked<CheckedSealed> {
+  const record = frame.record.toString('utf8');
+  if (frame.disclosures.length === 0)
+    return checkSealed({ record, hash: frame.hash }, index, full, frame.record);
+  let disclosures: unknown;
+  try {
+    disclosures = JSON.parse(frame.disclosures.toString('utf8'));
+  } catch (error) {
+    return {
+      ok: false,
+      details: [detail(index, '/disclosures', `is not JSON: ${(error as Error).message}`)],
+    };
+  }
+  if (typeof disclosures !== 'object' || disclosures === null || Array.isArray(disclosures)) {
+    return {
+      ok: false,
+      details: [
+        detail(index, '/disclosures', 'must be a JSON object, or nothing when nothing is personal'),
+      ],
+    };
+  }
+  // `{}` says what an empty field says (an erasure of the embedded log leaves it so, §5.4).
+  for (const _ in disclosures)
+    return checkSealed({ record, hash: frame.hash, disclosures }, index, full, frame.record);
+  return checkSealed({ record, hash: frame.hash }, index, full, frame.record);
+}
+
+/**
  * The checks a partition consumer repeats on a sealed event it reads from the log: shape,
  * exact-bytes hash, JSON, record schema, real instants — what must hold for the event to become
  * a well-formed stored row, whoever wrote the log record. Left out: the personal paths and the
@@ -86,6 +132,7 @@ function checkSealed(
   wire: unknown,
   index: number | undefined,
   full: boolean,
+  recordBytes?: Buffer,
 ): Checked<CheckedSealed> {
   // Hand-written check of the wire shape first (the common, valid case); Ajv only to describe
   // what is wrong.
@@ -95,7 +142,8 @@ function checkSealed(
   const event = wire as SealedEvent;
   const tooDeep = disclosureShapeProblems(event.disclosures, index);
   const details: ErrorDetail[] = [...tooDeep];
-  if (sha256Hex(event.record) !== event.hash) {
+  // The bytes as received when there are any (the framing); a string is hashed as its UTF-8.
+  if (sha256Hex(recordBytes ?? event.record) !== event.hash) {
     details.push(
       detail(
         index,

@@ -4,8 +4,12 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalJson,
   checkBatchLinks,
+  checkFramedEvent,
   checkSealedEvent,
   commitmentOf,
+  frameSealedEvents,
+  parseFramedBody,
+  SEALED_MEDIA_TYPE,
   judgeLink,
   parsePointer,
   sealEvent,
@@ -42,10 +46,23 @@ interface Vectors {
     prev: string;
     verdict: string;
   }[];
+  framing: {
+    mediaType: string;
+    text: string;
+    hex: string;
+    sha256: string;
+    lines: {
+      index: number;
+      recordStart: number;
+      recordLength: number;
+      hash: string;
+      disclosuresLength: number;
+    }[];
+  };
 }
 
 const vectors = JSON.parse(
-  readFileSync(new URL('../vectors/v1.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../vectors/v2.json', import.meta.url), 'utf8'),
 ) as Vectors;
 
 /**
@@ -78,9 +95,9 @@ function valueAt(root: unknown, path: string): unknown {
   return node;
 }
 
-describe('protocol v1 test vectors', () => {
-  it('is version 1 with a zero hash of 32 zero bytes', () => {
-    expect(vectors.protocol).toBe(1);
+describe('protocol v2 test vectors', () => {
+  it('is version 2 with a zero hash of 32 zero bytes', () => {
+    expect(vectors.protocol).toBe(2);
     expect(vectors.zeroHash).toBe(ZERO_HASH);
     expect(Buffer.from(ZERO_HASH, 'hex')).toEqual(Buffer.alloc(32));
   });
@@ -116,7 +133,7 @@ describe('protocol v1 test vectors', () => {
         stream: string;
         v: number;
       };
-      expect(record).toMatchObject({ v: 1, seq: i, prev, stream: vectors.stream.id });
+      expect(record).toMatchObject({ v: 2, seq: i, prev, stream: vectors.stream.id });
     });
 
     it('every disclosure opens its commitment, and opening them all gives back the input', () => {
@@ -157,6 +174,40 @@ describe('protocol v1 test vectors', () => {
       );
       expect(checked).toMatchObject({ ok: true });
     });
+  });
+
+  it('frames the four events as one body of lines (PROTOCOL.md §9)', () => {
+    const { framing } = vectors;
+    const body = Buffer.from(framing.hex, 'hex');
+    expect(framing.mediaType).toBe(SEALED_MEDIA_TYPE);
+    expect(body.toString('utf8')).toBe(framing.text);
+    expect(createHash('sha256').update(body).digest('hex')).toBe(framing.sha256);
+    // Written from §9 alone: split at LF, then at the two TABs.
+    const lines = framing.text.split('\n');
+    expect(lines.pop()).toBe('');
+    const events = vectors.stream.events;
+    expect(lines.map((l) => l.split('\t'))).toEqual(
+      events.map((e) => [e.record, e.hash, e.disclosures ? JSON.stringify(e.disclosures) : '']),
+    );
+    expect(frameSealedEvents(events)).toBe(framing.text);
+    const { frames, details } = parseFramedBody(body);
+    expect(details).toEqual([]);
+    expect(
+      frames.map((f, index) => ({
+        index,
+        recordStart: f.record.byteOffset - body.byteOffset,
+        recordLength: f.record.length,
+        hash: f.hash,
+        disclosuresLength: f.disclosures.length,
+      })),
+    ).toEqual(framing.lines);
+    for (const f of frames) {
+      const checked = checkFramedEvent(f);
+      expect(checked.ok && checked.value.event).toEqual(
+        (({ record, hash, disclosures }) =>
+          disclosures ? { record, hash, disclosures } : { record, hash })(events[f.index]!),
+      );
+    }
   });
 
   it('judges links to a stream head as the chain cases say', () => {

@@ -104,7 +104,10 @@ export {
   MAX_LIMIT,
   DEFAULT_LIMIT,
 } from './search/search.js';
-export type { SearchFilters, SearchPage, EventView } from './search/search.js';
+export type { SearchFilters, SearchPage } from './search/search.js';
+export { FIELD_STATES, itemOf } from './search/item.js';
+export { checkItem } from './search/check-item.js';
+export type { FieldState, SearchItem, ServerFields } from './search/item.js';
 export { MerkleStore, TreeIncompleteError, TreeInconsistentError } from './proof/tree-store.js';
 export type { StoredLeaf, NodeRow } from './proof/tree-store.js';
 export { CheckpointStore, signedForm, CHECKPOINT_KEY_PURPOSE } from './proof/checkpoint-store.js';
@@ -159,8 +162,13 @@ export type {
 } from './privacy/export.js';
 export { Restrictions, newRestrictionId, UNRESTRICTED_SQL } from './privacy/restrictions.js';
 export type { Restriction, ActiveRestriction } from './privacy/restrictions.js';
-export { correctionEvent, correctViews, TRUSTED_CORRECTIONS_SQL } from './privacy/corrections.js';
-export type { CorrectionRequest } from './privacy/corrections.js';
+export {
+  correctionEvent,
+  correctionsOf,
+  correctViews,
+  TRUSTED_CORRECTIONS_SQL,
+} from './privacy/corrections.js';
+export type { CorrectionRequest, EventCorrection } from './privacy/corrections.js';
 export { registerPrivacyRoutes } from './http/privacy-routes.js';
 export type { PrivacyRoutesOptions, LogErasure } from './http/privacy-routes.js';
 export { verifyLog } from './verify/verify.js';

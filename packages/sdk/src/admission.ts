@@ -40,8 +40,6 @@ export interface AdmissionHost {
   readonly queue: EntryQueue;
   readonly sender: Pick<Sender, 'inFlight' | 'kick'>;
   readonly spool: Spool | undefined;
-  /** Keep the sealed event object with the line (transports other than HTTP need it). */
-  readonly keepEvents: boolean;
   readonly counters: { recorded: number; spooled: number };
   dropped(count: number, reason: DropReason): void;
   report(error: SdkError): void;
@@ -193,24 +191,20 @@ export class Admission {
     const id = input.id ?? clock.id(now);
     const time = input.time ?? clock.time(now);
     const seq = this.nextSeq;
-    const sealed = sealer.seal(input, id, time, {
+    sealer.seal(input, id, time, {
       stream: this.stream,
       seq,
       prev: this.prevHash,
     });
     this.nextSeq = seq + 1;
-    this.prevHash = sealed.event.hash;
-    const line = sealed.line;
+    this.prevHash = sealer.hash;
+    // From here on the event is its wire line only (see Entry).
     const entry = new Entry(
       this.stream,
       seq,
-      id,
-      sealed.event.hash,
-      line,
-      Buffer.byteLength(line),
-      // The HTTP transport needs only the line; not keeping the object halves what a queued
-      // event holds in memory (and what the garbage collector must move).
-      this.host.keepEvents ? sealed.event : undefined,
+      sealer.lineBuffer,
+      sealer.lineStart,
+      sealer.lineEnd,
       now,
       spool === undefined,
     );

@@ -1,10 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidEventError, STREAM_CLOSED, STREAM_OPENED, type EventInput } from '@vigil/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditClient, type AuditClient } from './client.js';
 import type { AuditClientOptions } from './options.js';
+import { SEALED_CONTENT_TYPE } from './deliver/framing.js';
 import { ClientClosedError, QueueFullError, SdkErrorCodes, type SdkError } from './errors.js';
 import {
   chainProblems,
@@ -66,6 +68,61 @@ afterEach(async () => {
   await collector.close();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   dirs = [];
+});
+
+/** The lines of the bodies the collector accepted, LF included, in order. */
+function acceptedLines(): string[] {
+  return collector.requests
+    .filter((r) => r.status === 202)
+    .flatMap((r) => r.body.toString('utf8').split(/(?<=\n)/));
+}
+
+describe('the sealed line framing on the wire (PROTOCOL.md §9)', () => {
+  it('sends v2 records unescaped, each with its hash and disclosures, one line per event', async () => {
+    const audit = client({ batch: { maxEvents: 10, maxDelayMs: 1 } });
+    for (let i = 0; i < 25; i++) void audit.record(event(i));
+    expect(await audit.flush({ deadlineMs: 5000 })).toBe(true);
+    const sent = collector.requests.filter((r) => r.status === 202);
+    expect(sent.length).toBeGreaterThan(1);
+    for (const request of sent) {
+      expect(request.contentType).toBe(SEALED_CONTENT_TYPE);
+      const lines = request.body.toString('utf8').split('\n');
+      expect(lines.pop()).toBe(''); // every line ends with LF
+      expect(lines).toHaveLength(request.events);
+      for (const line of lines) {
+        const [record = '', hash, disclosures, ...rest] = line.split('\t');
+        expect(rest).toEqual([]);
+        // The record is the hashed bytes themselves, not a JSON string holding them.
+        expect(createHash('sha256').update(record, 'utf8').digest('hex')).toBe(hash);
+        const parsed = JSON.parse(record) as { v: number; personal?: string[] };
+        expect(parsed.v).toBe(2);
+        if (parsed.personal === undefined) expect(disclosures).toBe('');
+        else expect(Object.keys(JSON.parse(disclosures ?? '') as object)).toEqual(parsed.personal);
+      }
+    }
+    expect(numbers(collector.streamRecords(audit.stream))).toHaveLength(25);
+  });
+
+  it('spools the very bytes it later sends', async () => {
+    const dir = tempDir();
+    let down = true;
+    collector.intercept = () => (down ? { status: 503, body: {} } : undefined);
+    const audit = client({ spool: { dir, fsync: 'always' } });
+    for (let i = 0; i < 20; i++) await audit.record(event(i));
+    const spooled = readdirSync(dir)
+      .filter((name) => name.startsWith('seg-'))
+      .sort()
+      .flatMap((name) =>
+        readFileSync(join(dir, name), 'utf8')
+          .split(/(?<=\n)/)
+          .slice(1),
+      )
+      .map((line) => line.slice(line.indexOf('\t') + 1));
+    expect(spooled).toHaveLength(21); // stream.opened and the 20 events
+    down = false;
+    expect(await audit.flush({ deadlineMs: 5000 })).toBe(true);
+    expect(acceptedLines().slice(0, 21)).toEqual(spooled);
+  });
 });
 
 describe('delivery', () => {
@@ -455,6 +512,25 @@ describe('spool', () => {
     expect(numbers(collector.streamRecords(audit.stream))).toEqual(
       Array.from({ length: 200 }, (_, i) => i),
     );
+  });
+
+  it('removes a spool file of protocol v1 events at start, saying so, and starts a new stream', async () => {
+    const dir = tempDir();
+    const v1 = join(dir, 'seg-0000000001.log');
+    writeFileSync(
+      v1,
+      `${JSON.stringify({ vigilSpool: 1, stream: 'billing-api/old/x', firstSeq: 0 })}\n0\t{"record":"{}","hash":"00"}\n`,
+    );
+    const errors: SdkError[] = [];
+    const audit = client({ spool: { dir } });
+    audit.on('error', (e) => errors.push(e));
+    await new Promise((r) => setImmediate(r));
+    expect(existsSync(v1)).toBe(false);
+    expect(errors.map((e) => [e.code, e.message.includes('protocol v1')])).toEqual([
+      [SdkErrorCodes.SPOOL_CORRUPT, true],
+    ]);
+    expect(audit.stream).not.toBe('billing-api/old/x');
+    expect(await audit.flush({ deadlineMs: 5000 })).toBe(true);
   });
 
   it('refuses a second client on the same directory', () => {

@@ -183,7 +183,6 @@ export class AuditClient extends EventEmitter<AuditClientEvents> {
         queue: this.queue,
         sender: this.sender,
         spool: this.spool,
-        keepEvents: !(this.transport instanceof HttpTransport),
         counters: this.counters,
         dropped: (count, reason) => this.onDropped(count, reason),
         report: (error) => this.report(error),

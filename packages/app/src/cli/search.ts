@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { EventView, SearchFilters, SearchPage } from '@vigil/query';
+import { checkItem, type SearchFilters, type SearchItem, type SearchPage } from '@vigil/query';
 import type { Config } from '../config/config.js';
 import { credentialsPath } from '../server/bootstrap.js';
 import { ConfigError } from '@vigil/collector';
@@ -27,7 +27,13 @@ Filters:
   --include-restricted      also events of restricted subjects (GDPR Art. 18): admin key
                             only, and recorded
 Output:
-  --json                    one JSON event per line instead of a table
+  --json                    one JSON item per line instead of a table: {hash, event,
+                            personal, server[, record, disclosures]} (PROTOCOL.md §20)
+  --include LIST            with --json, also: record (the record bytes), disclosures
+                            (salts and values of the disclosed fields)
+  --verify                  check each event as a client would: its hash is the SHA-256 of
+                            its record bytes, each disclosure opens its commitment; a VERIFIED
+                            column (or "verified" with --json), exit 1 if one fails
 Connection:
   --url URL                 server (default http://<host>:<port> of the configuration;
                             --port PORT or VIGIL_PORT for a server on another port)
@@ -75,6 +81,10 @@ export function filtersFrom(args: ParsedArgs): SearchFilters {
   if (limit) f.limit = Number(limit);
   if (args.local['original'] === true) f.original = true;
   if (args.local['include-restricted'] === true) f.includeRestricted = true;
+  const include = new Set(stringFlag(args, 'include')?.split(',') ?? []);
+  // Verifying needs the bytes and the salts.
+  if (args.local['verify'] === true) for (const i of ['record', 'disclosures']) include.add(i);
+  if (include.size > 0) f.include = [...include];
   return f;
 }
 
@@ -87,7 +97,7 @@ function queryString(filters: SearchFilters): string {
   return text ? `?${text}` : '';
 }
 
-const WIDTHS = [24, 28, 8, 28, 28, 16, 10];
+const WIDTHS = [24, 28, 8, 28, 28, 16, 10, 8];
 
 function formatRow(cells: readonly string[]): string {
   return cells
@@ -95,23 +105,37 @@ function formatRow(cells: readonly string[]): string {
     .join(' ');
 }
 
-function party(p: unknown): string {
-  const o = p as { type?: string; id?: string | null } | undefined;
-  if (!o) return '';
-  return `${o.type ?? '?'}:${o.id ?? '[erased]'}`;
+/**
+ * A committed field's value as the table shows it: the value, or why there is none, which a
+ * plain `null` would not tell (PROTOCOL.md §20.2).
+ */
+function shown(item: SearchItem, path: string, value: unknown): string {
+  const state = item.personal[path];
+  if (state === 'erased' || state === 'withheld') return `[${state}]`;
+  if (value === undefined || value === null) return '';
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-function rowOf(e: EventView): string[] {
-  const context = e['context'] as { ip?: string | null } | undefined;
-  return [
+function party(item: SearchItem, member: 'actor' | 'target'): string {
+  const o = item.event[member] as { type?: string; id?: unknown } | undefined;
+  if (!o) return '';
+  return `${o.type ?? '?'}:${shown(item, `/${member}/id`, o.id)}`;
+}
+
+function rowOf(item: SearchItem, verified: string | undefined): string[] {
+  const e = item.event;
+  const context = e['context'] as { ip?: unknown } | undefined;
+  const cells = [
     String(e['time']),
     String(e['action']),
     String(e['outcome']),
-    party(e['actor']),
-    party(e['target']),
-    context?.ip ?? '',
-    ((e['flags'] as string[] | undefined) ?? []).join(','),
+    party(item, 'actor'),
+    party(item, 'target'),
+    shown(item, '/context/ip', context?.ip),
+    item.server.flags.join(','),
   ];
+  if (verified !== undefined) cells.push(verified);
+  return cells;
 }
 
 export const searchCommand: CliCommand = {
@@ -133,6 +157,8 @@ export const searchCommand: CliCommand = {
     json: { type: 'boolean' },
     original: { type: 'boolean' },
     'include-restricted': { type: 'boolean' },
+    include: { type: 'string' },
+    verify: { type: 'boolean' },
   },
   help: () => SEARCH_HELP,
   async run(args, context) {
@@ -147,6 +173,8 @@ export const searchCommand: CliCommand = {
     const filters = filtersFrom(args);
     const json = args.local['json'] === true;
     const all = args.local['all'] === true;
+    const verify = args.local['verify'] === true;
+    let failed = 0;
     const api = await connectApi(config, stringFlag(args, 'url'));
     let count = 0;
     try {
@@ -159,14 +187,23 @@ export const searchCommand: CliCommand = {
             key,
           ),
         );
-        for (const e of page.events) {
-          if (json) context.print(JSON.stringify(e));
-          else {
-            if (count === 0)
-              context.print(
-                formatRow(['TIME', 'ACTION', 'OUTCOME', 'ACTOR', 'TARGET', 'IP', 'FLAGS']),
-              );
-            context.print(formatRow(rowOf(e)));
+        for (const item of page.events) {
+          const problems = verify ? checkItem(item) : [];
+          if (problems.length > 0) failed++;
+          const verdict = verify ? (problems.length === 0 ? 'yes' : 'NO') : undefined;
+          if (json) {
+            context.print(
+              JSON.stringify(
+                verify ? { ...item, verified: problems.length === 0, problems } : item,
+              ),
+            );
+          } else {
+            if (count === 0) {
+              const head = ['TIME', 'ACTION', 'OUTCOME', 'ACTOR', 'TARGET', 'IP', 'FLAGS'];
+              context.print(formatRow(verify ? [...head, 'VERIFIED'] : head));
+            }
+            context.print(formatRow(rowOf(item, verdict)));
+            for (const p of problems) context.print(`  ${item.hash} ${p.path}: ${p.message}`);
           }
           count++;
         }
@@ -175,7 +212,13 @@ export const searchCommand: CliCommand = {
           context.print('… more events: repeat with --all, or narrow the filters');
       } while (cursor);
       if (!json && count === 0) context.print('no events match');
-      return 0;
+      if (verify && !json)
+        context.print(
+          failed === 0
+            ? `${count} events verified: each hash is the SHA-256 of its record bytes, each disclosure opens its commitment`
+            : `${failed} of ${count} events FAILED verification`,
+        );
+      return failed === 0 ? 0 : 1;
     } finally {
       await api.close();
     }

@@ -75,7 +75,7 @@ function input(
 
 function message(tenant: string, stream: string, events: SealedEvent[], at: number): EventMessage {
   return {
-    v: 1,
+    v: 2,
     tenant,
     keyId: 'k1',
     receivedAt: at,
@@ -163,7 +163,7 @@ async function buildLog(
     await produce('app/b', 1, 5);
     await produce('app/c', 0, 5, round === 1 ? 7 : -1);
     await deliver(sink, 0, {
-      v: 1,
+      v: 2,
       tenant,
       keyId: 'k1',
       receivedAt: at,

@@ -60,13 +60,13 @@ describe('embedded collector (in-process, no HTTP)', () => {
       stream: audit.stream,
       limit: 100,
     });
-    const events = page.events.sort((a, b) => Number(a['seq']) - Number(b['seq']));
+    const events = page.events.sort((a, b) => Number(a.event['seq']) - Number(b.event['seq']));
     events.forEach((e, i) => {
-      expect(e['seq']).toBe(i);
-      expect(e['prev']).toBe(i === 0 ? ZERO_HASH : events[i - 1]?.['hash']);
-      expect(e['flags']).toEqual([]);
+      expect(e.event['seq']).toBe(i);
+      expect(e.event['prev']).toBe(i === 0 ? ZERO_HASH : events[i - 1]?.hash);
+      expect(e.server.flags).toEqual([]);
     });
-    expect(events[1]).toMatchObject({
+    expect(events[1]?.event).toMatchObject({
       action: 'user.login',
       actor: { id: 'u-0', email: 'u0@example.eu' },
     });
@@ -74,9 +74,15 @@ describe('embedded collector (in-process, no HTTP)', () => {
   });
 
   it('refuses a key that is not an ingest key, as over HTTP', async () => {
-    const result = await embedded
-      .transport('vgl_000000000000_nope')
-      .send({ size: 0, events: [], json: '{"events":[]}' }, new AbortController().signal);
+    const result = await embedded.transport('vgl_000000000000_nope').send(
+      {
+        size: 0,
+        events: [],
+        body: Buffer.alloc(0),
+        contentType: 'application/vnd.vigil.sealed.v2',
+      },
+      new AbortController().signal,
+    );
     expect(result).toMatchObject({ kind: 'rejected', status: 401 });
   });
 });

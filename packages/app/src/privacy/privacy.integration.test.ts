@@ -707,14 +707,13 @@ describe('data-subject rights on chDB and the embedded log', () => {
     };
     const corrected = await view();
     expect(corrected).toMatchObject({
-      outcome: 'failure',
-      actor: { email: 'zoe.mueller@example.eu' },
-      correctedBy: [correction],
+      event: { outcome: 'failure', actor: { email: 'zoe.mueller@example.eu' } },
+      server: { correctedBy: [correction] },
     });
     expect(await view('&original=true')).toMatchObject({
-      outcome: 'success',
-      actor: { email: EMAIL },
+      event: { outcome: 'success', actor: { email: EMAIL } },
     });
+    expect((await view('&original=true'))['server']).not.toHaveProperty('correctedBy');
     await h.checkpointer.flush();
     const proofs = new ProofService(h.store);
     for (const event of [id, correction])
@@ -775,10 +774,13 @@ describe('data-subject rights on chDB and the embedded log', () => {
     const query = h.keys.get('delta')?.query ?? '';
     await ingest(h, 'delta', subjectEvents('app/restrict/1'));
     await stored(h, 'delta', 5);
-    type Listed = { events: Record<string, unknown>[] };
-    const list = async (key: string, extra = ''): Promise<Record<string, unknown>[]> =>
-      (JSON.parse((await h.call('GET', `/v1/events?limit=1000${extra}`, key)).body) as Listed)
-        .events;
+    type Item = { event: Record<string, unknown>; server: Record<string, unknown> };
+    const list = async (key: string, extra = ''): Promise<Item[]> =>
+      (
+        JSON.parse((await h.call('GET', `/v1/events?limit=1000${extra}`, key)).body) as {
+          events: Item[];
+        }
+      ).events;
     const placed = await h.call('POST', '/v1/admin/subjects/restrict', admin, {
       subject: SUBJECT,
       reason: 'accuracy contested (Art. 18(1)(a))',
@@ -813,12 +815,12 @@ describe('data-subject rights on chDB and the embedded log', () => {
       .toBe(5);
     const visible = await list(query);
     expect(mentions(visible)).toEqual([]);
-    expect(visible.some((e) => e['action'] === 'document.viewed')).toBe(true);
+    expect(visible.some((e) => e.event['action'] === 'document.viewed')).toBe(true);
     expect((await h.call('GET', '/v1/events?includeRestricted=true', query)).statusCode).toBe(403);
     const shown = await list(admin, '&includeRestricted=true');
     expect(
       shown.filter((e) =>
-        (e['restrictedBy'] as string[] | undefined)?.includes(restriction.restriction.id),
+        (e.server['restrictedBy'] as string[] | undefined)?.includes(restriction.restriction.id),
       ),
     ).toHaveLength(5);
     await expect
@@ -874,8 +876,8 @@ describe('data-subject rights on chDB and the embedded log', () => {
       .toBe(2);
     const page = JSON.parse(
       (await h.call('GET', '/v1/events?stream=app/pseudo/1&order=asc', query)).body,
-    ) as { events: { actor: { id: string; email: string }; context: { ip: string } }[] };
-    const [a, b] = page.events;
+    ) as { events: { event: { actor: { id: string; email: string }; context: { ip: string } } }[] };
+    const [a, b] = page.events.map((e) => e.event);
     expect(a?.actor.email).toMatch(/^ps_[A-Za-z0-9_-]{22}$/);
     // One person, one pseudonym (addresses compared without case); addresses in 100::/64.
     expect(b?.actor.email).toBe(a?.actor.email);
@@ -985,10 +987,12 @@ describe('data-subject rights on chDB and the embedded log', () => {
     );
     expect(search.statusCode, search.body.slice(0, 300)).toBe(200);
     const [view] = (
-      JSON.parse(search.body) as { events: { metadata: { a: unknown }; hash: string }[] }
+      JSON.parse(search.body) as {
+        events: { event: { metadata: { a: unknown } }; hash: string }[];
+      }
     ).events;
     expect(view?.hash).toBe(hash);
-    expect(JSON.stringify(view?.metadata.a)).toMatch(/withheld: nests deeper than 32 levels/);
+    expect(JSON.stringify(view?.event.metadata.a)).toMatch(/withheld: nests deeper than 32 levels/);
 
     for (const format of ['json', 'csv'] as const) {
       const res = await h.call('POST', '/v1/admin/subjects/export', admin, {

@@ -24,6 +24,13 @@ interface StoredEvent {
   metadata?: Record<string, unknown>;
 }
 
+/** A search item (PROTOCOL.md §20): the event apart from the server's fields. */
+interface Item {
+  hash: string;
+  event: Omit<StoredEvent, 'hash' | 'flags'>;
+  server: { flags: string[] };
+}
+
 describe('admin and operator API on chDB, a memory log and the system recorder', () => {
   let t: TestApp;
   const keys = {
@@ -40,8 +47,9 @@ describe('admin and operator API on chDB, a memory log and the system recorder',
     expect(res.statusCode).toBe(200);
     // In chain order: events of one millisecond have no order by time.
     return res
-      .json<{ events: StoredEvent[] }>()
-      .events.sort((a, b) => a.stream.localeCompare(b.stream) || a.seq - b.seq);
+      .json<{ events: Item[] }>()
+      .events.map((i) => ({ ...i.event, hash: i.hash, flags: i.server.flags }))
+      .sort((a, b) => a.stream.localeCompare(b.stream) || a.seq - b.seq);
   };
 
   const createKey = async (

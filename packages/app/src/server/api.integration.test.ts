@@ -113,7 +113,7 @@ describe('HTTP API (ingest + query) on a memory log and chDB', () => {
     expect(first.json()).toEqual({ accepted: 3, duplicates: 0 });
     expect((await post(keys.ingestA, body)).json()).toEqual({ accepted: 0, duplicates: 3 });
     const events = await waitForEvents(keys.queryA, '?actor=bob-2', 1);
-    expect(events[0]).toMatchObject({
+    expect(events[0]?.['event']).toMatchObject({
       id: ids[2],
       outcome: 'failure',
       actor: { id: 'bob-2' },

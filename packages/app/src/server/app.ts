@@ -172,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         response: {
           200: {
             type: 'object',
+            description: 'the process is alive',
             properties: { status: { type: 'string', enum: ['ok'] } },
             required: ['status'],
           },

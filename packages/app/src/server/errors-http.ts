@@ -163,7 +163,7 @@ export function installErrorHandling(app: FastifyInstance): void {
           .send(
             errorBody(
               CollectorErrorCodes.UNSUPPORTED_MEDIA_TYPE,
-              'send Content-Type: application/json or application/x-ndjson (Content-Encoding: gzip is accepted)',
+              'send Content-Type: application/vnd.vigil.sealed.v2 (sealed events, PROTOCOL.md §9), application/json or application/x-ndjson (Content-Encoding: gzip is accepted)',
             ),
           );
       case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Fastify from 'fastify';
 import { pino } from 'pino';
 import { loadConfig } from '../config/config.js';
 import { runRole, type RunningRole } from './roles.js';
@@ -245,9 +246,17 @@ describe('the OpenAPI description (/docs/json)', () => {
         const ok = Object.entries(responses).filter(([s]) => /^2\d\d$/.test(s));
         if (ok.length === 0) problems.push(`${where}: no 2xx response`);
         for (const [status, r] of ok) {
-          if (r.description === 'Default Response' && !r.content)
-            problems.push(`${where}: ${status} has no schema`);
+          // @fastify/swagger writes "Default Response" where a route's answer has no schema or
+          // a schema without a description: every success answer is described.
+          if (r.description === undefined || r.description === 'Default Response')
+            problems.push(`${where}: ${status} is not described`);
           if (!r.content) problems.push(`${where}: ${status} has no content schema`);
+          for (const [media, c] of Object.entries(r.content ?? {})) {
+            const schema = c.schema as { type?: string; properties?: object } | undefined;
+            if (!schema?.type) problems.push(`${where}: ${status} ${media} has no typed schema`);
+            if (media === 'application/json' && schema?.type === 'object' && !schema.properties)
+              problems.push(`${where}: ${status} lists no member of its answer`);
+          }
         }
         // Every error answer (4xx, and 5xx but for a documented status such as /readyz's 503) is
         // the shared error shape.
@@ -261,6 +270,108 @@ describe('the OpenAPI description (/docs/json)', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+});
+
+describe('answers match their OpenAPI schema', () => {
+  /**
+   * A validator of a schema of /docs/json, compiled by fastify's own JSON Schema validator (the
+   * one that checks every request), so the test needs no validator of its own: a throwaway
+   * route takes the schema as its body schema, and a value that does not match is refused.
+   */
+  async function validatorOf(schema: unknown): Promise<(value: unknown) => Promise<string>> {
+    const checker = Fastify({
+      ajv: {
+        customOptions: {
+          removeAdditional: false,
+          coerceTypes: false,
+          allErrors: true,
+          strict: false,
+        },
+      },
+    });
+    checker.post('/', { schema: { body: schema as object } }, () => ({}));
+    await checker.ready();
+    closers.push(() => checker.close());
+    return async (value) => {
+      const answer = await checker.inject({ method: 'POST', url: '/', payload: value as object });
+      return answer.statusCode === 200 ? '' : answer.json<{ message: string }>().message;
+    };
+  }
+  const closers: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const close of closers) await close();
+  });
+
+  it('live answers of search (with record and disclosures), keys, tenant and health', async () => {
+    const spec = JSON.parse((await send('GET', '/docs/json')).text) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const schemaOf = (path: string, method: string, status: string): unknown =>
+      spec.paths[path]?.[method]?.responses?.[status]?.content?.['application/json']?.schema;
+    const query = await role.directory!.createKey({ tenantId: 'default', scopes: ['query'] });
+    await role.registry.refresh();
+
+    const posted = await send('POST', '/v1/events', {
+      key: ingest,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        events: [
+          {
+            action: 'document.viewed',
+            category: 'data_access',
+            outcome: 'success',
+            actor: { type: 'user', id: 'schema-user', email: 'schema@example.eu' },
+            context: { ip: '198.51.100.9' },
+            metadata: { hash: 'a member of the producer', phone: '+33 1 00 00 00 00' },
+            personal: ['/metadata/phone'],
+          },
+        ],
+      }),
+    });
+    expect(posted.status, posted.text).toBe(202);
+    let search: Answer | undefined;
+    for (let i = 0; i < 100; i++) {
+      search = await send('GET', '/v1/events?actor=schema-user&include=record,disclosures', {
+        key: query.secret,
+      });
+      if ((JSON.parse(search.text) as { events?: unknown[] }).events?.length === 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const page = JSON.parse(search!.text) as {
+      events: { record?: string; disclosures?: object; event: { metadata?: object } }[];
+    };
+    expect(page.events).toHaveLength(1);
+    expect(page.events[0]?.record).toBeDefined();
+    expect(Object.keys(page.events[0]?.disclosures ?? {}).length).toBeGreaterThan(0);
+    expect(page.events[0]?.event.metadata).toMatchObject({ hash: 'a member of the producer' });
+
+    const checks: [string, string, string, string, Answer][] = [
+      ['/v1/events', 'get', '200', 'search', search!],
+      ['/v1/events', 'post', '202', 'ingest', posted],
+      ['/v1/admin/keys', 'get', '200', 'keys', await send('GET', '/v1/admin/keys', { key: admin })],
+      [
+        '/v1/admin/tenant',
+        'get',
+        '200',
+        'tenant',
+        await send('GET', '/v1/admin/tenant', { key: admin }),
+      ],
+      ['/healthz', 'get', '200', 'health', await send('GET', '/healthz')],
+    ];
+    for (const [path, method, status, name, answer] of checks) {
+      expect(answer.status, name).toBe(Number(status));
+      const schema = schemaOf(path, method, status);
+      expect(schema, name).toBeDefined();
+      const validate = await validatorOf(schema);
+      expect(await validate(JSON.parse(answer.text)), name).toBe('');
+    }
+    // The validator does refuse: an item whose server field was put back into the record.
+    const bad = structuredClone(page) as { events: Record<string, unknown>[] };
+    (bad.events[0] as Record<string, unknown>)['flags'] = [];
+    expect(await (await validatorOf(schemaOf('/v1/events', 'get', '200')))(bad)).toContain(
+      'must NOT have additional properties',
+    );
   });
 });
 

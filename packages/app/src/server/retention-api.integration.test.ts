@@ -112,7 +112,7 @@ describe('retention and legal holds API on chDB', () => {
       salts,
     ).event;
     const value = encodeEventMessage({
-      v: 1,
+      v: 2,
       tenant,
       keyId: 'k',
       receivedAt,
@@ -330,9 +330,11 @@ describe('retention and legal holds API on chDB', () => {
       expect(page.json()).toMatchObject({
         events: [
           {
-            context: { ip: '8.8.8.8', userAgent: CHROME },
-            geo: { country: 'US' },
-            ua: { browser: 'Chrome', os: 'Windows', device: 'desktop' },
+            event: { context: { ip: '8.8.8.8', userAgent: CHROME } },
+            server: {
+              geo: { country: 'US' },
+              ua: { browser: 'Chrome', os: 'Windows', device: 'desktop' },
+            },
           },
         ],
       });

@@ -1,9 +1,11 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
+  frameSealedEvents,
   newEventId,
   randomSaltSource,
   sealEvent,
+  SEALED_MEDIA_TYPE,
   sha256Hex,
   ZERO_HASH,
   type SealedEvent,
@@ -160,5 +162,109 @@ describe('lone surrogates', () => {
     const e = sealed(0, ZERO_HASH, { clef: '𝄞' });
     const escaped = JSON.stringify({ events: [e] }).replace('𝄞', '\\ud834\\udd1e');
     expect(checkBody(Buffer.from(escaped), 'application/json', context).ok).toBe(true);
+  });
+});
+
+describe('the sealed framing (PROTOCOL.md §9)', () => {
+  const framed = (text: string | Buffer, limitsOf: Partial<CheckLimits> = {}): BatchCheck =>
+    checkBody(Buffer.from(text), SEALED_MEDIA_TYPE, {
+      ...context,
+      limits: { ...limits, ...limitsOf },
+    });
+  const chain = (n: number): SealedEvent[] => {
+    const out: SealedEvent[] = [];
+    for (let i = 0; i < n; i++) out.push(sealed(i, out[i - 1]?.hash ?? ZERO_HASH));
+    return out;
+  };
+
+  it('accepts a framed batch whatever the case of its media type', () => {
+    const body = frameSealedEvents(chain(3));
+    for (const type of [SEALED_MEDIA_TYPE, 'Application/VND.Vigil.Sealed.V2; charset=utf-8']) {
+      const ok = checkBody(Buffer.from(body), type, context);
+      expect(ok).toMatchObject({ ok: true, ids: expect.any(Array) });
+    }
+    // Only that media type: a longer name is not the framing.
+    const json = refused(checkBody(Buffer.from(body), `${SEALED_MEDIA_TYPE}0`, context));
+    expect(json.code).toBe('VIGIL_ERR_BAD_REQUEST');
+  });
+
+  it('lists the problems of every line with its index among the non-blank lines', () => {
+    const [a, b, c, d] = chain(4);
+    const lines = frameSealedEvents([a!, b!, c!, d!]).split('\n');
+    const v1 = a!.record.replace(/"v":2([,}])/, '"v":1$1');
+    const body = [
+      `${v1}\t${sha256Hex(v1)}\t`,
+      '',
+      lines[1]!.replace(`\t${b!.hash}\t`, `\t${b!.hash.toUpperCase()}\t`),
+      `${lines[2]!}{}\textra`,
+      lines[3]!.replace('"user.login"', '"user.logout"'),
+    ].join('\r\n');
+    const r = refused(framed(body));
+    expect(r.status).toBe(400);
+    expect(r.code).toBe('VIGIL_ERR_INVALID_BATCH');
+    expect(r.events).toBe(4);
+    expect(r.message).toBe('4 of 4 events are invalid; nothing of this batch was stored');
+    expect(r.details).toEqual([
+      { index: 0, path: '/record/v', message: 'must be 2 (protocol v2)' },
+      { index: 1, path: '/hash', message: 'must be 64 lower-case hex digits (SHA-256)' },
+      { index: 2, path: '', message: expect.stringContaining('has 4 TAB-separated fields') },
+      { index: 3, path: '/hash', message: expect.stringContaining('is not the SHA-256') },
+    ]);
+  });
+
+  it('refuses an empty body, too many lines and a record over the size limit', () => {
+    expect(refused(framed('\n\r\n')).details).toEqual([
+      { path: '/events', message: 'must hold at least one event' },
+    ]);
+    expect(refused(framed(frameSealedEvents(chain(3)), { maxEvents: 2 })).status).toBe(413);
+    const [e] = chain(1);
+    const r = refused(framed(frameSealedEvents([e!]), { maxRecordBytes: 100 }));
+    expect(r.details).toEqual([
+      {
+        index: 0,
+        path: '/record',
+        message: `is ${Buffer.byteLength(e!.record)} bytes; the limit is 100`,
+      },
+    ]);
+  });
+
+  it('refuses bytes that are not UTF-8, naming the field', () => {
+    const [e] = chain(1);
+    const record = e!.record.replace('"api"', '"a\u00e9"');
+    const bad = Buffer.from(`${record}\t${sha256Hex(record)}\t\n`);
+    // é is c3 a9: cut it to a lone lead byte.
+    const at = bad.indexOf(0xa9);
+    bad[at] = 0x41;
+    const r = refused(framed(bad));
+    expect(r.details).toEqual([
+      {
+        index: 0,
+        path: '/record/actor/id',
+        message: `is not valid UTF-8 (byte ${at - 1} of the body): send UTF-8 text`,
+      },
+    ]);
+  });
+
+  it('judges links within a framed batch as within a JSON one', () => {
+    const [a, b, c] = chain(3);
+    const r = refused(framed(frameSealedEvents([a!, c!, b!])));
+    const json = refused(
+      checkBody(Buffer.from(JSON.stringify([a, c, b])), 'application/json', context),
+    );
+    expect(r.details).toEqual(json.details);
+    expect(r.details.map((d) => [d.index, d.path])).toEqual([
+      [1, '/record/seq'],
+      [2, '/record/seq'],
+    ]);
+  });
+
+  it('refuses a JSON-form record holding a raw TAB, which no line of the framing can carry', () => {
+    const [e] = chain(1);
+    const record = e!.record.replace('{"action"', '{\t"action"');
+    const body = JSON.stringify({ events: [{ record, hash: sha256Hex(record) }] });
+    const r = refused(checkBody(Buffer.from(body), 'application/json', context));
+    expect(r.details).toEqual([
+      { index: 0, path: '/record', message: 'holds a raw TAB, LF or CR: not RFC 8785 text (§4)' },
+    ]);
   });
 });

@@ -3,26 +3,33 @@ import {
   canonicalJson,
   checkBatchLinks,
   checkEventInput,
+  checkFramedEvent,
   checkSealedEvent,
   formatTime,
   illFormedPath,
   isWellFormed,
   newEventId,
+  parseFramedBody,
   parseTime,
+  SEALED_MEDIA_TYPE,
   sha256Hex,
   stringPath,
   type BatchLinkItem,
   type ErrorDetail,
   type EventInput,
+  type CheckedSealed,
+  type Frame,
 } from '@vigil/protocol';
 import type { IngestConfig } from '../stage-config.js';
 import { CollectorErrorCodes } from '../errors.js';
 import {
   encodeEventMessage,
+  encodeSealedLines,
+  EVENT_MESSAGE_VERSION,
   keyStream,
   messageKey,
-  type EventMessage,
-  type SealedEntry,
+  sealedHeader,
+  type MessageHead,
   type UnchainedEntry,
 } from '../log/event-message.js';
 
@@ -98,8 +105,6 @@ export function parseEventsBody(body: Uint8Array, contentType: string): unknown[
 
 interface ParsedBody {
   readonly events: unknown[];
-  /** The body was an object whose only member is `events`. */
-  readonly onlyEvents: boolean;
 }
 
 function parseBody(body: Uint8Array, contentType: string): unknown[] | ParsedBody | RefusedBatch {
@@ -145,9 +150,15 @@ function parseText(text: string, contentType: string): unknown[] | ParsedBody | 
     const message = 'must be {"events":[…]}, a JSON array, or NDJSON';
     return refuse(CollectorErrorCodes.BAD_REQUEST, 400, message, [{ path: '/events', message }]);
   }
-  let members = 0;
-  for (const _ in parsed as object) members++;
-  return { events, onlyEvents: members === 1 };
+  return { events };
+}
+
+/** Whether a Content-Type names the sealed framing (PROTOCOL.md §9), parameters aside. */
+export function isSealedFraming(contentType: string): boolean {
+  const type = contentType.toLowerCase();
+  if (!type.startsWith(SEALED_MEDIA_TYPE)) return false;
+  const rest = type.slice(SEALED_MEDIA_TYPE.length).trimStart();
+  return rest === '' || rest.startsWith(';');
 }
 
 export function checkBody(
@@ -155,13 +166,83 @@ export function checkBody(
   contentType: string,
   context: CheckContext,
 ): BatchCheck {
+  if (isSealedFraming(contentType)) return checkFramedBody(body, context);
   // Media types are case-insensitive (RFC 9110 §8.3.1).
   const type = contentType.toLowerCase();
   const parsed = parseBody(body, type);
   if (Array.isArray(parsed)) return checkBatch(parsed, context);
   if ('ok' in parsed) return parsed;
-  const raw = parsed.onlyEvents ? rawEventsArray(body, type) : undefined;
-  return checkBatch(parsed.events, context, raw);
+  return checkBatch(parsed.events, context);
+}
+
+const UNKNOWN_LINK = { stream: '\u0000unknown', seq: -1, prev: '', hash: '' } as const;
+
+/**
+ * A body of the sealed framing (PROTOCOL.md §9): split into lines without decoding, each record
+ * hashed where it lies and parsed once (checkFramedEvent). An accepted batch goes to the log as
+ * the producer's lines, verbatim.
+ */
+function checkFramedBody(body: Uint8Array, context: CheckContext): BatchCheck {
+  const bytes = Buffer.isBuffer(body)
+    ? body
+    : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const { limits } = context;
+  const { frames, details, lines } = parseFramedBody(bytes);
+  const size = sizeProblem(lines, limits.maxEvents);
+  if (size) return size;
+  const pending: Pending[] = [];
+  const links: BatchLinkItem[] = [];
+  // A line that is not three fields has no readable position: no link of the batch is judged.
+  for (const d of details) links.push({ index: d.index as number, ...UNKNOWN_LINK });
+  for (const frame of frames) checkFrame(frame, context, details, pending, links);
+  return finish(lines, details, pending, links, context, contiguous(bytes, frames));
+}
+
+/**
+ * The body itself when its lines are all the batch's events, back to back with single LFs (no
+ * blank line, no CR): the log record then takes the body in one copy instead of line by line.
+ */
+function contiguous(body: Buffer, frames: readonly Frame[]): Buffer | undefined {
+  let at = body.byteOffset;
+  for (const f of frames) {
+    if (f.line.byteOffset !== at) return undefined;
+    at += f.line.length + 1;
+  }
+  const end = body.byteOffset + body.length;
+  if (at === end) return body;
+  if (at === end + 1) return Buffer.concat([body, Buffer.from('\n')]);
+  return undefined;
+}
+
+function frameLink(frame: Frame, index: number): BatchLinkItem | undefined {
+  return claimedLink({ record: frame.record.toString('utf8'), hash: frame.hash }, index);
+}
+
+function checkFrame(
+  frame: Frame,
+  context: CheckContext,
+  details: ErrorDetail[],
+  pending: Pending[],
+  links: BatchLinkItem[],
+): void {
+  const { index } = frame;
+  const { maxRecordBytes } = context.limits;
+  if (frame.record.length > maxRecordBytes) {
+    details.push({
+      index,
+      path: '/record',
+      message: `is ${frame.record.length} bytes; the limit is ${maxRecordBytes}`,
+    });
+    links.push(frameLink(frame, index) ?? { index, ...UNKNOWN_LINK });
+    return;
+  }
+  const checked = checkFramedEvent(frame);
+  if (!checked.ok) {
+    details.push(...checked.details);
+    links.push(frameLink(frame, index) ?? { index, ...UNKNOWN_LINK });
+    return;
+  }
+  accept(checked.value, frame.line, index, context, details, pending, links);
 }
 
 /**
@@ -221,40 +302,13 @@ function refuseBadUtf8(bytes: Buffer, contentType: string): RefusedBatch {
   return plain();
 }
 
-const EVENTS_PREFIX = Buffer.from('{"events":');
-
-function isSpace(byte: number | undefined): boolean {
-  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
-}
-
-/**
- * The bytes of the events array when the body is exactly `{"events":[…]}` (what the SDK sends):
- * an accepted single-stream batch then goes to the log with those bytes as they came instead of
- * being serialised again. The body already parsed as an object whose only member is `events`;
- * if it starts with `{"events":[` and ends with `]}` (blanks aside), the text between is exactly
- * that array. `undefined` for any other body.
- */
-function rawEventsArray(body: Uint8Array, contentType: string): Uint8Array | undefined {
-  if (!contentType.startsWith('application/json') || body.length < EVENTS_PREFIX.length + 3) {
-    return undefined;
-  }
-  for (let i = 0; i < EVENTS_PREFIX.length; i++) if (body[i] !== EVENTS_PREFIX[i]) return undefined;
-  if (body[EVENTS_PREFIX.length] !== 0x5b) return undefined;
-  let end = body.length - 1;
-  while (end > 0 && isSpace(body[end])) end--;
-  if (body[end] !== 0x7d) return undefined;
-  let last = end - 1;
-  while (last > 0 && isSpace(body[last])) last--;
-  if (body[last] !== 0x5d) return undefined;
-  return body.subarray(EVENTS_PREFIX.length, last + 1);
-}
-
 interface Pending {
   readonly index: number;
   readonly id: string;
   readonly fingerprint: string;
   readonly stream: string;
-  readonly sealed?: SealedEntry;
+  /** A sealed event's line of the framing, without its LF: what the log record holds. */
+  readonly line?: Uint8Array;
   readonly unchained?: UnchainedEntry;
 }
 
@@ -273,30 +327,31 @@ function claimedLink(event: object, index: number): BatchLinkItem | undefined {
   return undefined;
 }
 
-/**
- * Checks a parsed batch. All or nothing: any bad event refuses the batch with every problem
- * listed. On success, the events are already encoded as log messages, one per stream.
- */
-export function checkBatch(
-  events: readonly unknown[],
-  context: CheckContext,
-  raw?: Uint8Array,
-): BatchCheck {
-  const { limits } = context;
-  if (events.length === 0) {
+function sizeProblem(count: number, maxEvents: number): RefusedBatch | undefined {
+  if (count === 0) {
     return refuse(CollectorErrorCodes.INVALID_BATCH, 400, 'the batch holds no events', [
       { path: '/events', message: 'must hold at least one event' },
     ]);
   }
-  if (events.length > limits.maxEvents) {
+  if (count > maxEvents) {
     return refuse(
       CollectorErrorCodes.TOO_MANY_EVENTS,
       413,
-      `the batch holds ${events.length} events; the limit is ${limits.maxEvents}: send smaller batches`,
+      `the batch holds ${count} events; the limit is ${maxEvents}: send smaller batches`,
       [],
-      events.length,
+      count,
     );
   }
+  return undefined;
+}
+
+/**
+ * Checks a parsed batch. All or nothing: any bad event refuses the batch with every problem
+ * listed. On success, the events are already encoded as log messages, one per stream.
+ */
+export function checkBatch(events: readonly unknown[], context: CheckContext): BatchCheck {
+  const size = sizeProblem(events.length, context.limits.maxEvents);
+  if (size) return size;
   const details: ErrorDetail[] = [];
   const pending: Pending[] = [];
   const links: BatchLinkItem[] = [];
@@ -308,6 +363,18 @@ export function checkBatch(
       checkUnchained(event, index, context, details, pending);
     }
   }
+  return finish(events.length, details, pending, links, context, undefined);
+}
+
+/** Link checks within the batch, then the refusal or the log messages (PROTOCOL.md §8.2). */
+function finish(
+  count: number,
+  details: ErrorDetail[],
+  pending: readonly Pending[],
+  links: readonly BatchLinkItem[],
+  context: CheckContext,
+  body: Buffer | undefined,
+): BatchCheck {
   // An unreadable sealed event hides where its stream stands; link errors would be guesses.
   if (!links.some((l) => l.seq === -1)) {
     // A link error right after an event already reported is that event's fault, not its
@@ -332,12 +399,12 @@ export function checkBatch(
     return refuse(
       CollectorErrorCodes.INVALID_BATCH,
       400,
-      `${bad} of ${events.length} events are invalid; nothing of this batch was stored`,
+      `${bad} of ${count} events are invalid; nothing of this batch was stored`,
       details,
-      events.length,
+      count,
     );
   }
-  return encode(pending, context, raw);
+  return encode(pending, context, body);
 }
 
 const LONE_SURROGATE =
@@ -411,41 +478,62 @@ function checkSealed(
     );
     return;
   }
-  const { record: parsed, timeMs, event: sealed } = checked.value;
-  // Nor may the record text hold one, escaped (§2). RFC 8785 writes no \u escape but for
-  // control characters, so only a record with `\u` in it (rare in canonical form) is walked.
-  if ((record as string).includes('\\u')) {
-    const path = illFormedPath(parsed);
-    if (path !== undefined) {
-      details.push({ index, path: `/record${path}`, message: LONE_SURROGATE });
-      links.push({
-        index,
-        stream: parsed.stream,
-        seq: parsed.seq,
-        prev: parsed.prev,
-        hash: sealed.hash,
-      });
-      return;
-    }
+  const { event: sealed } = checked.value;
+  // Every sealed event goes to the log as a line of the framing (PROTOCOL.md §9), which a raw
+  // TAB, LF or CR in the record would break. RFC 8785 text never holds one (§4).
+  if (/[\t\n\r]/.test(sealed.record)) {
+    const { record: parsed } = checked.value;
+    details.push({
+      index,
+      path: '/record',
+      message: 'holds a raw TAB, LF or CR: not RFC 8785 text (§4)',
+    });
+    links.push({
+      index,
+      stream: parsed.stream,
+      seq: parsed.seq,
+      prev: parsed.prev,
+      hash: sealed.hash,
+    });
+    return;
   }
-  checkTime(timeMs, '/record/time', index, context, details);
-  const entry: SealedEntry = sealed.disclosures
-    ? { record: sealed.record, hash: sealed.hash, disclosures: sealed.disclosures }
-    : { record: sealed.record, hash: sealed.hash };
-  pending.push({
-    index,
-    id: parsed.id,
-    fingerprint: sealed.hash,
-    stream: parsed.stream,
-    sealed: entry,
-  });
-  links.push({
+  const line = Buffer.from(
+    `${sealed.record}\t${sealed.hash}\t${sealed.disclosures ? JSON.stringify(sealed.disclosures) : ''}`,
+    'utf8',
+  );
+  accept(checked.value, line, index, context, details, pending, links);
+}
+
+/** The checks after §8.1 of an event that passed them, then its place in the batch. */
+function accept(
+  checked: CheckedSealed,
+  line: Uint8Array,
+  index: number,
+  context: CheckContext,
+  details: ErrorDetail[],
+  pending: Pending[],
+  links: BatchLinkItem[],
+): void {
+  const { record: parsed, timeMs, event: sealed } = checked;
+  const link = {
     index,
     stream: parsed.stream,
     seq: parsed.seq,
     prev: parsed.prev,
     hash: sealed.hash,
-  });
+  };
+  links.push(link);
+  // Nor may the record text hold one, escaped (§2). RFC 8785 writes no \u escape but for
+  // control characters, so only a record with `\u` in it (rare in canonical form) is walked.
+  if (sealed.record.includes('\\u')) {
+    const path = illFormedPath(parsed);
+    if (path !== undefined) {
+      details.push({ index, path: `/record${path}`, message: LONE_SURROGATE });
+      return;
+    }
+  }
+  checkTime(timeMs, '/record/time', index, context, details);
+  pending.push({ index, id: parsed.id, fingerprint: sealed.hash, stream: parsed.stream, line });
 }
 
 function checkUnchained(
@@ -501,20 +589,18 @@ function checkUnchained(
   });
 }
 
-const CLOSE = Buffer.from('}');
-
 /** One log message per stream, events in request order. */
 function encode(
   pending: readonly Pending[],
   context: CheckContext,
-  raw: Uint8Array | undefined,
+  body: Buffer | undefined,
 ): CheckedBatch {
   const groups = new Map<
     string,
     {
       stream: string;
       kind: 'sealed' | 'unchained';
-      sealed: SealedEntry[];
+      lines: Uint8Array[];
       unchained: UnchainedEntry[];
     }
   >();
@@ -523,63 +609,42 @@ function encode(
   const groupOf: string[] = [];
   const slotOf: number[] = [];
   for (const p of pending) {
-    const kind = p.sealed ? 'sealed' : 'unchained';
+    const kind = p.line ? 'sealed' : 'unchained';
     const groupKey = kind + '\u0000' + p.stream;
     let group = groups.get(groupKey);
     if (!group)
-      groups.set(groupKey, (group = { stream: p.stream, kind, sealed: [], unchained: [] }));
+      groups.set(groupKey, (group = { stream: p.stream, kind, lines: [], unchained: [] }));
     ids.push(p.id);
     fingerprints.push(p.fingerprint);
     groupOf.push(groupKey);
-    if (p.sealed) slotOf.push(group.sealed.push(p.sealed) - 1);
+    if (p.line) slotOf.push(group.lines.push(p.line) - 1);
     else if (p.unchained) slotOf.push(group.unchained.push(p.unchained) - 1);
   }
   const head = {
-    v: 1 as const,
+    v: EVENT_MESSAGE_VERSION as typeof EVENT_MESSAGE_VERSION,
     tenant: context.tenantId,
     keyId: context.keyId,
     receivedAt: context.receivedAt,
     backfillBefore: context.receivedAt - context.limits.backfillAfterMs,
   };
-  const [only] = groups.values();
-  if (
-    raw &&
-    groups.size === 1 &&
-    only?.kind === 'sealed' &&
-    only.sealed.length === pending.length
-  ) {
-    // The request is one stream of sealed events, as the SDK sends them: its events array goes
-    // into the log record byte for byte instead of being serialised again.
-    const open =
-      JSON.stringify({ ...head, stream: only.stream, kind: 'sealed' }).slice(0, -1) + ',"events":';
-    const value = Buffer.concat([Buffer.from(open), raw, CLOSE]);
-    return {
-      ok: true,
-      ids,
-      fingerprints,
-      messageOf: ids.map(() => 0),
-      slotOf,
-      messages: [
-        {
-          key: messageKey(context.tenantId, only.stream),
-          value,
-          timestamp: context.receivedAt,
-          kind: 'sealed',
-        },
-      ],
-    };
-  }
   const messages: EncodedMessage[] = [];
   const indexOfGroup = new Map<string, number>();
   for (const [groupKey, g] of groups) {
-    const message: EventMessage =
-      g.kind === 'sealed'
-        ? { ...head, stream: g.stream, kind: 'sealed', events: g.sealed }
-        : { ...head, stream: g.stream, kind: 'unchained', events: g.unchained };
+    const streamHead: MessageHead = { ...head, stream: g.stream };
+    let value: Buffer;
+    if (g.kind === 'unchained') {
+      value = encodeEventMessage({ ...streamHead, kind: 'unchained', events: g.unchained });
+    } else if (body && groups.size === 1) {
+      // The request is one stream of framed events, as the SDK sends them: the body goes into
+      // the log record as it came, in one copy.
+      value = Buffer.concat([sealedHeader(streamHead), body]);
+    } else {
+      value = encodeSealedLines(streamHead, g.lines);
+    }
     indexOfGroup.set(groupKey, messages.length);
     messages.push({
       key: messageKey(context.tenantId, g.stream),
-      value: encodeEventMessage(message),
+      value,
       timestamp: context.receivedAt,
       kind: g.kind,
     });

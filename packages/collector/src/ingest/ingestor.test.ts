@@ -1,13 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
+  frameSealedEvents,
   randomSaltSource,
   sealEvent,
+  SEALED_MEDIA_TYPE,
   ZERO_HASH,
   type EventInput,
   type SealedEvent,
 } from '@vigil/protocol';
 import type { IngestConfig } from '../stage-config.js';
-import { decodeEventMessage, type EventMessage } from '../log/event-message.js';
+import { decodeEventMessage, sealedHeader, type EventMessage } from '../log/event-message.js';
+import { readEventMessage } from '../sink/read-message.js';
 import { MemoryLog } from '../log/memory-log.testkit.js';
 import { Ingestor } from './ingestor.js';
 
@@ -257,32 +260,57 @@ describe('Ingestor', () => {
     ]);
   });
 
-  it('passes an SDK-shaped body to the log byte for byte, and the sink reads it back', async () => {
+  it('passes a framed body to the log byte for byte, and the sink reads it back', async () => {
     const { log, ingestor } = setup();
     const full = chain(4, 'raw/h/1', 900);
     const batch = full.slice(0, 3);
-    const body = Buffer.from(JSON.stringify({ events: batch }));
-    await expect(ingestor.ingestBody(source, body, 'application/json')).resolves.toEqual({
+    const body = Buffer.from(frameSealedEvents(batch));
+    await expect(ingestor.ingestBody(source, body, SEALED_MEDIA_TYPE)).resolves.toEqual({
       accepted: 3,
       duplicates: 0,
     });
-    const value = log.all()[0]?.value.toString('utf8') ?? '';
-    expect(value.endsWith(`"events":${JSON.stringify(batch)}}`)).toBe(true);
-    expect(decodeEventMessage(Buffer.from(value))).toMatchObject({
-      kind: 'sealed',
+    const value = log.all()[0]!.value;
+    const head = sealedHeader({
+      v: 2,
+      tenant: 't1',
+      keyId: 'k1',
+      receivedAt: NOW,
+      backfillBefore: NOW - config.backfillAfterMs,
       stream: 'raw/h/1',
-      events: batch,
     });
-    // A replay of part of it is still filtered per event.
-    const again = Buffer.from(JSON.stringify({ events: full }));
-    await expect(ingestor.ingestBody(source, again, 'application/json')).resolves.toEqual({
+    expect(value).toEqual(Buffer.concat([head, body]));
+    const read = readEventMessage(value);
+    expect(read.message).toMatchObject({ kind: 'sealed', stream: 'raw/h/1', events: batch });
+    expect(read.records.map((r) => r.seq)).toEqual([0, 1, 2]);
+    // A replay of part of it is still filtered per event, the other lines kept verbatim.
+    const again = Buffer.from(frameSealedEvents(full));
+    await expect(ingestor.ingestBody(source, again, SEALED_MEDIA_TYPE)).resolves.toEqual({
       accepted: 1,
       duplicates: 3,
     });
     const [, second] = log.all();
-    expect(decodeEventMessage(second!.value)).toMatchObject({
-      events: [expect.objectContaining({ hash: full[3]!.hash })],
-    });
+    expect(second!.value.toString().split('\n').slice(1)).toEqual([
+      frameSealedEvents([full[3]!]).slice(0, -1),
+      '',
+    ]);
+  });
+
+  it('logs sealed events of a JSON body as the lines of the framing, like a framed body', async () => {
+    const a = setup();
+    const b = setup();
+    const batch = chain(3, 'json/h/1', 700);
+    await a.ingestor.ingestBody(
+      source,
+      Buffer.from(JSON.stringify({ events: batch })),
+      'application/json',
+    );
+    // A framed body with CR LF line ends and a blank line gives the same log record.
+    const crlf = frameSealedEvents(batch).replaceAll('\n', '\r\n\r\n');
+    await b.ingestor.ingestBody(source, Buffer.from(crlf), `${SEALED_MEDIA_TYPE}; charset=utf-8`);
+    expect(a.log.all()[0]!.value.toString()).toBe(b.log.all()[0]!.value.toString());
+    expect(a.log.all()[0]!.value.toString().split('\n').slice(1, -1)).toEqual(
+      frameSealedEvents(batch).split('\n').slice(0, -1),
+    );
   });
 
   it('counts every event of a refused body as rejected, by reason', async () => {

@@ -6,7 +6,7 @@ import {
   LogUnavailableError,
   type CollectorErrorCode,
 } from '../errors.js';
-import { decodeEventMessage, encodeEventMessage, type EventMessage } from '../log/event-message.js';
+import { withoutEvents } from '../log/event-message.js';
 import type { Log, LogMessage } from '../log/log.js';
 import {
   checkBatch,
@@ -192,15 +192,11 @@ function withoutDuplicates(checked: CheckedBatch, duplicate: readonly boolean[])
       out.push(toLogMessage(m));
       return;
     }
-    const message = decodeEventMessage(
+    const kept = withoutEvents(
       Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
+      dropped,
     );
-    const kept: EventMessage =
-      message.kind === 'sealed'
-        ? { ...message, events: message.events.filter((_, slot) => !dropped.has(slot)) }
-        : { ...message, events: message.events.filter((_, slot) => !dropped.has(slot)) };
-    if (kept.events.length > 0)
-      out.push({ key: m.key, value: encodeEventMessage(kept), timestamp: m.timestamp });
+    if (kept) out.push({ key: m.key, value: kept, timestamp: m.timestamp });
   });
   return out;
 }

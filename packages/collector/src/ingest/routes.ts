@@ -4,7 +4,7 @@ import { requireScope, tenantOf, type AuthObserver, type KeyRegistry } from '@vi
 import { CollectorError, CollectorErrorCodes } from '../errors.js';
 import type { Ingestor } from './ingestor.js';
 import type { Refusal } from './admission.js';
-import { eventInputSchema, sealedEventSchema } from '@vigil/protocol';
+import { eventInputSchema, SEALED_MEDIA_TYPE, sealedEventSchema } from '@vigil/protocol';
 
 export interface IngestRoutesOptions {
   readonly ingestor: Ingestor;
@@ -44,11 +44,11 @@ export function registerIngestRoutes(app: FastifyInstance, options: IngestRoutes
     done(refusal.error);
   };
   app.register((scope, _opts, done) => {
-    // Raw bytes for our own parser (JSON or NDJSON), in this scope only; any other media type
-    // is refused with 415.
+    // Raw bytes for our own parser (the sealed framing, JSON or NDJSON), in this scope only; any
+    // other media type is refused with 415.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser(
-      ['application/json', 'application/x-ndjson', 'application/jsonl'],
+      [SEALED_MEDIA_TYPE, 'application/json', 'application/x-ndjson', 'application/jsonl'],
       { parseAs: 'buffer', bodyLimit: options.maxBodyBytes },
       // The body stays raw: parsing and checking happen together, on a worker thread when the
       // collector has a check pool.
@@ -97,7 +97,7 @@ export function registerIngestRoutes(app: FastifyInstance, options: IngestRoutes
         },
         schema: {
           description:
-            "Submit audit events of the key's tenant: sealed events (hash-chained by an SDK) and/or unchained events. Answers 202 once the batch is durable in the log.",
+            "Submit audit events of the key's tenant: sealed events (hash-chained by an SDK), as lines of the sealed framing (Content-Type: application/vnd.vigil.sealed.v2, PROTOCOL.md §9) or in JSON, and/or unchained events in JSON. Answers 202 once the batch is durable in the log.",
           tags: ['ingest'],
           security: [{ bearer: [] }],
           body: {
@@ -109,6 +109,8 @@ export function registerIngestRoutes(app: FastifyInstance, options: IngestRoutes
           response: {
             202: {
               type: 'object',
+              description:
+                'the batch is durable in the log: events accepted, and replays already held',
               properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' } },
             },
           },
@@ -121,7 +123,7 @@ export function registerIngestRoutes(app: FastifyInstance, options: IngestRoutes
         if (!Buffer.isBuffer(request.body) || request.body.length === 0) {
           throw new CollectorError(
             CollectorErrorCodes.BAD_REQUEST,
-            'send a body: {"events":[…]} or NDJSON',
+            'send a body: framed sealed events, {"events":[…]} or NDJSON',
             {
               status: 400,
             },

@@ -8,7 +8,12 @@ import {
   type SubjectRef,
 } from '@vigil/protocol';
 import { subjectPaths, subjectRoles, type MatchRow, type SubjectForms } from '@vigil/query';
-import { decodeEventMessage, type EventMessage } from '../log/event-message.js';
+import {
+  EVENT_MESSAGE_VERSION,
+  splitEventMessage,
+  type EventMessage,
+  type UnchainedEntry,
+} from '../log/event-message.js';
 import type { RecordTransform, RewriteRecord } from '../log/file/rewrite.js';
 
 /**
@@ -18,8 +23,10 @@ import type { RecordTransform, RewriteRecord } from '../log/file/rewrite.js';
  * store, and the plain values would stay on disk for the log's retention; so every record that
  * holds a value of the person is rewritten in place (log/file/rewrite.ts):
  *
- * - in a sealed event, the person's disclosures (value and salt) are deleted: the record bytes
- *   and the hash are untouched, so a replay stores the same event, without the values;
+ * - in a sealed event (a line of the framing, PROTOCOL.md §9), the person's disclosures (value
+ *   and salt) are deleted and the disclosures field is written again at its length, padded with
+ *   spaces: the record bytes and the hash are untouched, so a replay stores the same event,
+ *   without the values;
  * - in an unchained event, the person's values are replaced by the empty string, which no
  *   protocol field admits (PROTOCOL.md §3): the sink stores such a field undisclosed
  *   (sink/privacy.ts), exactly as if it had been erased after storing.
@@ -78,20 +85,13 @@ function setAt(root: unknown, path: string, value: unknown): boolean {
   return true;
 }
 
-/** Erases the subject from one sealed event of a message; whether anything changed. */
+/** Erases the subject from the disclosures `d` of one sealed event; whether anything changed. */
 function eraseSealed(
-  entry: { record: string; disclosures?: Disclosures },
+  record: EventRecord,
+  d: Disclosures,
   forms: SubjectForms,
   erasedEvents: ReadonlySet<string>,
 ): boolean {
-  const d = entry.disclosures;
-  if (!d || Object.keys(d).length === 0) return false;
-  let record: EventRecord;
-  try {
-    record = JSON.parse(entry.record) as EventRecord;
-  } catch {
-    return false;
-  }
   const personal = record.personal ?? [];
   const row = matchRow(personal, (p) => d[p]?.value);
   const roles = subjectRoles(row, d, {}, forms);
@@ -111,8 +111,55 @@ function eraseSealed(
       changed = true;
     }
   }
-  if (changed && Object.keys(d).length === 0) delete entry.disclosures;
   return changed;
+}
+
+function asObject(text: string): Obj | undefined {
+  try {
+    return obj(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Erases the subject from the framed lines of a sealed message (event-message.ts), in a copy of
+ * `value`: each changed disclosures field is written again in its place, at the same length,
+ * padded with spaces (JSON allows them after a value; `{}` when nothing is left), so every byte
+ * of the record, the hash and the other lines stays where it was. `undefined` when nothing
+ * changed.
+ */
+function eraseSealedLines(
+  value: Buffer,
+  body: Buffer,
+  forms: SubjectForms,
+  erasedEvents: ReadonlySet<string>,
+): Buffer | undefined {
+  let out: Buffer | undefined;
+  const base = body.byteOffset - value.byteOffset;
+  let start = 0;
+  while (start < body.length) {
+    let end = body.indexOf(0x0a, start);
+    if (end < 0) end = body.length;
+    const lineStart = start;
+    start = end + 1;
+    const t1 = body.indexOf(0x09, lineStart);
+    const t2 = t1 < 0 || t1 >= end ? -1 : body.indexOf(0x09, t1 + 1);
+    if (t2 < 0 || t2 >= end || t2 + 1 === end) continue;
+    const field = body.subarray(t2 + 1, end);
+    const d = asObject(field.toString('utf8')) as Disclosures | undefined;
+    if (!d) continue;
+    const record = asObject(body.toString('utf8', lineStart, t1)) as EventRecord | undefined;
+    if (!record || !eraseSealed(record, d, forms, erasedEvents)) continue;
+    const text = Buffer.from(JSON.stringify(d), 'utf8');
+    // Only members are deleted, so the object never grows.
+    if (text.length > field.length) throw new RangeError('erased disclosures would grow');
+    out ??= Buffer.from(value);
+    const at = base + t2 + 1;
+    text.copy(out, at);
+    out.fill(0x20, at + text.length, at + field.length);
+  }
+  return out;
 }
 
 /** Erases the subject from one unchained event: their values become "". */
@@ -160,20 +207,24 @@ export function subjectLogTransform(
     return needles.lower.some((n) => lower.includes(n));
   };
   const transform = (record: RewriteRecord): Buffer | undefined => {
-    let message: EventMessage;
+    let split: ReturnType<typeof splitEventMessage>;
     try {
-      message = decodeEventMessage(record.value);
+      split = splitEventMessage(record.value);
     } catch {
       return undefined;
     }
-    if (message.tenant !== tenant || message.receivedAt > erasedAt) return undefined;
+    const { head, body } = split;
+    const receivedAt = head['receivedAt'];
+    if (head['tenant'] !== tenant || typeof receivedAt !== 'number' || receivedAt > erasedAt)
+      return undefined;
+    if (body !== undefined) return eraseSealedLines(record.value, body, forms, erasedEvents);
+    const message = head as unknown as EventMessage;
+    if (message.kind !== 'unchained') return undefined;
+    const events: unknown = message.events;
+    if (!Array.isArray(events)) return undefined;
     let changed = false;
-    if (message.kind === 'sealed') {
-      for (const entry of message.events)
-        if (eraseSealed(entry, forms, erasedEvents)) changed = true;
-    } else {
-      for (const entry of message.events) if (eraseUnchained(entry.input, forms)) changed = true;
-    }
+    for (const entry of events as readonly UnchainedEntry[])
+      if (eraseUnchained(entry.input, forms)) changed = true;
     if (!changed) return undefined;
     let rewritten: Buffer;
     try {
@@ -184,7 +235,11 @@ export function subjectLogTransform(
       // §3.5): it cannot be rewritten field by field, so it is erased whole, leaving a record
       // that names its tenant and that a sink sets aside.
       rewritten = Buffer.from(
-        JSON.stringify({ v: 1, tenant, erased: 'nested too deep to rewrite; erased whole' }),
+        JSON.stringify({
+          v: EVENT_MESSAGE_VERSION,
+          tenant,
+          erased: 'nested too deep to rewrite; erased whole',
+        }),
         'utf8',
       );
     }

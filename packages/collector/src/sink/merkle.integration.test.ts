@@ -76,7 +76,7 @@ function batch(partition: number, ...records: ConsumedRecord[]): ConsumedBatch {
 }
 
 const head = () =>
-  ({ v: 1, keyId: 'k1', receivedAt: T0 + 5000, backfillBefore: T0 - 86_400_000 }) as const;
+  ({ v: 2, keyId: 'k1', receivedAt: T0 + 5000, backfillBefore: T0 - 86_400_000 }) as const;
 
 function sealed(tenant: string, name: string, events: SealedEvent[]): EventMessage {
   return { ...head(), tenant, stream: name, kind: 'sealed', events };

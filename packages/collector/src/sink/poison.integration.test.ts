@@ -45,7 +45,7 @@ function input(
 }
 
 const head = (tenant: string, stream: string) => ({
-  v: 1 as const,
+  v: 2 as const,
   tenant,
   keyId: 'k1',
   receivedAt: NOW + 1000,
@@ -80,11 +80,11 @@ const brackets = (levels: number): string => '['.repeat(levels) + ']'.repeat(lev
 function deepSealedRecord(tenant: string, stream: string) {
   const [e] = chainOf(stream, 1);
   const record = e!.record.replace('"outcome":', `"metadata":{"a":${brackets(7000)}},"outcome":`);
-  const events = `[${JSON.stringify({ record, hash: sha256Hex(record) })}]`;
-  const text = JSON.stringify({ ...head(tenant, stream), kind: 'sealed', events: 'EVENTS' });
+  // The header line, then the event as a line of the framing (log/event-message.ts).
+  const text = JSON.stringify({ ...head(tenant, stream), kind: 'sealed' });
   return {
     key: `${tenant}/${stream}`,
-    value: Buffer.from(text.replace('"EVENTS"', events)),
+    value: Buffer.from(`${text}\n${record}\t${sha256Hex(record)}\t\n`),
     timestamp: NOW,
   };
 }

@@ -1,14 +1,15 @@
 import { isIP } from 'node:net';
 import {
-  checkLoggedSealedEvent,
+  checkLoggedFramedEvent,
   jsonShapeProblem,
+  parseFramedBody,
   PATTERNS,
   parseTime,
   type ErrorDetail,
   type EventRecord,
 } from '@vigil/protocol';
 import { ipColumn } from '@vigil/query';
-import { decodeEventMessage, type EventMessage } from '../log/event-message.js';
+import { splitEventMessage, type EventMessage, type SealedEntry } from '../log/event-message.js';
 
 /** A log record read and checked by a partition consumer: the message and, if sealed, its records. */
 export interface ReadMessage {
@@ -49,7 +50,8 @@ function firstProblem(at: string, details: readonly ErrorDetail[]): never {
 
 /**
  * Decodes a log record and checks everything the consumer relies on to store it: the envelope,
- * each sealed event's shape, hash, record schema and depth (checkLoggedSealedEvent), each
+ * each sealed event's framing, hash (over the record bytes where they lie in the log record),
+ * record schema and depth, the record parsed once (checkLoggedFramedEvent), each
  * unchained event's id, time, shape and depth (PROTOCOL.md §3.5: the log may hold records written
  * before the limit, or by another writer), and the values that become typed columns.
  * The log is written by collectors, but a consumer trusts no input: a record that fails is kept
@@ -57,8 +59,7 @@ function firstProblem(at: string, details: readonly ErrorDetail[]): never {
  * batch again and again. Throws an Error naming the field.
  */
 export function readEventMessage(value: Buffer): ReadMessage {
-  const message = decodeEventMessage(value);
-  const m = message as unknown as Record<string, unknown>;
+  const { head: m, body } = splitEventMessage(value);
   if (typeof m['tenant'] !== 'string' || m['tenant'] === '')
     refuse('/tenant', 'must be a non-empty string');
   if (typeof m['keyId'] !== 'string') refuse('/keyId', 'must be a string');
@@ -67,23 +68,42 @@ export function readEventMessage(value: Buffer): ReadMessage {
     refuse('/backfillBefore', 'must be a time in epoch milliseconds');
   if (typeof m['stream'] !== 'string' || m['stream'] === '')
     refuse('/stream', 'must be a non-empty string');
-  const events = m['events'];
-  if (!Array.isArray(events) || events.length === 0) refuse('/events', 'must be a non-empty array');
+  if (body !== undefined && m['kind'] !== 'sealed')
+    refuse('/kind', "must be 'sealed' in a log record of framed lines");
   if (m['kind'] === 'sealed') {
-    const records = events.map((event, i) => {
-      const checked = checkLoggedSealedEvent(event);
+    if (body === undefined) return refuse('/events', 'must be framed lines after the header');
+    const { frames, details, lines } = parseFramedBody(body);
+    if (lines === 0) refuse('/events', 'must hold at least one event');
+    if (details.length > 0) firstProblem(`/events/${details[0]?.index ?? 0}`, details);
+    const events: SealedEntry[] = [];
+    const records: EventRecord[] = [];
+    for (const frame of frames) {
+      const i = frame.index;
+      const checked = checkLoggedFramedEvent(frame);
       if (!checked.ok) return firstProblem(`/events/${i}`, checked.details);
-      const { record } = checked.value;
+      const { record, event } = checked.value;
       if (record.stream !== m['stream'])
         refuse(`/events/${i}/record/stream`, 'is not the stream of its log record');
       const disclosed = record.personal?.includes('/context/ip')
-        ? checked.value.event.disclosures?.['/context/ip']?.value
+        ? event.disclosures?.['/context/ip']?.value
         : record.context?.ip;
       checkAddress(`/events/${i}/context/ip`, disclosed);
-      return record;
-    });
-    return { message, records };
+      events.push(
+        event.disclosures
+          ? {
+              record: event.record,
+              hash: event.hash,
+              disclosures: event.disclosures,
+              bytes: frame.record,
+            }
+          : { record: event.record, hash: event.hash, bytes: frame.record },
+      );
+      records.push(record);
+    }
+    return { message: { ...(m as unknown as EventMessage), kind: 'sealed', events }, records };
   }
+  const events = m['events'];
+  if (!Array.isArray(events) || events.length === 0) refuse('/events', 'must be a non-empty array');
   if (m['kind'] === 'unchained') {
     // Only what storing needs: an erasure rewrites the inputs of a log record (values of the
     // person become empty), so the collector's full input check no longer applies to them. A
@@ -110,7 +130,7 @@ export function readEventMessage(value: Buffer): ReadMessage {
       const context = input['context'] as Record<string, unknown> | undefined;
       checkAddress(`/events/${i}/input/context/ip`, context?.['ip']);
     });
-    return { message, records: [] };
+    return { message: m as unknown as EventMessage, records: [] };
   }
   return refuse('/kind', "must be 'sealed' or 'unchained'");
 }

@@ -60,7 +60,7 @@ function batch(
   receivedAt: number,
 ): ConsumedBatch {
   const message: EventMessage = {
-    v: 1,
+    v: 2,
     tenant,
     keyId: 'k1',
     receivedAt,

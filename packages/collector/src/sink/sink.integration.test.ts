@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  frameSealedEvents,
   randomSaltSource,
   sealEvent,
   sha256Hex,
@@ -69,7 +70,7 @@ function batch(...records: ConsumedRecord[]): ConsumedBatch {
 
 function sealedMessage(tenant: string, stream: string, events: SealedEvent[]): EventMessage {
   return {
-    v: 1,
+    v: 2,
     tenant,
     keyId: 'k1',
     receivedAt: T0 + 5000,
@@ -112,8 +113,8 @@ describe('SinkProcessor on chDB', () => {
     const events = chain('app/h/1', 0, 3, ZERO_HASH);
     await sink.process(batch(record(sealedMessage('acme', 'app/h/1', events))));
     const page = await searchEvents(ts.store, 'acme', { order: 'asc' });
-    expect(page.events.map((e) => e['hash'])).toEqual(events.map((e) => e.hash));
-    expect(page.events[0]).toMatchObject({
+    expect(page.events.map((e) => e.hash)).toEqual(events.map((e) => e.hash));
+    expect(page.events[0]?.event).toMatchObject({
       actor: { type: 'user', id: 'u-0', email: 'u0@example.eu' },
       context: { ip: '198.51.100.7' },
     });
@@ -166,12 +167,13 @@ describe('SinkProcessor on chDB', () => {
       stream: integrityStream(0),
       order: 'asc',
     });
-    alerts.events.sort((a, b) => Number(a['seq']) - Number(b['seq']));
-    const actions = alerts.events.map((e) => e['action']);
+    const alertEvents = alerts.events.map((e) => e.event);
+    alertEvents.sort((a, b) => Number(a['seq']) - Number(b['seq']));
+    const actions = alertEvents.map((e) => e['action']);
     expect(actions[0]).toBe('stream.opened');
     expect(actions).toContain('integrity.chain_gap');
     expect(actions).toContain('integrity.chain_fork');
-    const gap = alerts.events.find((e) => e['action'] === 'integrity.chain_gap');
+    const gap = alertEvents.find((e) => e['action'] === 'integrity.chain_gap');
     expect(gap).toMatchObject({
       category: 'security',
       metadata: { seq: 3, expectedSeq: 2, eventId: events[3] && JSON.parse(events[3].record).id },
@@ -182,7 +184,7 @@ describe('SinkProcessor on chDB', () => {
     const plain = { ...input(500), personal: ['/metadata/phone'], metadata: { phone: '+33 1 23' } };
     const digest = sha256Hex(JSON.stringify(plain));
     const message: EventMessage = {
-      v: 1,
+      v: 2,
       tenant: 'acme',
       keyId: 'kx',
       receivedAt: T0 + 9000,
@@ -194,12 +196,15 @@ describe('SinkProcessor on chDB', () => {
     await sink.process(batch(record(message)));
     await processor().process(batch(record(message)));
     const page = await searchEvents(ts.store, 'acme', { stream: 'key/kx', order: 'asc' });
-    page.events.sort((a, b) => Number(a['seq']) - Number(b['seq']));
-    expect(page.events.map((e) => [e['seq'], e['action']])).toEqual([
+    page.events.sort((a, b) => Number(a.event['seq']) - Number(b.event['seq']));
+    expect(page.events.map((e) => [e.event['seq'], e.event['action']])).toEqual([
       [0, 'stream.opened'],
       [1, 'document.viewed'],
     ]);
-    expect(page.events[1]).toMatchObject({ metadata: { phone: '+33 1 23' }, source: 'unchained' });
+    expect(page.events[1]).toMatchObject({
+      event: { metadata: { phone: '+33 1 23' } },
+      server: { source: 'unchained' },
+    });
     const conflicting: EventMessage = {
       ...message,
       events: [{ input: { ...plain, outcome: 'failure' }, digest: sha256Hex('other content') }],
@@ -225,7 +230,7 @@ describe('SinkProcessor on chDB', () => {
     const plain = { ...input(700), time: new Date(T0 + 1000).toISOString() };
     const digest = sha256Hex('same submitted content');
     const first: EventMessage = {
-      v: 1,
+      v: 2,
       tenant: 'acme',
       keyId: 'ky',
       receivedAt: T0 + 1000,
@@ -249,7 +254,7 @@ describe('SinkProcessor on chDB', () => {
 
   it('flags records that are not in canonical form', async () => {
     const [e] = chain('app/h/5', 0, 1, ZERO_HASH, 600);
-    const spaced = e!.record.replace('"v":1', '"v": 1');
+    const spaced = e!.record.replace('"v":2', '"v": 2');
     const bad = { ...e!, record: spaced, hash: sha256Hex(spaced) };
     await sink.process(batch(record(sealedMessage('acme', 'app/h/5', [bad]))));
     expect(await count(ts.store, 'acme', "stream = 'app/h/5' AND has(flags, 'noncanonical')")).toBe(
@@ -263,13 +268,27 @@ describe('SinkProcessor on chDB', () => {
     // its whole batch, again after every restart, holding up the partition.
     const [valid] = chain('app/poison/ok', 0, 1, ZERO_HASH, 700);
     const [e] = chain('app/poison/1', 0, 1, ZERO_HASH, 710);
-    const sealed = (stream: string, events: unknown[], extra: object = {}): ConsumedRecord => ({
+    const sealed = (
+      stream: string,
+      events: unknown[],
+      extra: { kind?: string } & Record<string, unknown> = {},
+    ): ConsumedRecord => ({
       partition: 0,
       offset: offset++,
       key: `acme/${stream}`,
-      value: Buffer.from(
-        JSON.stringify({ ...sealedMessage('acme', stream, []), events, ...extra }),
-      ),
+      // Sealed events as framed lines after the header (event-message.ts), others as JSON.
+      value:
+        extra.kind === 'unchained'
+          ? Buffer.from(JSON.stringify({ ...sealedMessage('acme', stream, []), events, ...extra }))
+          : Buffer.from(
+              JSON.stringify({
+                ...sealedMessage('acme', stream, []),
+                ...extra,
+                events: undefined,
+              }) +
+                '\n' +
+                frameSealedEvents(events as SealedEvent[]),
+            ),
       timestamp: T0,
     });
     const notIp = {
@@ -310,7 +329,7 @@ describe('SinkProcessor on chDB', () => {
     // A lone surrogate has no RFC 8785 form: the collector refuses it; here it came in anyway.
     const unsealable = { ...input(721), metadata: { note: 'broken \ud800 text' } };
     const message: EventMessage = {
-      v: 1,
+      v: 2,
       tenant: 'acme',
       keyId: 'kunseal',
       receivedAt: T0 + 9000,
@@ -325,7 +344,7 @@ describe('SinkProcessor on chDB', () => {
     const logged = record(message);
     await sink.process(batch(logged));
     const page = await searchEvents(ts.store, 'acme', { stream: 'key/kunseal', order: 'asc' });
-    expect(page.events.map((e) => e['action']).sort()).toEqual([
+    expect(page.events.map((e) => e.event['action']).sort()).toEqual([
       'document.viewed',
       'stream.opened',
     ]);

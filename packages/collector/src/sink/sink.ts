@@ -669,7 +669,10 @@ function asMessage(error: unknown): string {
 /** The tenant a log record names, if it decodes that far; '' when not. */
 function tenantOf(value: Buffer): string {
   try {
-    const tenant = (JSON.parse(value.toString('utf8')) as { tenant?: unknown } | null)?.tenant;
+    // The header line of a sealed message, or the whole of another (event-message.ts).
+    const lf = value.indexOf(0x0a);
+    const head = lf < 0 ? value : value.subarray(0, lf);
+    const tenant = (JSON.parse(head.toString('utf8')) as { tenant?: unknown } | null)?.tenant;
     return typeof tenant === 'string' ? tenant : '';
   } catch {
     return '';

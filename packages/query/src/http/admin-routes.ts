@@ -26,6 +26,7 @@ import {
   type ChangeRecorder,
 } from '../system/changes.js';
 import { requireScope, type AuthObserver } from './auth.js';
+import { described } from './schemas.js';
 
 /**
  * The admin API: a tenant's `admin` keys manage that tenant's keys; `operator` keys (of the
@@ -470,7 +471,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         description: "The key's own tenant.",
         tags: ['admin'],
         querystring: noQuery,
-        response: { 200: tenantResponse },
+        response: { 200: described('the tenant of the key', tenantResponse) },
         ...common,
       },
     },
@@ -491,7 +492,12 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         description: "API keys of the key's tenant, revoked and expired ones included.",
         tags: ['admin'],
         querystring: noQuery,
-        response: { 200: keysResponse },
+        response: {
+          200: described(
+            "the tenant's API keys, revoked and expired ones too; never a secret",
+            keysResponse,
+          ),
+        },
         ...common,
       },
     },
@@ -513,7 +519,9 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         tags: ['admin'],
         querystring: noQuery,
         body: createKeyBody(TENANT_SCOPES),
-        response: { 201: createdKeyResponse },
+        response: {
+          201: described('the key created, and its secret (shown this once)', createdKeyResponse),
+        },
         ...common,
       },
     },
@@ -531,7 +539,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         params: keyIdParams,
         querystring: noQuery,
         body: reasonBody,
-        response: { 200: keyResponse },
+        response: { 200: described('the key, revoked', keyResponse) },
         ...common,
       },
     },
@@ -554,6 +562,8 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         response: {
           201: {
             type: 'object',
+            description:
+              'the new key and its secret (shown this once), and the previous key with the end of its grace period',
             properties: { key: keySchema, secret: secretSchema, previous: keySchema },
             required: ['key', 'secret', 'previous'],
           },
@@ -630,7 +640,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         description: 'Every tenant.',
         tags: ['operator'],
         querystring: noQuery,
-        response: { 200: tenantsResponse },
+        response: { 200: described('every tenant', tenantsResponse) },
         ...common,
       },
     },
@@ -647,7 +657,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         tags: ['operator'],
         querystring: noQuery,
         body: createTenantBody,
-        response: { 201: tenantResponse },
+        response: { 201: described('the tenant created', tenantResponse) },
         ...common,
       },
     },
@@ -686,7 +696,12 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
           params: tenantIdParams,
           querystring: noQuery,
           body: reasonBody,
-          response: { 200: tenantResponse },
+          response: {
+            200: described(
+              verb === 'suspend' ? 'the tenant, suspended' : 'the tenant, resumed',
+              tenantResponse,
+            ),
+          },
           ...common,
         },
       },
@@ -703,7 +718,9 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         tags: ['operator'],
         params: tenantIdParams,
         querystring: noQuery,
-        response: { 200: keysResponse },
+        response: {
+          200: described("the tenant's API keys (the operator keys for _operator)", keysResponse),
+        },
         ...common,
       },
     },
@@ -725,7 +742,9 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         params: tenantIdParams,
         querystring: noQuery,
         body: createKeyBody(SCOPES),
-        response: { 201: createdKeyResponse },
+        response: {
+          201: described('the key created, and its secret (shown this once)', createdKeyResponse),
+        },
         ...common,
       },
     },
@@ -744,7 +763,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         params: keyIdParams,
         querystring: noQuery,
         body: reasonBody,
-        response: { 200: keyResponse },
+        response: { 200: described('the key, revoked', keyResponse) },
         ...common,
       },
     },

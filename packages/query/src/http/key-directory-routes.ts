@@ -31,6 +31,7 @@ export function registerKeyDirectoryRoutes(
         response: {
           200: {
             type: 'object',
+            description: 'every tenant and every API key digest, never a secret',
             required: ['tenants', 'keys'],
             properties: {
               tenants: { type: 'array', items: { type: 'object', additionalProperties: true } },

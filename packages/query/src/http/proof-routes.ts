@@ -4,6 +4,7 @@ import { QueryError, QueryErrorCodes } from '../errors.js';
 import { ProofService } from '../proof/proofs.js';
 import type { Store } from '../store/store.js';
 import { requireScope, tenantOf, type AuthObserver } from './auth.js';
+import { described } from './schemas.js';
 
 export interface ProofRoutesOptions {
   readonly store: Store;
@@ -143,6 +144,7 @@ export function registerProofRoutes(app: FastifyInstance, options: ProofRoutesOp
         response: {
           200: {
             type: 'object',
+            description: 'the public keys that sign checkpoints, current and retired',
             properties: { keys: { type: 'array', items: publishedKeySchema } },
           },
         },
@@ -170,6 +172,7 @@ export function registerProofRoutes(app: FastifyInstance, options: ProofRoutesOp
         response: {
           200: {
             type: 'object',
+            description: 'a page of signed checkpoints, newest first',
             properties: {
               checkpoints: { type: 'array', items: checkpointViewSchema },
               nextCursor: { type: 'string' },
@@ -201,7 +204,9 @@ export function registerProofRoutes(app: FastifyInstance, options: ProofRoutesOp
         description: "The tenant's newest signed checkpoint.",
         tags: ['proofs'],
         security,
-        response: { 200: checkpointViewSchema },
+        response: {
+          200: described('the signed checkpoint (PROTOCOL.md §14.4)', checkpointViewSchema),
+        },
       },
     },
     async (request) => {
@@ -227,7 +232,9 @@ export function registerProofRoutes(app: FastifyInstance, options: ProofRoutesOp
           required: ['id'],
           properties: { id: hash },
         },
-        response: { 200: checkpointViewSchema },
+        response: {
+          200: described('the signed checkpoint (PROTOCOL.md §14.4)', checkpointViewSchema),
+        },
       },
     },
     async (request) => {

@@ -143,8 +143,8 @@ describe('query HTTP routes', () => {
       const acme = await app.inject({ url: '/v1/events', headers: auth(secrets.query) });
       expect(acme.statusCode).toBe(200);
       const actors = acme
-        .json<{ events: { actor: { id: string } }[] }>()
-        .events.map((e) => e.actor.id);
+        .json<{ events: { event: { actor: { id: string } } }[] }>()
+        .events.map((e) => e.event.actor.id);
       expect(actors).toEqual(['alice', 'bob', 'alice']);
       // A tenant in the query string chooses nothing: the key's tenant is the only one.
       const other = await app.inject({
@@ -403,8 +403,8 @@ describe('query HTTP routes', () => {
     it('hides a restricted person from search until the restriction is lifted, each recorded', async () => {
       const actors = async (): Promise<string[]> =>
         (await app.inject({ url: '/v1/events', headers: auth(secrets.query) }))
-          .json<{ events: { actor: { id: string } }[] }>()
-          .events.map((e) => e.actor.id);
+          .json<{ events: { event: { actor: { id: string } } }[] }>()
+          .events.map((e) => e.event.actor.id);
       const placed = await post('/v1/admin/subjects/restrict', {
         subject: 'alice',
         reason: 'accuracy contested',

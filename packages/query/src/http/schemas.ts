@@ -27,6 +27,17 @@ export function openAnswer(
   };
 }
 
+/**
+ * A shared response schema with the description of one route's answer (@fastify/swagger takes
+ * an answer's description from its schema; without one it writes "Default Response").
+ */
+export function described<T extends object>(
+  description: string,
+  schema: T,
+): T & { readonly description: string } {
+  return { ...schema, description };
+}
+
 /** The tenant an answer is about: every admin answer names it. */
 export const tenantMember: Property = { type: 'string', description: "the key's tenant" };
 

@@ -90,21 +90,29 @@ export async function correctionEvent(
   };
 }
 
+/** One trusted correction of an event (PROTOCOL.md §18.1). */
+export interface EventCorrection {
+  /** The id of the correction event. */
+  readonly id: string;
+  /** The hash its `corrects` names: the copy of the event it is meant for. */
+  readonly hash: string;
+  /** Its corrected fields, opened (an erased value reads `null`). */
+  readonly fields: ReadonlyMap<string, JsonValue>;
+}
+
 /**
- * Applies the trusted corrections of the given events to their views (in place of each view, a
- * corrected copy with `correctedBy`, the correction ids in order). With `hashOf`, a correction
- * applies only to the copy whose hash its `corrects` names (§18.1: another copy of the id, a
- * fork, is not meant); without it, to every view of the id.
+ * The trusted corrections recorded for the given event ids, by corrected event id, each list in
+ * the order §18.2 applies them (time, then the id as text: ClickHouse orders UUIDs by their
+ * last eight bytes first).
  */
-export async function correctViews<T extends Record<string, unknown>>(
+export async function correctionsOf(
   store: Store,
   tenant: string,
-  views: readonly T[],
-  idOf: (view: T) => string,
-  hashOf?: (view: T) => string,
-): Promise<(T & { correctedBy?: string[] })[]> {
-  const ids = [...new Set(views.map(idOf))];
-  if (ids.length === 0) return [...views];
+  eventIds: readonly string[],
+): Promise<ReadonlyMap<string, readonly EventCorrection[]>> {
+  const ids = [...new Set(eventIds)];
+  const byEvent = new Map<string, EventCorrection[]>();
+  if (ids.length === 0) return byEvent;
   const rows = await store.query<{
     cid: string;
     ch: string;
@@ -120,16 +128,29 @@ export async function correctViews<T extends Record<string, unknown>>(
      ORDER BY time, toString(id)`,
     { tenant, ids },
   );
-  if (rows.length === 0) return [...views];
-  const byEvent = new Map<
-    string,
-    { id: string; hash: string; fields: ReadonlyMap<string, JsonValue> }[]
-  >();
   for (const r of rows) {
     const list = byEvent.get(r.cid) ?? [];
     list.push({ id: r.rid, hash: r.ch, fields: correctedFields(openRecord(r.rec, r.disc, r.ps)) });
     byEvent.set(r.cid, list);
   }
+  return byEvent;
+}
+
+/**
+ * Applies the trusted corrections of the given events to their views (in place of each view, a
+ * corrected copy with `correctedBy`, the correction ids in order). With `hashOf`, a correction
+ * applies only to the copy whose hash its `corrects` names (§18.1: another copy of the id, a
+ * fork, is not meant); without it, to every view of the id.
+ */
+export async function correctViews<T extends Record<string, unknown>>(
+  store: Store,
+  tenant: string,
+  views: readonly T[],
+  idOf: (view: T) => string,
+  hashOf?: (view: T) => string,
+): Promise<(T & { correctedBy?: string[] })[]> {
+  const byEvent = await correctionsOf(store, tenant, views.map(idOf));
+  if (byEvent.size === 0) return [...views];
   return views.map((view) => {
     const hash = hashOf?.(view);
     const all = byEvent.get(idOf(view));

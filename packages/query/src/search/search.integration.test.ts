@@ -66,7 +66,7 @@ describe('searchEvents', () => {
         'a',
         cursor ? { limit: 10, cursor } : { limit: 10 },
       );
-      seen.push(...page.events.map((e) => String(e['id'])));
+      seen.push(...page.events.map((e) => String(e.event['id'])));
       cursor = page.nextCursor;
       pages++;
     } while (cursor);
@@ -86,7 +86,7 @@ describe('searchEvents', () => {
       }),
     ).toHaveLength(2);
     expect(
-      (await q({ actor: 'u-1' })).every((e) => (e['actor'] as { id: string }).id === 'u-1'),
+      (await q({ actor: 'u-1' })).every((e) => (e.event['actor'] as { id: string }).id === 'u-1'),
     ).toBe(true);
     expect(await q({ action: 'user.*' })).toHaveLength(13);
     expect(await q({ category: ['data_access'], outcome: ['failure'] })).toHaveLength(2);

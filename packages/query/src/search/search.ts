@@ -1,11 +1,12 @@
-import { CATEGORIES, OUTCOMES, PATTERNS, parseTime } from '@vigil/protocol';
+import { applyCorrections, CATEGORIES, OUTCOMES, PATTERNS, parseTime } from '@vigil/protocol';
 import type { ErrorDetail } from '@vigil/protocol';
 import { InvalidQueryError, QueryError, QueryErrorCodes } from '../errors.js';
-import { fromChTime, openRecord, toChTime } from '../store/rows.js';
-import { DERIVED_SELECT, derivedView, type DerivedColumnsOut } from '../store/derived.js';
+import { fromChTime, toChTime } from '../store/rows.js';
+import { DERIVED_SELECT } from '../store/derived.js';
 import type { Store } from '../store/store.js';
-import { correctViews } from '../privacy/corrections.js';
+import { correctionsOf } from '../privacy/corrections.js';
 import { UNRESTRICTED_SQL } from '../privacy/restrictions.js';
+import { ITEM_COLUMNS, itemOf, type ItemRow, type SearchItem } from './item.js';
 
 /** Filters of an event search; every one narrows the result (AND). */
 export interface SearchFilters {
@@ -31,14 +32,18 @@ export interface SearchFilters {
   readonly includeRestricted?: boolean;
   /** Events as recorded, without the corrections recorded for them (PROTOCOL.md §18). */
   readonly original?: boolean;
+  /**
+   * What each item carries besides the opened event (PROTOCOL.md §20): `record`, the record
+   * bytes; `disclosures`, the salts and values of its disclosed fields.
+   */
+  readonly include?: readonly string[];
 }
 
-export interface EventView {
-  readonly [field: string]: unknown;
-}
+/** What `include` may ask for. */
+export const INCLUDES = ['record', 'disclosures'] as const;
 
 export interface SearchPage {
-  readonly events: EventView[];
+  readonly events: SearchItem[];
   /** Pass as `cursor` to get the next page; absent on the last page. */
   readonly nextCursor?: string;
 }
@@ -111,26 +116,18 @@ export function checkFilters(f: SearchFilters): void {
   if (f.limit !== undefined && (!Number.isInteger(f.limit) || f.limit < 1 || f.limit > MAX_LIMIT)) {
     details.push({ path: '/limit', message: `must be an integer from 1 to ${MAX_LIMIT}` });
   }
+  for (const i of f.include ?? []) {
+    if (!(INCLUDES as readonly string[]).includes(i))
+      details.push({ path: '/include', message: `${i} is not one of: ${INCLUDES.join(', ')}` });
+  }
   if (f.stream !== undefined && !PATTERNS.stream.test(f.stream))
     details.push({ path: '/stream', message: 'is not a stream id' });
   if (details.length > 0) throw new InvalidQueryError('invalid search parameters', details);
 }
 
-interface EventRowOut extends DerivedColumnsOut {
+interface EventRowOut extends ItemRow {
   event_id: string;
   time: string;
-  received_at: string;
-  stream: string;
-  seq: number | string;
-  hash: string;
-  record: string;
-  disclosures: string;
-  pseudonyms: string;
-  restricted_by: string[];
-  flags: string[];
-  source: string;
-  log_partition: number | string;
-  log_offset: number | string;
 }
 
 /**
@@ -201,9 +198,7 @@ export async function searchEvents(
   }
   const dir = desc ? 'DESC' : 'ASC';
   const rows = await store.query<EventRowOut>(
-    `SELECT toString(id) AS event_id, time, received_at, stream, seq, hash, record, disclosures, pseudonyms,
-            restricted_by, flags, source,
-            log_partition, log_offset, ${DERIVED_SELECT}
+    `SELECT toString(id) AS event_id, time, ${ITEM_COLUMNS}, ${DERIVED_SELECT}
      FROM ${store.table('events')} FINAL
      WHERE ${where.join(' AND ')}
      ORDER BY time ${dir}, id ${dir}
@@ -212,28 +207,46 @@ export async function searchEvents(
   );
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
-  const views = page.map((row) => viewOf(row));
-  const events =
-    filters.original === true
-      ? views
-      : await correctViews(store, tenantId, views, (v) => String(v['id']));
+  const include = new Set(filters.include ?? []);
+  const options = { record: include.has('record'), disclosures: include.has('disclosures') };
+  const items = page.map((row) => itemOf(row, options));
+  const events = filters.original === true ? items : await corrected(store, tenantId, page, items);
   const last = page[page.length - 1];
   return more && last
     ? { events, nextCursor: encodeCursor({ t: fromChTime(last.time), id: last.event_id }) }
     : { events };
 }
 
-function viewOf(row: EventRowOut): EventView {
-  const view = openRecord(row.record, row.disclosures, row.pseudonyms);
-  return {
-    ...view,
-    receivedAt: new Date(fromChTime(row.received_at)).toISOString(),
-    hash: row.hash,
-    flags: row.flags,
-    source: row.source,
-    position: { partition: Number(row.log_partition), offset: Number(row.log_offset) },
-    ...(row.restricted_by.length > 0 ? { restrictedBy: row.restricted_by } : {}),
-    // Enrichment (geo of the address, parsed user agent), beside the record it is not part of.
-    ...derivedView(row),
-  };
+/**
+ * Items with the trusted corrections recorded for them applied to `event`, and their ids in
+ * `server.correctedBy` (PROTOCOL.md §18.2); the record, hash and disclosures stay the original's.
+ * A correction applies only to the copy whose hash its `corrects` names (§18.1): another copy
+ * of the id, a fork, is not meant.
+ */
+async function corrected(
+  store: Store,
+  tenantId: string,
+  rows: readonly EventRowOut[],
+  items: SearchItem[],
+): Promise<SearchItem[]> {
+  const byEvent = await correctionsOf(
+    store,
+    tenantId,
+    rows.map((r) => r.event_id),
+  );
+  if (byEvent.size === 0) return items;
+  return items.map((item, i) => {
+    const fixes = byEvent
+      .get((rows[i] as EventRowOut).event_id)
+      ?.filter((f) => f.hash === item.hash);
+    if (!fixes || fixes.length === 0) return item;
+    return {
+      ...item,
+      event: applyCorrections(
+        item.event,
+        fixes.map((f) => f.fields),
+      ),
+      server: { ...item.server, correctedBy: fixes.map((f) => f.id) },
+    };
+  });
 }

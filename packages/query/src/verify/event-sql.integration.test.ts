@@ -178,7 +178,7 @@ describe('the engine checks agree with eventRow', () => {
 
   it('accepts every vector event of the protocol', async () => {
     const vectors = JSON.parse(
-      readFileSync(new URL('../../../protocol/vectors/v1.json', import.meta.url), 'utf8'),
+      readFileSync(new URL('../../../protocol/vectors/v2.json', import.meta.url), 'utf8'),
     ) as {
       stream: {
         events: {

@@ -2,15 +2,32 @@ import {
   canonicalJson,
   checkSealedEvent,
   NotCanonicalError,
+  PROTOCOL_VERSION,
   sealEvent,
   ZERO_HASH,
   type EventInput,
   type SaltSource,
+  type SealedEvent,
 } from '@vigil/protocol';
 import { describe, expect, it } from 'vitest';
+import { encodeSealedLine, parseSealedLine } from '../deliver/framing.js';
 import { canonicalFast } from './canonical.js';
 import { EventClock, RandomBytes } from './ids.js';
-import { Sealer } from './sealer.js';
+import { RECORD_VERSION, Sealer } from './sealer.js';
+
+/** Seals and returns the wire line. */
+function sealLine(sealer: Sealer, ...args: Parameters<Sealer['seal']>): Buffer {
+  sealer.seal(...args);
+  return Buffer.from(sealer.lineBuffer.subarray(sealer.lineStart, sealer.lineEnd));
+}
+
+/** The object form of a sealed line. */
+function eventOf(line: Buffer): SealedEvent {
+  expect(line[line.length - 1]).toBe(0x0a);
+  const parsed = parseSealedLine(line, 0, line.length - 1);
+  if (!parsed.ok) throw new Error(`${parsed.path} ${parsed.message}`);
+  return parsed.event;
+}
 
 /** A deterministic PRNG so a failure names a reproducible seed. */
 function prng(seed: number): () => number {
@@ -132,6 +149,10 @@ function randomEvent(r: () => number): EventInput {
 }
 
 describe('canonicalFast', () => {
+  it('seals the protocol version the protocol package speaks', () => {
+    expect(RECORD_VERSION).toBe(PROTOCOL_VERSION);
+  });
+
   it('equals RFC 8785 (canonicalJson) on 20 000 generated values', () => {
     const r = prng(42);
     for (let i = 0; i < 20_000; i++) {
@@ -171,17 +192,21 @@ describe('Sealer', () => {
       const input = randomEvent(r);
       const id = '0193a4b2-6c1e-7000-8000-000000000000';
       const time = '2026-11-23T09:00:00.000Z';
-      const out = mine.seal(input, id, time, link);
+      const line = sealLine(mine, input, id, time, link);
+      const out = eventOf(line);
       const personal = mine.personalPaths(input);
       const complete = { ...input, id, time, personal };
       if (personal.length === 0) delete (complete as { personal?: unknown }).personal;
       const expected = sealEvent(complete, link, reference).event;
-      expect(out.event.record, `event #${i}`).toBe(expected.record);
-      expect(out.event.hash).toBe(expected.hash);
-      expect(JSON.stringify(out.event.disclosures ?? null)).toBe(
+      expect(out.record, `event #${i}`).toBe(expected.record);
+      expect(JSON.parse(out.record)).toMatchObject({ v: 2 });
+      expect(out.hash).toBe(expected.hash);
+      expect(mine.hash).toBe(expected.hash);
+      expect(JSON.stringify(out.disclosures ?? null)).toBe(
         JSON.stringify(expected.disclosures ?? null),
       );
-      expect(JSON.parse(out.line)).toEqual(JSON.parse(JSON.stringify(expected)));
+      // The line is exactly the framing of PROTOCOL.md §9 for that event.
+      expect(line.equals(encodeSealedLine(expected)), `event #${i}`).toBe(true);
     }
   });
 
@@ -193,8 +218,8 @@ describe('Sealer', () => {
       const input = randomEvent(r);
       delete (input as { x_future_field?: unknown }).x_future_field;
       const now = Date.now();
-      const out = sealer.seal(input, clock.id(now), clock.time(now), link);
-      const checked = checkSealedEvent(JSON.parse(out.line));
+      const out = eventOf(sealLine(sealer, input, clock.id(now), clock.time(now), link));
+      const checked = checkSealedEvent(out);
       expect(checked.ok, JSON.stringify(checked)).toBe(true);
     }
   });
@@ -207,22 +232,26 @@ describe('Sealer', () => {
       outcome: 'success',
       actor: { type: 'user', id: 'u-1' },
     };
-    const a = sealer.seal(
-      input,
-      '0193a4b2-6c1e-7000-8000-000000000000',
-      '2026-11-23T09:00:00.000Z',
-      link,
+    const a = eventOf(
+      sealLine(
+        sealer,
+        input,
+        '0193a4b2-6c1e-7000-8000-000000000000',
+        '2026-11-23T09:00:00.000Z',
+        link,
+      ),
     );
-    const b = sealer.seal(
-      input,
-      '0193a4b2-6c1e-7000-8000-000000000000',
-      '2026-11-23T09:00:00.000Z',
-      link,
+    const b = eventOf(
+      sealLine(
+        sealer,
+        input,
+        '0193a4b2-6c1e-7000-8000-000000000000',
+        '2026-11-23T09:00:00.000Z',
+        link,
+      ),
     );
-    expect(a.event.disclosures?.['/actor/id']?.salt).not.toBe(
-      b.event.disclosures?.['/actor/id']?.salt,
-    );
-    expect(a.event.hash).not.toBe(b.event.hash);
+    expect(a.disclosures?.['/actor/id']?.salt).not.toBe(b.disclosures?.['/actor/id']?.salt);
+    expect(a.hash).not.toBe(b.hash);
   });
 });
 

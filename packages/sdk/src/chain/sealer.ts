@@ -1,32 +1,63 @@
 import {
   COMMITMENT_DOMAIN,
-  PROTOCOL_VERSION,
   commitmentOfCanonical,
   encodeSalt,
   getAt,
   parsePointer,
   requiredPersonalPaths,
   sealEvent,
-  sha256Hex,
   type ChainLink,
-  type Disclosures,
   type EventInput,
-  type JsonValue,
   type SaltSource,
-  type SealedEvent,
 } from '@vigil/protocol';
+import { hash as nodeHash } from 'node:crypto';
+import { HASH_HEX_LENGTH, LF, TAB } from '../deliver/framing.js';
 import { NEEDS_GENERAL, orderedCopy, stringifyOrdered } from './canonical.js';
 import type { RandomBytes } from './ids.js';
 
-/** What sealing one event yields: the wire object and its serialised line. */
-export interface SealOutput {
-  readonly event: SealedEvent;
-  /** JSON of `event`, the form the spool and request bodies carry. */
-  readonly line: string;
-}
+/**
+ * The record version this SDK seals (`"v": 2`, PROTOCOL.md §3). The SDK's own constant rather
+ * than the protocol package's PROTOCOL_VERSION so that the version it writes is a decision of
+ * this file, checked against `sealEvent` by sealer.test.ts.
+ */
+export const RECORD_VERSION = 2;
 
 const SALT_BYTES = 16;
 const SCRATCH_BYTES = 16 * 1024;
+/** The commitment preimage (PROTOCOL.md §5) starts with the domain, then u32be(len salt). */
+const PREFIX_BYTES = COMMITMENT_DOMAIN.length;
+const SALTED_AT = PREFIX_BYTES + 4;
+/** Wire lines are written into slabs of this size and kept as views (see LineArena). */
+const SLAB_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Where sealed lines are written: consecutive views of one slab, a new slab when the current one
+ * is full. Lines leave the queue in the order they were written, so a slab is released soon
+ * after its last line is acknowledged; one allocation per ~60 events instead of one per event.
+ */
+class LineArena {
+  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private at = 0;
+
+  /** A buffer and offset with at least `max` free bytes from the offset on. */
+  reserve(max: number): number {
+    if (this.at + max > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, max));
+      this.at = 0;
+    }
+    return this.at;
+  }
+
+  get buffer(): Buffer {
+    return this.slab;
+  }
+
+  /** Takes [start, end) of the current slab. */
+  take(end: number): void {
+    this.at = end;
+  }
+}
 /** Fields of a record the protocol defines, in RFC 8785 key order. */
 const KNOWN_KEYS = new Set([
   'access',
@@ -65,13 +96,26 @@ function setAt(root: Record<string, unknown>, tokens: readonly string[], value: 
  * - the record is built with its keys already in canonical order and serialised by V8's
  *   JSON.stringify (see orderedCopy for why that is RFC 8785 for the values it accepts);
  * - commitment preimages are written into one scratch buffer and salts come from a pool;
+ * - the output is the wire line of PROTOCOL.md §9 (`record TAB hash TAB disclosures LF`),
+ *   written once into a slab; the record is hashed from those bytes, not encoded twice;
  * - anything unusual (values needing the general serialiser) goes through `sealEvent` itself.
  * sealer.test.ts checks byte equality with `sealEvent` over thousands of generated events.
  */
 export class Sealer {
   private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  private readonly arena = new LineArena();
   private saltText = '';
   private readonly quotedPaths = new Map<string, string>();
+  private readonly pathBytes = new Map<string, Buffer>();
+  /** Hash of the event sealed last (the next event's `prev`). */
+  hash = '';
+  /**
+   * Where the wire line of the event sealed last is: [lineStart, lineEnd) of lineBuffer. Offsets
+   * rather than a Buffer view: a queued event then holds no object of its own besides its Entry.
+   */
+  lineBuffer: Buffer = EMPTY;
+  lineStart = 0;
+  lineEnd = 0;
 
   constructor(
     private readonly random: RandomBytes,
@@ -79,7 +123,10 @@ export class Sealer {
     private readonly extraPaths: readonly string[],
     /** A caller-supplied salt source (tests); the pool otherwise. */
     private readonly salts: SaltSource | undefined,
-  ) {}
+  ) {
+    COMMITMENT_DOMAIN.copy(this.scratch, 0);
+    this.scratch.writeUInt32BE(SALT_BYTES, PREFIX_BYTES);
+  }
 
   /** The sorted personal paths of an input: the protocol's, the input's, and the configured ones. */
   personalPaths(input: EventInput): string[] {
@@ -95,24 +142,26 @@ export class Sealer {
   }
 
   /**
-   * Seals an input already checked with checkEventInput. Throws the protocol's
+   * Seals an input already checked with checkEventInput: its wire line is then at
+   * [lineStart, lineEnd) of lineBuffer and its hash in `hash`. Throws the protocol's
    * NotCanonicalError for values without an RFC 8785 form (NaN, lone surrogates, BigInt).
    */
-  seal(input: EventInput, id: string, time: string, link: ChainLink): SealOutput {
+  seal(input: EventInput, id: string, time: string, link: ChainLink): void {
     const paths = this.personalPaths(input);
     let record: Record<string, unknown>;
     try {
       record = this.orderedRecord(input, id, time, link, paths);
     } catch (error) {
-      if (error === NEEDS_GENERAL) return this.sealGeneral(input, id, time, link, paths);
+      if (error === NEEDS_GENERAL) {
+        this.sealGeneral(input, id, time, link, paths);
+        return;
+      }
       throw error;
     }
-    let disclosures: Disclosures | undefined;
     // The disclosures' JSON is assembled from parts already at hand (each value's canonical
     // text, each salt) rather than serialised again.
     let disclosed = '';
     if (paths.length > 0) {
-      disclosures = {};
       for (const path of paths) {
         const tokens = parsePointer(path) as readonly string[];
         const value = getAt(record, tokens);
@@ -121,20 +170,34 @@ export class Sealer {
             ? JSON.stringify(value)
             : stringifyOrdered(value);
         setAt(record, tokens, this.commit(path, canonical));
-        disclosures[path] = { salt: this.saltText, value: value as JsonValue };
         disclosed += `${disclosed === '' ? '{' : ','}${this.quoted(path)}:{"salt":"${this.saltText}","value":${canonical}}`;
       }
       disclosed += '}';
     }
-    const json = stringifyOrdered(record);
-    const hash = sha256Hex(json);
-    const event: SealedEvent =
-      disclosures === undefined ? { record: json, hash } : { record: json, hash, disclosures };
-    const line =
-      disclosures === undefined
-        ? `{"record":${JSON.stringify(json)},"hash":"${hash}"}`
-        : `{"record":${JSON.stringify(json)},"hash":"${hash}","disclosures":${disclosed}}`;
-    return { event, line };
+    this.line(stringifyOrdered(record), disclosed);
+  }
+
+  /**
+   * Writes `record TAB hash TAB disclosures LF` into the arena and returns it; the hash is taken
+   * over the record bytes just written (PROTOCOL.md §4: SHA-256 of the RFC 8785 UTF-8 bytes).
+   */
+  private line(json: string, disclosed: string): void {
+    const arena = this.arena;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    const start = arena.reserve(3 * (json.length + disclosed.length) + HASH_HEX_LENGTH + 3);
+    const buf = arena.buffer;
+    let at = start + buf.write(json, start, 'utf8');
+    const hash = nodeHash('sha256', buf.subarray(start, at), 'hex');
+    buf[at++] = TAB;
+    at += buf.write(hash, at, 'latin1');
+    buf[at++] = TAB;
+    if (disclosed !== '') at += buf.write(disclosed, at, 'utf8');
+    buf[at++] = LF;
+    arena.take(at);
+    this.hash = hash;
+    this.lineBuffer = buf;
+    this.lineStart = start;
+    this.lineEnd = at;
   }
 
   /** JSON string form of a personal path; the same few paths recur, so they are cached. */
@@ -146,18 +209,6 @@ export class Sealer {
       this.quotedPaths.set(path, text);
     }
     return text;
-  }
-
-  private output(json: string, hash: string, disclosures: Disclosures | undefined): SealOutput {
-    let line = `{"record":${JSON.stringify(json)},"hash":"${hash}"`;
-    let event: SealedEvent;
-    if (disclosures === undefined) {
-      event = { record: json, hash };
-    } else {
-      event = { record: json, hash, disclosures };
-      line += `,"disclosures":${JSON.stringify(disclosures)}`;
-    }
-    return { event, line: `${line}}` };
   }
 
   /** The hashed record with keys in canonical order (personal values not yet committed). */
@@ -183,7 +234,7 @@ export class Sealer {
       seq: link.seq,
       stream: link.stream,
       time,
-      v: PROTOCOL_VERSION,
+      v: RECORD_VERSION,
     };
     if (paths.length > 0) chain['personal'] = paths;
     const record: Record<string, unknown> = {};
@@ -223,11 +274,13 @@ export class Sealer {
     time: string,
     link: ChainLink,
     paths: string[],
-  ): SealOutput {
+  ): void {
     const complete = { ...input, id, time, personal: paths };
     if (paths.length === 0) delete (complete as { personal?: unknown }).personal;
     const sealed = sealEvent(complete, link, { salt: () => this.drawSalt() });
-    return this.output(sealed.event.record, sealed.event.hash, sealed.event.disclosures);
+    const json = sealed.event.record;
+    const disclosures = sealed.event.disclosures;
+    this.line(json, disclosures === undefined ? '' : JSON.stringify(disclosures));
   }
 
   private drawSalt(): Buffer {
@@ -249,26 +302,42 @@ export class Sealer {
       this.saltText = encodeSalt(salt);
       return commitmentOfCanonical(path, canonical, salt);
     }
-    let at = COMMITMENT_DOMAIN.copy(buf, 0);
+    let at: number;
     if (this.salts !== undefined) {
       const salt = this.salts.salt();
-      at = buf.writeUInt32BE(salt.length, at);
+      at = buf.writeUInt32BE(salt.length, PREFIX_BYTES);
       salt.copy(buf, at);
       this.saltText = buf.toString('base64url', at, at + salt.length);
       at += salt.length;
     } else {
-      at = buf.writeUInt32BE(SALT_BYTES, at);
+      // The domain and the salt's length never change: written once (constructor), not per call.
+      at = SALTED_AT;
       const from = this.random.take(SALT_BYTES);
       this.random.buffer.copy(buf, at, from, from + SALT_BYTES);
       this.saltText = buf.toString('base64url', at, at + SALT_BYTES);
       at += SALT_BYTES;
     }
-    const pathBytes = buf.write(path, at + 4, 'utf8');
-    buf.writeUInt32BE(pathBytes, at);
-    at += 4 + pathBytes;
+    // u32be(len path) || path: the same few paths recur, so their bytes are encoded once.
+    const pathBytes = this.pathPreimage(path);
+    buf.set(pathBytes, at);
+    at += pathBytes.length;
     const valueBytes = buf.write(canonical, at + 4, 'utf8');
     buf.writeUInt32BE(valueBytes, at);
     at += 4 + valueBytes;
-    return sha256Hex(buf.subarray(0, at));
+    return nodeHash('sha256', buf.subarray(0, at), 'hex');
+  }
+
+  /** `u32be(len path) || UTF-8(path)`, cached per path. */
+  private pathPreimage(path: string): Buffer {
+    let bytes = this.pathBytes.get(path);
+    if (bytes === undefined) {
+      const utf8 = Buffer.from(path, 'utf8');
+      bytes = Buffer.alloc(4 + utf8.length);
+      bytes.writeUInt32BE(utf8.length, 0);
+      utf8.copy(bytes, 4);
+      if (this.pathBytes.size > 1024) this.pathBytes.clear();
+      this.pathBytes.set(path, bytes);
+    }
+    return bytes;
   }
 }

@@ -27,8 +27,9 @@ interface ErrorBody {
 /**
  * The default transport: one keep-alive connection (node:http), because the SDK sends one batch
  * at a time per client; it cost about half the CPU per request of the global fetch on Node 20
- * (bench/README.md). Bodies
- * are the batch's pre-serialised JSON; gzip runs on libuv's thread pool.
+ * (bench/README.md). Bodies are
+ * the batch's wire lines in the sealed framing (PROTOCOL.md §9), sent as they are; gzip runs on
+ * libuv's thread pool.
  */
 export class HttpTransport implements AuditTransport {
   private readonly url: URL;
@@ -52,10 +53,10 @@ export class HttpTransport implements AuditTransport {
   }
 
   async send(batch: OutgoingBatch, signal: AbortSignal): Promise<TransportResult> {
-    let body: Buffer = Buffer.from(batch.json, 'utf8');
+    let body: Buffer = batch.body;
     const headers: Record<string, string | number> = {
       authorization: this.authorization,
-      'content-type': 'application/json',
+      'content-type': batch.contentType,
     };
     if (this.gzip) {
       body = await gzip(body, { level: 1 });

@@ -10,7 +10,7 @@ class ScriptedTransport implements AuditTransport {
   answers: TransportResult[] = [];
 
   send(batch: OutgoingBatch): Promise<TransportResult> {
-    this.calls.push({ at: Date.now(), size: batch.size, bytes: batch.json.length });
+    this.calls.push({ at: Date.now(), size: batch.size, bytes: batch.body.length });
     return Promise.resolve(
       this.answers.shift() ?? { kind: 'accepted', accepted: batch.size, duplicates: 0 },
     );

@@ -2,11 +2,16 @@ import type { ErrorDetail, SealedEvent } from '@vigil/protocol';
 import type { Entry } from '../queue/entry.js';
 import type { EntryQueue } from '../queue/queue.js';
 import { backoffDelay } from './backoff.js';
+import { SEALED_CONTENT_TYPE } from './framing.js';
 import type { AuditTransport, OutgoingBatch, TransportResult } from './transport.js';
 
-/** A batch built from queue entries; both views are computed once, on first use. */
+/**
+ * A batch built from queue entries. The body is the entries' wire lines one after the other
+ * (PROTOCOL.md §9): one copy into one buffer, nothing re-encoded. The object view is only built
+ * for transports that ask for it.
+ */
 export class EntryBatch implements OutgoingBatch {
-  private text: string | undefined;
+  private buffer: Buffer | undefined;
   private list: SealedEvent[] | undefined;
 
   constructor(private readonly entries: readonly Entry[]) {}
@@ -15,13 +20,20 @@ export class EntryBatch implements OutgoingBatch {
     return this.entries.length;
   }
 
-  get json(): string {
-    if (this.text === undefined) {
-      const lines = new Array<string>(this.entries.length);
-      for (let i = 0; i < this.entries.length; i++) lines[i] = (this.entries[i] as Entry).line;
-      this.text = `{"events":[${lines.join(',')}]}`;
+  get contentType(): string {
+    return SEALED_CONTENT_TYPE;
+  }
+
+  get body(): Buffer {
+    if (this.buffer === undefined) {
+      let length = 0;
+      for (const entry of this.entries) length += entry.bytes;
+      const body = Buffer.allocUnsafe(length);
+      let at = 0;
+      for (const entry of this.entries) at += entry.copyTo(body, at);
+      this.buffer = body;
     }
-    return this.text;
+    return this.buffer;
   }
 
   get events(): readonly SealedEvent[] {
@@ -157,18 +169,18 @@ export class Sender {
   /** Takes the next batch off the queue: durable, one stream, contiguous seqs, within bounds. */
   private take(): Entry[] {
     const batch: Entry[] = [];
-    let bytes = 13; // {"events":[]}
+    let bytes = 0;
     let last: Entry | undefined;
     while (batch.length < this.settings.maxEvents) {
       const entry = this.queue.peek();
       if (entry === undefined || !entry.durable) break;
       if (last !== undefined) {
         if (entry.stream !== last.stream || entry.seq !== last.seq + 1) break;
-        if (bytes + entry.bytes + 1 > this.settings.maxBytes) break;
+        if (bytes + entry.bytes > this.settings.maxBytes) break;
       }
       this.queue.shift();
       batch.push(entry);
-      bytes += entry.bytes + 1;
+      bytes += entry.bytes;
       last = entry;
     }
     return batch;

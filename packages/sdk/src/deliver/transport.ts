@@ -5,17 +5,21 @@ import type { ErrorDetail, SealedEvent } from '@vigil/protocol';
  * directly follows the previous one (seq + 1, prev = its hash): the collector checks links inside
  * a request, so the SDK never sends a batch with a hole in it.
  *
- * Both views are computed on first use and cached: an HTTP transport takes `json`, built by
- * joining the events' serialised forms without re-serialising them; an in-process transport
- * takes `events`.
+ * Both views are computed on first use and cached: an HTTP transport takes `body`, the events'
+ * wire lines concatenated without re-serialising them; an in-process transport takes `events`.
  */
 export interface OutgoingBatch {
   /** Number of events. */
   readonly size: number;
-  /** The events, exactly as `sealEvent` produced them. */
+  /** The events in the JSON form (`{record, hash, disclosures}`), parsed from their lines. */
   readonly events: readonly SealedEvent[];
-  /** The request body of `POST /v1/events`: `{"events":[…]}`. */
-  readonly json: string;
+  /**
+   * The request body of `POST /v1/events` in the sealed framing of PROTOCOL.md §9: one line
+   * `record TAB hash TAB disclosures LF` per event.
+   */
+  readonly body: Buffer;
+  /** Media type of `body`: `application/vnd.vigil.sealed.v2`. */
+  readonly contentType: string;
 }
 
 /**

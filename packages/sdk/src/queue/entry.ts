@@ -1,35 +1,55 @@
 import type { SealedEvent } from '@vigil/protocol';
+import { lineHash, lineRecord, parseSealedLine } from '../deliver/framing.js';
 
 /**
- * One sealed event inside the SDK: its place in the chain and its serialised wire form, which is
- * computed once at `record()` and reused byte for byte for the spool file and every request body.
+ * One sealed event inside the SDK: its place in the chain and its wire line (PROTOCOL.md §9,
+ * `record TAB hash TAB disclosures LF`), built once at `record()` and reused byte for byte for
+ * the spool file and every request body. Only bytes are kept: the line's memory lies outside
+ * the JavaScript heap, so events waiting for acknowledgement cost the garbage collector one
+ * small object each instead of strings and objects it must copy between generations.
  */
 export class Entry {
   constructor(
     readonly stream: string,
     readonly seq: number,
-    /** Known for events recorded in this process; read from the record on demand otherwise. */
-    private id: string | undefined,
-    readonly hash: string,
-    /** JSON of the SealedEvent: `{"record":"…","hash":"…","disclosures":{…}}`. */
-    readonly line: string,
-    /** UTF-8 length of `line`. */
-    readonly bytes: number,
-    /** The SealedEvent object when it is at hand (recorded in this process), else parsed on demand. */
-    public event: SealedEvent | undefined,
+    /** The wire line, LF included, is [start, end) of `buffer` (a slab shared with other lines). */
+    private readonly buffer: Buffer,
+    private readonly start: number,
+    private readonly end: number,
     /** Date.now() when the event entered the queue, for `batch.maxDelayMs`. */
     public queuedAt: number,
     /** On disk per the fsync policy (always true without a spool): only durable events are sent. */
     public durable: boolean,
   ) {}
 
-  eventId(): string {
-    this.id ??= (JSON.parse(this.sealed().record) as { id: string }).id;
-    return this.id;
+  /** Bytes of the wire line. */
+  get bytes(): number {
+    return this.end - this.start;
   }
 
+  /** The wire line, LF included (a view: made on demand). */
+  get line(): Buffer {
+    return this.buffer.subarray(this.start, this.end);
+  }
+
+  /** Copies the wire line into `target` at `at`; returns its length. */
+  copyTo(target: Buffer, at: number): number {
+    return this.buffer.copy(target, at, this.start, this.end);
+  }
+
+  get hash(): string {
+    return lineHash(this.line);
+  }
+
+  /** The event id, read from the record (dead letters only, so parsing is fine). */
+  eventId(): string {
+    return (JSON.parse(lineRecord(this.line)) as { id: string }).id;
+  }
+
+  /** The event in the JSON form (in-process transports, dead letters). */
   sealed(): SealedEvent {
-    this.event ??= JSON.parse(this.line) as SealedEvent;
-    return this.event;
+    const parsed = parseSealedLine(this.line, 0, this.line.length - 1);
+    if (!parsed.ok) throw new Error(`malformed queued line: ${parsed.path} ${parsed.message}`);
+    return parsed.event;
   }
 }

@@ -12,7 +12,8 @@ import {
 } from 'node:fs';
 import { open, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256Hex, STREAM_CLOSED, type SealedEvent } from '@vigil/protocol';
+import { sha256Hex, STREAM_CLOSED } from '@vigil/protocol';
+import { HASH_HEX_LENGTH, TAB } from '../deliver/framing.js';
 import { SdkError, SdkErrorCodes } from '../errors.js';
 import type { ResolvedSpool } from '../options.js';
 import { isProcessAlive } from '@vigil/protocol/process';
@@ -22,10 +23,12 @@ import { Entry } from '../queue/entry.js';
  * The durable spool: an append-only log of sealed events in numbered segment files.
  *
  *   <dir>/lock                  pid of the process using the directory
- *   <dir>/seg-0000000001.log    {"vigilSpool":1,"stream":"…","firstSeq":N}\n  (header)
- *                               <seq>\t<SealedEvent JSON>\n                   (one line per event)
+ *   <dir>/seg-0000000001.log    {"vigilSpool":2,"stream":"…","firstSeq":N}\n  (header)
+ *                               <seq>\t<wire line>                           (one line per event)
  *   <dir>/acked.json            {"streams":{"<stream>":<highest acknowledged seq>}}
  *
+ * A wire line is the event's line of the sealed framing (PROTOCOL.md §9), `record TAB hash TAB
+ * disclosures LF`, the very bytes queued and sent: the spool never re-encodes an event.
  * A segment holds events of one stream in seq order. Events are appended in groups; a group is
  * written with one write() and, per the fsync policy, one fdatasync(); `record()` resolves when
  * its group is done. Segments whose events are all acknowledged are deleted, except the newest,
@@ -72,6 +75,8 @@ export interface DroppedRange {
 }
 
 const SEGMENT = /^seg-(\d{10})\.log$/;
+/** Format of the segment files (header `vigilSpool`); 1 held JSON events of protocol v1. */
+const SPOOL_FORMAT = 2;
 /**
  * The spool holds whole events, personal values and salts included, in plain text: owner-only
  * directory and files whatever the umask (a umask only removes bits). A directory that exists
@@ -97,20 +102,30 @@ function ioError(message: string, cause: unknown): SdkError {
   });
 }
 
-/** A spool line `<seq>\t<json>` if it is whole and its hash checks, for the tail scan. */
-function parseLine(text: string): { seq: number; event: SealedEvent } | undefined {
-  const tab = text.indexOf('\t');
-  if (tab <= 0) return undefined;
-  const seq = Number(text.slice(0, tab));
+interface SpoolLine {
+  readonly seq: number;
+  /** Where the wire line starts (after `<seq>\t`) and where its record ends (the first TAB). */
+  readonly lineStart: number;
+  readonly recordEnd: number;
+}
+
+/**
+ * A spool line `<seq>\t<record>\t<hash>\t<disclosures>` in buf[start, end) (LF excluded) if
+ * it is whole and its record's hash checks, for the tail scan.
+ */
+function parseLine(buf: Buffer, start: number, end: number): SpoolLine | undefined {
+  const tab = buf.indexOf(TAB, start);
+  if (tab <= start || tab >= end || tab - start > 16) return undefined;
+  const seq = Number(buf.toString('latin1', start, tab));
   if (!Number.isSafeInteger(seq) || seq < 0) return undefined;
-  try {
-    const event = JSON.parse(text.slice(tab + 1)) as SealedEvent;
-    if (typeof event.record !== 'string' || sha256Hex(event.record) !== event.hash)
-      return undefined;
-    return { seq, event };
-  } catch {
+  const recordEnd = buf.indexOf(TAB, tab + 1);
+  const hashEnd = recordEnd + 1 + HASH_HEX_LENGTH;
+  if (recordEnd < 0 || hashEnd >= end || buf[hashEnd] !== TAB) return undefined;
+  if (
+    sha256Hex(buf.subarray(tab + 1, recordEnd)) !== buf.toString('latin1', recordEnd + 1, hashEnd)
+  )
     return undefined;
-  }
+  return { seq, lineStart: tab + 1, recordEnd };
 }
 
 export class Spool {
@@ -216,27 +231,33 @@ export class Spool {
       if (segment.lastSeq < segment.firstSeq) continue;
       const last = this.lastLine(segment);
       if (last === undefined) continue;
-      const record = JSON.parse(last.event.record) as { action?: unknown };
-      return {
-        stream: segment.stream,
-        seq: last.seq,
-        hash: last.event.hash,
-        closed: record.action === STREAM_CLOSED,
-      };
+      return { stream: segment.stream, ...last };
     }
     return undefined;
   }
 
-  private lastLine(segment: Segment): { seq: number; event: SealedEvent } | undefined {
+  private lastLine(segment: Segment): Omit<SpoolHead, 'stream'> | undefined {
     const fd = openSync(segment.path, 'r');
     try {
       const from = Math.max(0, segment.size - TAIL_BYTES);
       const buf = Buffer.allocUnsafe(segment.size - from);
       readSync(fd, buf, 0, buf.length, from);
-      const lines = buf.toString('utf8').split('\n');
-      for (let i = lines.length - 1; i >= 0; i--) {
-        const parsed = parseLine(lines[i] as string);
-        if (parsed !== undefined) return parsed;
+      let nlAt = buf.lastIndexOf(10);
+      while (nlAt >= 0) {
+        const start = nlAt === 0 ? 0 : buf.lastIndexOf(10, nlAt - 1) + 1;
+        const parsed = parseLine(buf, start, nlAt);
+        if (parsed !== undefined) {
+          const { lineStart, recordEnd } = parsed;
+          const record = JSON.parse(buf.toString('utf8', lineStart, recordEnd)) as {
+            action?: unknown;
+          };
+          return {
+            seq: parsed.seq,
+            hash: buf.toString('latin1', recordEnd + 1, recordEnd + 1 + HASH_HEX_LENGTH),
+            closed: record.action === STREAM_CLOSED,
+          };
+        }
+        nlAt = start - 1;
       }
       return undefined;
     } finally {
@@ -264,7 +285,7 @@ export class Spool {
         header = undefined;
       }
       if (
-        header?.vigilSpool !== 1 ||
+        header?.vigilSpool !== SPOOL_FORMAT ||
         typeof header.stream !== 'string' ||
         !Number.isSafeInteger(header.firstSeq)
       ) {
@@ -275,7 +296,9 @@ export class Spool {
           this.openWarnings.push(
             new SdkError(
               SdkErrorCodes.SPOOL_CORRUPT,
-              `spool file ${path} had no valid header; removed`,
+              header?.vigilSpool === 1
+                ? `spool file ${path} holds protocol v1 events, which collectors no longer accept; removed`
+                : `spool file ${path} had no valid header; removed`,
             ),
           );
         }
@@ -296,7 +319,7 @@ export class Spool {
           const start = nlAt === 0 ? 0 : buf.lastIndexOf(10, nlAt - 1) + 1;
           // A line that may begin before this window is judged with the next, earlier window.
           if (start === 0 && from > headerBytes) break;
-          const parsed = parseLine(buf.toString('utf8', start, nlAt));
+          const parsed = parseLine(buf, start, nlAt);
           if (parsed !== undefined) {
             lastSeq = parsed.seq;
             end = from + nlAt + 1;
@@ -376,11 +399,11 @@ export class Spool {
     this.groupDone = undefined;
     this.resolveGroup = undefined;
     try {
-      let chunk = '';
+      let chunk: Entry[] = [];
       let chunkBytes = 0;
       let target = this.current;
       for (const entry of group) {
-        const lineBytes = entry.bytes + String(entry.seq).length + 2;
+        const lineBytes = entry.bytes + String(entry.seq).length + 1;
         if (
           target === undefined ||
           target.segment.stream !== entry.stream ||
@@ -390,10 +413,10 @@ export class Spool {
           if (target !== undefined && chunkBytes > 0)
             await this.write(target, chunk, chunkBytes, sync);
           target = await this.roll(entry, sync);
-          chunk = '';
+          chunk = [];
           chunkBytes = 0;
         }
-        chunk += `${entry.seq}\t${entry.line}\n`;
+        chunk.push(entry);
         chunkBytes += lineBytes;
         target.segment.lastSeq = entry.seq;
       }
@@ -409,12 +432,20 @@ export class Spool {
     if (this.pending.length > 0) this.schedule();
   }
 
+  /** Appends `<seq>\t<wire line>` for each entry, in one write. */
   private async write(
     target: { segment: Segment; handle: FileHandle },
-    chunk: string,
+    entries: readonly Entry[],
     bytes: number,
     sync: boolean,
   ): Promise<void> {
+    const chunk = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (const entry of entries) {
+      at += chunk.write(String(entry.seq), at, 'latin1');
+      chunk[at++] = TAB;
+      at += entry.copyTo(chunk, at);
+    }
     await target.handle.write(chunk);
     if (sync) await target.handle.datasync();
     target.segment.size += bytes;
@@ -435,7 +466,7 @@ export class Spool {
     const num = this.nextNum++;
     const path = join(this.options.dir, segmentName(num));
     const handle = await open(path, 'a', PRIVATE_FILE_MODE);
-    const header = `${JSON.stringify({ vigilSpool: 1, stream: first.stream, firstSeq: first.seq })}\n`;
+    const header = `${JSON.stringify({ vigilSpool: SPOOL_FORMAT, stream: first.stream, firstSeq: first.seq })}\n`;
     const headerBytes = Buffer.byteLength(header);
     await handle.write(header);
     if (sync) {
@@ -592,10 +623,10 @@ export class Spool {
           while (start <= last && entries.length < maxEvents && bytes < maxBytes) {
             const nl = buf.indexOf(10, start);
             const lineStart = offset + start;
-            const text = buf.toString('utf8', start, nl);
+            const from = start;
             start = nl + 1;
             if (lineStart === 0) continue; // the header
-            const entry = this.entryOf(segment, text, after);
+            const entry = this.entryOf(segment, buf, from, nl, after);
             if (entry === undefined) continue;
             entries.push(entry);
             bytes += entry.bytes;
@@ -615,17 +646,27 @@ export class Spool {
     return { entries, caughtUp };
   }
 
-  /** An entry from a spool line, or undefined for the header, an event already loaded, or a damaged line. */
-  private entryOf(segment: Segment, text: string, after: number): Entry | undefined {
-    const tab = text.indexOf('\t');
-    const seq = Number(text.slice(0, tab));
-    if (tab <= 0 || !Number.isSafeInteger(seq)) return undefined;
+  /**
+   * An entry from the spool line buf[start, nl) (`nl` is its LF), or undefined for an event
+   * already loaded or a damaged line. The wire line is copied out of the read buffer, so a
+   * queued event holds its own bytes, not the whole chunk read.
+   */
+  private entryOf(
+    segment: Segment,
+    buf: Buffer,
+    start: number,
+    nl: number,
+    after: number,
+  ): Entry | undefined {
+    const tab = buf.indexOf(TAB, start);
+    const seq = tab > start && tab < nl ? Number(buf.toString('latin1', start, tab)) : Number.NaN;
+    if (!Number.isSafeInteger(seq)) return undefined;
     if (seq <= after) return undefined;
-    const line = text.slice(tab + 1);
-    let event: SealedEvent;
-    try {
-      event = JSON.parse(line) as SealedEvent;
-    } catch {
+    // Written whole by this SDK and cut at the last whole line on open: the framing is checked,
+    // the hash is the collector's to check (a damaged event is dead-lettered, not lost silently).
+    const recordEnd = buf.indexOf(TAB, tab + 1);
+    const hashEnd = recordEnd + 1 + HASH_HEX_LENGTH;
+    if (recordEnd < 0 || recordEnd >= nl || hashEnd >= nl || buf[hashEnd] !== TAB) {
       this.hooks.onError(
         new SdkError(
           SdkErrorCodes.SPOOL_CORRUPT,
@@ -634,17 +675,9 @@ export class Spool {
       );
       return undefined;
     }
-    return new Entry(
-      segment.stream,
-      seq,
-      undefined,
-      event.hash,
-      line,
-      Buffer.byteLength(line),
-      event,
-      Date.now(),
-      true,
-    );
+    const line = Buffer.allocUnsafe(nl + 1 - (tab + 1));
+    buf.copy(line, 0, tab + 1, nl + 1);
+    return new Entry(segment.stream, seq, line, 0, line.length, Date.now(), true);
   }
 
   /** Writes what is pending, syncs, records acknowledgements and releases the lock. */

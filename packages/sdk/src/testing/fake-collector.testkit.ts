@@ -9,9 +9,12 @@ import {
   type EventRecord,
   type SealedEvent,
 } from '@vigil/protocol';
+import { parseSealedLine, SEALED_CONTENT_TYPE, splitSealedLines } from '../deliver/framing.js';
 
 /*
- * A small stand-in for the collector's POST /v1/events, on 127.0.0.1 and a free port: it checks
+ * A small stand-in for the collector's POST /v1/events, on 127.0.0.1 and a free port: it reads
+ * the sealed framing of PROTOCOL.md §9 (`application/vnd.vigil.sealed.v2`, the SDK's form) and
+ * the JSON form (`{"events":[…]}`), checks
  * every event with the protocol's checkSealedEvent and every request's links with
  * checkBatchLinks (as the real collector does), dedupes by id and hash, and keeps what it
  * accepts in arrival order. Tests steer it with `intercept` to simulate outages and refusals.
@@ -26,6 +29,9 @@ export interface SeenRequest {
   readonly status: number;
   readonly events: number;
   readonly gzip: boolean;
+  readonly contentType: string;
+  /** The request body as received (after gunzip). */
+  readonly body: Buffer;
   /** [stream, first seq, last seq] of each stream in the request. */
   readonly spans: readonly [string, number, number][];
 }
@@ -122,12 +128,30 @@ export class FakeCollector {
       });
       return;
     }
-    const body = JSON.parse(raw.toString('utf8')) as { events: unknown[] };
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
     const details: ErrorDetail[] = [];
+    let wires: unknown[];
+    if (contentType === SEALED_CONTENT_TYPE) {
+      wires = splitSealedLines(raw).map(([start, end], index) => {
+        const parsed = parseSealedLine(raw, start, end);
+        if (parsed.ok) return parsed.event;
+        details.push({ index, path: parsed.path, message: parsed.message });
+        return undefined;
+      });
+    } else if (contentType === 'application/json') {
+      wires = (JSON.parse(raw.toString('utf8')) as { events: unknown[] }).events;
+    } else {
+      this.send(res, {
+        status: 415,
+        body: { error: { code: 'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE', message: contentType } },
+      });
+      return;
+    }
     const records: EventRecord[] = [];
     const events: SealedEvent[] = [];
     const links: BatchLinkItem[] = [];
-    body.events.forEach((wire, index) => {
+    wires.forEach((wire, index) => {
+      if (wire === undefined) return;
       const checked = checkSealedEvent(wire, index);
       if (!checked.ok) {
         details.push(...checked.details);
@@ -152,7 +176,14 @@ export class FakeCollector {
       else span[2] = r.seq;
     }
     const seen = (status: number): void => {
-      this.requests.push({ status, events: body.events.length, gzip, spans: [...spans.values()] });
+      this.requests.push({
+        status,
+        events: wires.length,
+        gzip,
+        contentType,
+        body: raw,
+        spans: [...spans.values()],
+      });
     };
     if (details.length > 0) {
       this.protocolViolations.push({ details });
