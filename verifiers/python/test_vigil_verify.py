@@ -190,7 +190,8 @@ class SealedEvents(unittest.TestCase):
         self.assertTrue(any("lone surrogate" in p for p in problems(w)))
 
     def test_noncanonical_record_with_its_own_hash_is_refused(self):
-        text = event(0)["record"].replace('"v":1}', '"v":1 }')
+        text = event(0)["record"].replace(f'"v":{RECORD_V}}}', f'"v":{RECORD_V} }}')
+        self.assertNotEqual(text, event(0)["record"])
         w = {"record": text, "hash": vv.sha256_hex(text.encode())}
         self.assertTrue(any("RFC 8785" in p for p in problems(w)))
 

@@ -2356,6 +2356,41 @@ class Api:
         return parse_json(raw.decode("utf-8"))
 
 
+def item_parts(item: dict) -> tuple[Any, Any, dict, list[str], dict]:
+    """(id, hash, opened event, flags, states) of a search item (§20.1: `hash`, `event`,
+    `personal`, `server`); a server before §20 merged the server fields into the event."""
+    if isinstance(item.get("event"), dict) and isinstance(item.get("server"), dict):
+        ev = item["event"]
+        return ev.get("id"), item.get("hash"), ev, list(item["server"].get("flags") or []), item.get("personal") or {}
+    return item.get("id"), item.get("hash"), item, list(item.get("flags") or []), {}
+
+
+def verify_item(item: dict, spec: Spec) -> list[str]:
+    """§20.5: an item asked for with include=record,disclosures, checked from the item alone."""
+    probs: list[str] = []
+    rec, h = item.get("record"), item.get("hash")
+    if not isinstance(rec, str) or has_lone_surrogate(rec) or not is_hex64(h):
+        return ["item: record and hash must be present (include=record)"]
+    if sha256_hex(rec.encode("utf-8")) != h:
+        probs.append("item: SHA-256 of record is not hash")
+    w = {"record": rec, "hash": h}
+    if item.get("disclosures"):
+        w["disclosures"] = item["disclosures"]
+    ch = check_sealed_event(w, spec, allow_reserved=True)
+    probs += [f"item{p}" for p in ch.problems if "RFC 8785" not in p]
+    if ch.record is not None:
+        listed = ch.record.get("personal", [])
+        states = item.get("personal") or {}
+        if sorted(states) != sorted(listed):
+            probs.append("item: personal states are not the record's personal list")
+        for p, state in states.items():
+            if state == "disclosed" and p not in (item.get("disclosures") or {}):
+                probs.append(f"item: {p} is disclosed but has no disclosure")
+            if state not in ("disclosed", "pseudonymised", "erased", "withheld"):
+                probs.append(f"item: {p} has an unknown state {state!r}")
+    return probs
+
+
 def verify_live(
     api: Api,
     keys: Keys,
@@ -2409,7 +2444,9 @@ def verify_live(
     def take(item: dict) -> bool:
         """Checks one search result through its inclusion proof; False: no checkpoint covers it yet."""
         nonlocal fail
-        eid, h = item.get("id"), item.get("hash")
+        eid, h, view, item_flags, _states = item_parts(item)
+        if "record" in item:
+            fail.extend(f"event {eid}: {p}" for p in verify_item(item, spec))
         status, raw = api.request("GET", f"/v1/proofs/inclusion?event={quote(str(eid))}&hash={quote(str(h))}", token=admin_key)
         if status == 409:
             return False  # stored, not yet covered by a checkpoint (§15.4)
@@ -2431,7 +2468,7 @@ def verify_live(
         # A record that is not its own RFC 8785 form is refused by §8.1, unless the consumer
         # flagged it `noncanonical` at ingest (§4, §6.2): judged below, with its integrity event.
         form = [p for p in probs if "RFC 8785" in p]
-        if form and len(form) == len(probs) and "noncanonical" in (item.get("flags") or []):
+        if form and len(form) == len(probs) and "noncanonical" in item_flags:
             pending.append((eid, h, "noncanonical", f"event {eid}: {form[0]}"))
             probs = []
         fail += [f"event {eid}: {p}" for p in probs]
@@ -2444,13 +2481,13 @@ def verify_live(
         r = parse_json(proof["record"])
         records.append((r, h))
         items[(eid, h)] = item
-        by_position.setdefault((r["stream"], r["seq"]), []).append((eid, h, set(item.get("flags") or [])))
+        by_position.setdefault((r["stream"], r["seq"]), []).append((eid, h, set(item_flags)))
         if r["action"].startswith("integrity.") and isinstance(r.get("metadata"), dict):
             integrity.add((r["action"], r["metadata"].get("eventId"), r["metadata"].get("eventHash")))
         # the search result is the record opened: its clear members must be the record's
         personal_tops = {(pointer_tokens(p) or [""])[0] for p in r.get("personal", [])}
         for k, v in r.items():
-            if k not in personal_tops and k != "personal" and k in item and item[k] != v:
+            if k not in personal_tops and k != "personal" and k in view and view[k] != v:
                 fail.append(f"event {eid}: the search result's {k} is not the record's")
         return True
 
@@ -2459,7 +2496,7 @@ def verify_live(
     while True:
         # Search hides a restricted subject's events (GDPR Art. 18) unless an admin key asks for
         # them, which the server records; without them a stream shows holes where they are.
-        listing = "/v1/events?limit=500&order=asc&original=true" + ("&includeRestricted=true" if admin_key else "")
+        listing = "/v1/events?limit=500&order=asc&original=true&include=record,disclosures" + ("&includeRestricted=true" if admin_key else "")
         page = api.json("GET", listing + (f"&cursor={quote(cursor)}" if cursor else ""), token=admin_key)
         waiting += [item for item in page.get("events", []) if not take(item)]
         cursor = page.get("nextCursor")
@@ -2516,14 +2553,14 @@ def verify_live(
     for r, h in records:
         c = r.get("corrects")
         if isinstance(c, dict) and r["stream"].startswith("vigil/admin/") and (r["id"], h) in items:
-            corrections.setdefault((c.get("event"), c.get("hash")), []).append(items[(r["id"], h)])
+            corrections.setdefault((c.get("event"), c.get("hash")), []).append(item_parts(items[(r["id"], h)])[2])
     for (eid, h), corrs in corrections.items():
-        original = items.get((eid, h))
+        original = item_parts(items[(eid, h)])[2] if (eid, h) in items else None
         if original is None:
             fail.append(f"correction of {eid}: the corrected event was not found by search")
             continue
         page = api.json("GET", "/v1/events?limit=500&order=asc&stream=" + quote(original["stream"]) + ("&includeRestricted=true" if admin_key else ""), token=admin_key)
-        shown = [x for x in page.get("events", []) if x.get("id") == eid and x.get("hash") == h]
+        shown = [item_parts(x)[2] for x in page.get("events", []) if item_parts(x)[:2] == (eid, h)]
         want = apply_corrections(original, corrs)
         if not shown or any(shown[0].get(k) != want[k] for k in want if k not in ("flags", "position", "receivedAt", "source")):
             fail.append(f"event {eid}: the corrected view is not the original with its {len(corrs)} correction(s) applied")
@@ -2541,10 +2578,11 @@ def verify_live(
                 if item is None:
                     info.append(f"erasure receipt {signed['id']}: event {ev['id']} was not found by search")
                     continue
-                # §17.4: none of its listed paths has a disclosure any more (the view shows null)
+                # §17.4: none of its listed paths has a disclosure any more (null, state erased)
+                _, _, view, _, states = item_parts(item)
                 for p in ev["paths"]:
-                    ok, v = resolve(item, pointer_tokens(p) or [])
-                    if ok and v is not None:
+                    ok, v = resolve(view, pointer_tokens(p) or [])
+                    if (ok and v is not None) or states.get(p, "erased") != "erased" or p in (item.get("disclosures") or {}):
                         fail.append(f"erasure receipt {signed['id']}: event {ev['id']} still discloses {p}")
         info.append(f"{len(receipts or [])} erasure receipts checked")
         if subject:
