@@ -21,7 +21,7 @@ import { tempDataDir } from './helpers/vigil.js';
  */
 
 const vectors = resolve(import.meta.dirname, '../packages/protocol/vectors');
-const bundle = readFileSync(join(vectors, 'bundle-v1.ndjson'), 'utf8');
+const bundle = readFileSync(join(vectors, 'bundle-v2.ndjson'), 'utf8');
 const merkle = JSON.parse(readFileSync(join(vectors, 'merkle-v2.json'), 'utf8')) as {
   key: { publicKey: string; seedHex: string; keyId: string };
   partition: number;
@@ -29,12 +29,12 @@ const merkle = JSON.parse(readFileSync(join(vectors, 'merkle-v2.json'), 'utf8'))
 };
 const { publicKey } = merkle.key;
 const refused = (
-  JSON.parse(readFileSync(join(vectors, 'refused-v1.json'), 'utf8')) as {
+  JSON.parse(readFileSync(join(vectors, 'refused-v2.json'), 'utf8')) as {
     cases: { name: string; kind: string; bundle?: string; problem: string }[];
   }
 ).cases.filter((c) => c.kind === 'bundle');
 const events = (
-  JSON.parse(readFileSync(join(vectors, 'v1.json'), 'utf8')) as {
+  JSON.parse(readFileSync(join(vectors, 'v2.json'), 'utf8')) as {
     stream: { events: { record: string; hash: string; disclosures?: Disclosures }[] };
   }
 ).stream.events;

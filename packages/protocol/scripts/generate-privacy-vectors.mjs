@@ -1,4 +1,4 @@
-// Writes vectors/bundle-v1.ndjson and vectors/privacy-v1.json: a subject bundle, a subject
+// Writes vectors/bundle-v2.ndjson and vectors/privacy-v2.json: a subject bundle, a subject
 // digest, an erasure receipt and a correction (PROTOCOL.md §16-§18). Run after a build:
 //   node packages/protocol/scripts/generate-privacy-vectors.mjs
 // Everything derives from vectors/v2.json, vectors/merkle-v2.json and fixed seeds (Ed25519
@@ -164,15 +164,15 @@ delete opened.personal;
 const correctionView = { ...correctionInput };
 const correctedView = applyCorrections(opened, [correctedFields(correctionView)]);
 
-writeFileSync(new URL('../vectors/bundle-v1.ndjson', import.meta.url), bundle);
+writeFileSync(new URL('../vectors/bundle-v2.ndjson', import.meta.url), bundle);
 const vectors = {
-  protocol: 1,
+  protocol: 2,
   description:
     'Vigil subject bundles, subject digests, erasure receipts and corrections (PROTOCOL.md §16-§18). Built from vectors/v2.json and vectors/merkle-v2.json; the signing key is the one of merkle-v2.json (never sign anything with it) and the digest key is SHA-256 of "vigil-vector:subject-key".',
   key: merkle.key,
   subjectDigest: { keyHex: hex(subjectKey), cases: digestCases },
   bundle: {
-    file: 'bundle-v1.ndjson',
+    file: 'bundle-v2.ndjson',
     subject,
     createdAt,
     checkpoint: checkpoint.id,
@@ -202,11 +202,11 @@ const vectors = {
   },
 };
 writeFileSync(
-  new URL('../vectors/privacy-v1.json', import.meta.url),
+  new URL('../vectors/privacy-v2.json', import.meta.url),
   JSON.stringify(vectors, null, 2) + '\n',
 );
 console.log(
-  'wrote vectors/bundle-v1.ndjson (%d bytes) and vectors/privacy-v1.json; bundle body %s',
+  'wrote vectors/bundle-v2.ndjson (%d bytes) and vectors/privacy-v2.json; bundle body %s',
   Buffer.byteLength(bundle),
   statement.bodyDigest,
 );

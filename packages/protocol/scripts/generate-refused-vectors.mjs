@@ -1,5 +1,5 @@
-// Writes vectors/refused-v1.json: documents a verifier MUST refuse (PROTOCOL.md §12, §14-§17), each
-// a small change of a valid vector of merkle-v2.json, privacy-v1.json or bundle-v1.ndjson. Run
+// Writes vectors/refused-v2.json: documents a verifier MUST refuse (PROTOCOL.md §12, §14-§17), each
+// a small change of a valid vector of merkle-v2.json, privacy-v2.json or bundle-v2.ndjson. Run
 // after a build:   node packages/protocol/scripts/generate-refused-vectors.mjs
 // Documents that are signed themselves (a bundle, a receipt, a checkpoint statement) are signed
 // again with the vector key after the change, so only the rule the case names refuses them.
@@ -26,8 +26,8 @@ import {
 
 const file = (name) => readFileSync(new URL(`../vectors/${name}`, import.meta.url), 'utf8');
 const merkle = JSON.parse(file('merkle-v2.json'));
-const privacy = JSON.parse(file('privacy-v1.json'));
-const bundle = file('bundle-v1.ndjson');
+const privacy = JSON.parse(file('privacy-v2.json'));
+const bundle = file('bundle-v2.ndjson');
 const events = JSON.parse(file('v2.json')).stream.events;
 
 const privateKey = privateKeyFromSeed(Buffer.from(merkle.key.seedHex, 'hex'));
@@ -551,13 +551,13 @@ for (const c of cases) {
 }
 
 const vectors = {
-  protocol: 1,
+  protocol: 2,
   description:
-    "Documents a verifier MUST refuse (PROTOCOL.md §12, §14-§17), each a small change of a vector of merkle-v2.json, privacy-v1.json or bundle-v1.ndjson; documents that carry their own signature are signed again with the vector key, so only the rule of `section` refuses them. `keys` (when present) replaces the trusted key of merkle-v2.json; `problem` is the text Vigil's message contains.",
+    "Documents a verifier MUST refuse (PROTOCOL.md §12, §14-§17), each a small change of a vector of merkle-v2.json, privacy-v2.json or bundle-v2.ndjson; documents that carry their own signature are signed again with the vector key, so only the rule of `section` refuses them. `keys` (when present) replaces the trusted key of merkle-v2.json; `problem` is the text Vigil's message contains.",
   cases,
 };
 writeFileSync(
-  new URL('../vectors/refused-v1.json', import.meta.url),
+  new URL('../vectors/refused-v2.json', import.meta.url),
   JSON.stringify(vectors, null, 2) + '\n',
 );
-console.log('wrote vectors/refused-v1.json (%d cases)', cases.length);
+console.log('wrote vectors/refused-v2.json (%d cases)', cases.length);

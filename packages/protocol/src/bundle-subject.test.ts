@@ -18,7 +18,7 @@ import {
 
 /**
  * Bundles tie roles and disclosures to the subject (PROTOCOL.md §16.3, §16.5 step 5): what a
- * verifier accepts besides the vector bundle (refused-v1.json holds what it refuses).
+ * verifier accepts besides the vector bundle (refused-v2.json holds what it refuses).
  */
 
 const read = (name: string): string =>
@@ -26,7 +26,7 @@ const read = (name: string): string =>
 const merkle = JSON.parse(read('merkle-v2.json')) as {
   key: { seedHex: string; keyId: string; publicKey: string };
 };
-const vectorBundle = read('bundle-v1.ndjson');
+const vectorBundle = read('bundle-v2.ndjson');
 const key = privateKeyFromSeed(Buffer.from(merkle.key.seedHex, 'hex'));
 const publicKey = rawPublicKey(createPublicKey(key)).toString('base64url');
 const [header, e1, e2] = vectorBundle

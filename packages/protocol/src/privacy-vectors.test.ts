@@ -25,8 +25,8 @@ import {
 } from './index.js';
 
 /**
- * Recomputes vectors/privacy-v1.json and vectors/bundle-v1.ndjson (PROTOCOL.md §16-§18) from
- * v1.json, merkle-v2.json and the fixed seeds, and checks that the published bundle, receipt and
+ * Recomputes vectors/privacy-v2.json and vectors/bundle-v2.ndjson (PROTOCOL.md §16-§18) from
+ * v2.json, merkle-v2.json and the fixed seeds, and checks that the published bundle, receipt and
  * correction verify with the public key alone and fail when any byte of them changes.
  */
 
@@ -47,7 +47,7 @@ const merkle = JSON.parse(read('merkle-v2.json')) as {
   leaves: { leafHash: string; stream: string; seq: number; eventHash: string }[];
   checkpoints: { id: string; checkpoint: string; signature: string }[];
 };
-const vectors = JSON.parse(read('privacy-v1.json')) as {
+const vectors = JSON.parse(read('privacy-v2.json')) as {
   key: { publicKey: string; keyId: string };
   subjectDigest: {
     keyHex: string;
@@ -269,7 +269,7 @@ describe('privacy vectors (PROTOCOL.md §16-§18)', () => {
     const end = doc.indexOf('\n## §19 ');
     expect(start).toBeGreaterThan(0);
     const text = doc.slice(start, end > start ? end : undefined);
-    const published = read('privacy-v1.json') + read('merkle-v2.json') + bundle;
+    const published = read('privacy-v2.json') + read('merkle-v2.json') + bundle;
     for (const run of text.match(/(?<![0-9A-Za-z])[0-9a-f]{32,}(?![0-9A-Za-z])/g) ?? [])
       expect(published, `PROTOCOL.md quotes ${run}`).toContain(run);
     // Signatures: 86 base64url characters (table rules are dashes only).

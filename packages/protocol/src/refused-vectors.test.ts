@@ -13,7 +13,7 @@ import {
 } from './index.js';
 
 /**
- * vectors/refused-v1.json (PROTOCOL.md §11, "Refused documents"): every case is a valid vector
+ * vectors/refused-v2.json (PROTOCOL.md §11, "Refused documents"): every case is a valid vector
  * changed in one way that a verifier MUST refuse, and Vigil's verifiers refuse each one for the
  * reason the case names. Written by scripts/generate-refused-vectors.mjs.
  */
@@ -31,7 +31,7 @@ interface RefusedCase {
 const read = (name: string): string =>
   readFileSync(new URL(`../vectors/${name}`, import.meta.url), 'utf8');
 const merkle = JSON.parse(read('merkle-v2.json')) as { key: { publicKey: string } };
-const refused = JSON.parse(read('refused-v1.json')) as { protocol: number; cases: RefusedCase[] };
+const refused = JSON.parse(read('refused-v2.json')) as { protocol: number; cases: RefusedCase[] };
 
 function verdict(c: RefusedCase): { ok: boolean; problem?: string } {
   const keys = c.keys ?? [merkle.key.publicKey];
@@ -49,9 +49,9 @@ function verdict(c: RefusedCase): { ok: boolean; problem?: string } {
   }
 }
 
-describe('refused-v1.json: documents a verifier must refuse', () => {
+describe('refused-v2.json: documents a verifier must refuse', () => {
   it('covers every kind of signed or proof document', () => {
-    expect(refused.protocol).toBe(1);
+    expect(refused.protocol).toBe(2);
     expect(new Set(refused.cases.map((c) => c.kind))).toEqual(
       new Set(['bundle', 'checkpoint', 'inclusionProof', 'consistencyProof', 'erasureReceipt']),
     );
@@ -64,7 +64,7 @@ describe('refused-v1.json: documents a verifier must refuse', () => {
   });
 
   it('refuses the vector bundle with an unused bit of its signature set (same bytes)', () => {
-    const bundle = read('bundle-v1.ndjson');
+    const bundle = read('bundle-v2.ndjson');
     const signature = /"signature":"([A-Za-z0-9_-]+)"/.exec(
       bundle.trimEnd().split('\n').pop()!,
     )![1]!;

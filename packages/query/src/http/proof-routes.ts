@@ -75,8 +75,13 @@ export const inclusionProofSchema = {
     treeSize: { type: 'integer' },
     leaf: {
       type: 'object',
-      required: ['stream', 'seq', 'eventHash'],
-      properties: { stream: { type: 'string' }, seq: { type: 'integer' }, eventHash: hash },
+      required: ['stream', 'seq', 'eventHash', 'columns'],
+      properties: {
+        stream: { type: 'string' },
+        seq: { type: 'integer' },
+        eventHash: hash,
+        columns: { ...hash, description: 'the column digest the leaf binds (§13.2.1)' },
+      },
     },
     leafData: { type: 'string', description: 'hex of the leaf data bytes (§13.2)' },
     leafHash: hash,
