@@ -132,6 +132,8 @@ export interface EngineSnapshot {
   /** Ids of the rules the state was built with. */
   readonly rules: readonly string[];
   readonly watermark: number;
+  /** Watermark of the last sweep: when state is freed is state too (it orders evictions). */
+  readonly lastSweep: number;
   readonly stats: EngineStats;
   readonly state: [string, [string, [string, Group][]][]][];
   readonly alertKeys: [string, number][];
@@ -329,6 +331,7 @@ export class DetectionEngine {
       version: 1,
       rules: this.rules.map((r) => r.id),
       watermark: this.watermark,
+      lastSweep: this.lastSweep,
       stats: { ...this.counters },
       state,
       alertKeys: [...this.alertKeys],
@@ -364,7 +367,7 @@ export class DetectionEngine {
     );
     this.alertKeys = new Map(snapshot.alertKeys);
     this.distinct = new WeakMap();
-    this.lastSweep = NO_WATERMARK;
+    this.lastSweep = typeof snapshot.lastSweep === 'number' ? snapshot.lastSweep : NO_WATERMARK;
   }
 
   private passesBaseline(rule: CompiledRule, event: DetectionEvent, zone: string): boolean {
