@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DAY, HOUR, LYON, MIN, MemoryBaseline, NEW_YORK, PARIS, T0, ev } from './detect.testkit.js';
-import { DetectionEngine, type AlertUpdate, type EngineOptions } from './engine/engine.js';
+import {
+  DetectionEngine,
+  type AlertUpdate,
+  type EngineOptions,
+  type EngineSnapshot,
+} from './engine/engine.js';
 import type { DetectionEvent } from './event.js';
 import { builtinRules } from './pack.js';
 
@@ -386,5 +391,141 @@ describe('integrity.chain_finding', () => {
     const flagged = ev({ stream: 's1', flags: ['fork'] });
     expect(alerts(run([flagged], { overrides }), id)).toHaveLength(1);
     expect(alerts(run([ev({ stream: 's1', flags: ['backfill'] })]), id)).toEqual([]);
+  });
+});
+
+/** One positive case per rule, for the checks every rule must pass. */
+const POSITIVES: Record<
+  string,
+  { events: () => DetectionEvent[]; options?: Partial<EngineOptions> }
+> = {
+  'auth.brute_force_account': { events: () => failures(12) },
+  'auth.password_spraying': {
+    events: () =>
+      Array.from({ length: 12 }, (_, i) =>
+        ev({
+          outcome: 'failure',
+          actor: { type: 'user', id: `v${i}` },
+          context: { ip: '203.0.113.7' },
+          time: T0 + i * MIN,
+        }),
+      ),
+  },
+  'auth.credential_stuffing': {
+    events: () =>
+      Array.from({ length: 22 }, (_, i) =>
+        ev({
+          outcome: 'failure',
+          actor: { type: 'user', id: `a${i}` },
+          context: { ip: `203.0.113.${i}` },
+          time: T0 + i * 10_000,
+        }),
+      ),
+  },
+  'auth.success_after_failures': { events: () => [...failures(10), ev({ time: T0 + 5 * MIN })] },
+  'auth.mfa_fatigue': {
+    events: () => [
+      ...Array.from({ length: 6 }, (_, i) =>
+        ev({ action: 'mfa.challenge', outcome: 'denied', time: T0 + i * 30_000 }),
+      ),
+      ev({ action: 'mfa.challenge', time: T0 + 4 * MIN }),
+    ],
+  },
+  'auth.impossible_travel': {
+    events: () => [
+      ev(),
+      ev({ time: T0 + HOUR, context: { ip: '198.51.100.50' }, enrichment: NEW_YORK }),
+    ],
+  },
+  'auth.new_country': {
+    events: () => [ev({ enrichment: NEW_YORK }), ev({ time: T0 + MIN, enrichment: NEW_YORK })],
+    options: { baseline: new MemoryBaseline().learn('countries', 'u1', 'FR') },
+  },
+  'auth.new_asn': {
+    events: () => [ev({ enrichment: NEW_YORK })],
+    options: { baseline: new MemoryBaseline().learn('asns', 'u1', 3215) },
+  },
+  'auth.dormant_account': {
+    events: () => [ev({ time: T0 + 60 * DAY })],
+    options: { baseline: new MemoryBaseline().seen('u1', T0) },
+  },
+  'auth.mfa_disabled_then_sensitive': {
+    events: () => [
+      ev({ action: 'mfa.disabled' }),
+      ev({ action: 'api_key.created', time: T0 + 5 * MIN }),
+    ],
+  },
+  'access.privileged_grant': {
+    events: () => [
+      ev({
+        action: 'access.granted',
+        access: { change: 'grant', permission: 'org.admin', subject: { type: 'user', id: 'u2' } },
+      }),
+    ],
+  },
+  'access.self_granted': {
+    events: () => [
+      ev({
+        action: 'role.assigned',
+        access: { change: 'grant', role: 'editor', subject: { type: 'user', id: 'u1' } },
+      }),
+    ],
+  },
+  'access.denied_burst': {
+    events: () =>
+      Array.from({ length: 21 }, (_, i) =>
+        ev({ action: 'api.request', outcome: 'denied', time: T0 + i * 5000 }),
+      ),
+  },
+  'api.key_new_source': {
+    events: () => [
+      ev({ action: 'api_key.created', target: { type: 'api_key', id: 'k9' } }),
+      ev({
+        action: 'api_key.used',
+        actor: { type: 'api_key', id: 'k9' },
+        time: T0 + 2 * HOUR,
+        enrichment: NEW_YORK,
+      }),
+    ],
+  },
+  'data.mass_export': {
+    events: () =>
+      Array.from({ length: 100 }, (_, i) => ev({ action: 'data.exported', time: T0 + i * 20_000 })),
+  },
+  'admin.off_hours': {
+    events: () => [ev({ action: 'config.changed', category: 'admin', time: T0 + 12 * HOUR })],
+  },
+  'integrity.chain_finding': {
+    events: () => [ev({ stream: 's1', flags: ['gap'] }), ev({ stream: 's1', flags: ['fork'] })],
+  },
+};
+
+describe.each(RULES.map((r) => r.id))('rule %s', (id) => {
+  const positive = POSITIVES[id];
+  it('has a positive case that raises exactly one alert of this rule', () => {
+    expect(positive, 'add a positive case to POSITIVES').toBeDefined();
+    expect(alerts(run(positive!.events(), positive!.options), id)).toHaveLength(1);
+  });
+  it('raises the same alerts after a restart anywhere in the window', () => {
+    const events = positive!.events();
+    const once = run(events, positive!.options);
+    for (let cut = 1; cut < events.length; cut++) {
+      const a = new DetectionEngine({ rules: RULES, ...positive!.options });
+      const before = events.slice(0, cut).flatMap((e) => a.process(e));
+      const b = new DetectionEngine({ rules: RULES, ...positive!.options });
+      b.restore(JSON.parse(JSON.stringify(a.snapshot())) as EngineSnapshot);
+      expect([...before, ...events.slice(cut).flatMap((e) => b.process(e))]).toEqual(once);
+    }
+  });
+  it('still raises one alert when the events arrive in reverse order within the lateness bound', () => {
+    const events = positive!.events().reverse();
+    expect(alerts(run(events, positive!.options), id)).toHaveLength(1);
+  });
+  it('counts events behind the watermark as dropped and raises nothing', () => {
+    const engine = new DetectionEngine({ rules: RULES, ...positive!.options });
+    const events = positive!.events();
+    engine.advanceWatermark(Math.max(...events.map((e) => e.time)) + HOUR);
+    expect(events.flatMap((e) => engine.process(e))).toEqual([]);
+    expect(engine.stats().droppedLate).toBe(events.length);
   });
 });
