@@ -142,6 +142,7 @@ export interface EngineSnapshot {
 const NO_WATERMARK = -Infinity;
 const MAX_ALERTS_PER_GROUP = 4;
 const SWEEP_EVERY_MS = 60_000;
+const MAX_CACHED_ACTIONS = 10_000;
 
 function str(v: FieldValue): string | undefined {
   if (v === undefined || Array.isArray(v)) return undefined;
@@ -204,6 +205,7 @@ export class DetectionEngine {
     { rule: CompiledRule; start: number; end: number; counts: Map<string, number> }
   >();
   private lastSweep = NO_WATERMARK;
+  private readonly byAction = new Map<string, readonly CompiledRule[]>();
   private counters: EngineStats = {
     events: 0,
     droppedLate: 0,
@@ -251,7 +253,7 @@ export class DetectionEngine {
     }
     const zone = settings.timeZone;
     const out: AlertUpdate[] = [];
-    for (const rule of this.rules) {
+    for (const rule of this.rulesFor(event.action)) {
       if (settings.disabled.has(rule.id)) continue;
       let stepIndex = -1;
       for (let i = 0; i < rule.steps.length; i++) {
@@ -368,6 +370,18 @@ export class DetectionEngine {
     this.alertKeys = new Map(snapshot.alertKeys);
     this.distinct = new WeakMap();
     this.lastSweep = typeof snapshot.lastSweep === 'number' ? snapshot.lastSweep : NO_WATERMARK;
+  }
+
+  /** The rules an action can match, in pack order (cached per action, the cache capped). */
+  private rulesFor(action: string): readonly CompiledRule[] {
+    let list = this.byAction.get(action);
+    if (list === undefined) {
+      const a = action.toLowerCase();
+      list = this.rules.filter((r) => r.actions === undefined || r.actions.has(a));
+      // Action names come from producers: an unbounded variety must not grow the cache.
+      if (this.byAction.size < MAX_CACHED_ACTIONS) this.byAction.set(action, list);
+    }
+    return list;
   }
 
   private passesBaseline(rule: CompiledRule, event: DetectionEvent, zone: string): boolean {
@@ -523,6 +537,8 @@ export class DetectionEngine {
     const from = lowerBound(entries, entry.t);
     const to = upperBound(entries, entry.t + span);
     const inOrder = to === entries.length && entries[to - 1] === entry;
+    const temporal = rule.type === 'temporal' || rule.type === 'temporal_ordered';
+    const minSize = temporal ? this.stepMins(rule, override).reduce((a, b) => a + b, 0) : 0;
     for (let end = from; end < to; end++) {
       const last = entries[end] as Entry;
       const start = lowerBound(entries, last.t - span);
@@ -530,6 +546,7 @@ export class DetectionEngine {
       const size = end - start + 1;
       // Cheap refusals before any window is built (the common case on the hot path).
       if (rule.type === 'event_count' && size < (override ?? rule.threshold)) continue;
+      if (size < minSize) continue; // temporal steps need at least their counts together
       if (rule.type === 'value_count') {
         const min = override ?? rule.threshold;
         if (size < min) continue;

@@ -196,6 +196,32 @@ describe('conditions', () => {
     expect(rule('not (sel_fail or filter_svc)').filter(ev(), 'UTC')).toBe(true);
     expect(rule('not (sel_fail or filter_svc)').filter(fail, 'UTC')).toBe(false);
   });
+  it('knows which actions a rule can match, so the engine skips it on the others', () => {
+    const actions = (condition: string) => {
+      const a = rule(condition).actions;
+      return a === undefined ? undefined : [...a].sort();
+    };
+    expect(actions('sel_login and sel_fail')).toEqual(['user.login']);
+    expect(actions('sel_login or sel_fail')).toBeUndefined();
+    expect(actions('sel_fail and not sel_login')).toBeUndefined();
+    const [r] = loadRules([
+      {
+        file: 'a.yaml',
+        text: `${HEADER}detection:
+  a: { action: [User.Login, mfa.challenge] }
+  b: [{ action: api_key.used }, { action: api_key.created, outcome: success }]
+  condition: a or b
+`,
+      },
+    ]);
+    expect([...(r!.actions ?? [])].sort()).toEqual([
+      'api_key.created',
+      'api_key.used',
+      'mfa.challenge',
+      'user.login',
+    ]);
+  });
+
   it('refuses a malformed condition', () => {
     for (const c of [
       'sel_login and',

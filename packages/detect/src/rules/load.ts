@@ -2,7 +2,10 @@ import { isNode, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { compileField, type FieldGetter } from '../event.js';
 import { DetectError, DetectErrorCodes } from '../errors.js';
 import {
+  actionsOf,
+  bothActions,
   compileCondition,
+  eitherActions,
   compileSelection,
   fieldOrProblem,
   type CompileProblem,
@@ -51,6 +54,8 @@ export interface CompiledStep {
   readonly min: number;
   /** The group-by fields as this step reads them (aliases resolved). */
   readonly groupBy: readonly FieldGetter[];
+  /** The actions the step can match, when its selections say; undefined: any. */
+  readonly actions: ReadonlySet<string> | undefined;
 }
 
 export type CompiledBaseline =
@@ -89,6 +94,8 @@ export interface CompiledRule {
   readonly skipAsns: ReadonlySet<number>;
   readonly baseline?: CompiledBaseline;
   readonly evidence: readonly { readonly name: string; readonly get: FieldGetter }[];
+  /** The actions any step can match (undefined: any): the engine skips the rule on others. */
+  readonly actions: ReadonlySet<string> | undefined;
 }
 
 export interface RuleSource {
@@ -234,6 +241,10 @@ function compileRule(spec: RuleSpec, file: string, problems: CompileProblem[]): 
       match: s.rule === 'condition' ? filter : (e, z) => match(e, z) && filter(e, z),
       min,
       groupBy,
+      actions:
+        s.rule === 'condition'
+          ? actionsOf(filter)
+          : bothActions(actionsOf(match), actionsOf(filter)),
     });
   });
   for (const a of Object.keys(aliases)) {
@@ -345,5 +356,6 @@ function compileRule(spec: RuleSpec, file: string, problems: CompileProblem[]): 
     skipAsns: new Set(c?.skip_asns ?? []),
     ...(baseline === undefined ? {} : { baseline }),
     evidence,
+    actions: eitherActions(steps.map((st) => st.actions)),
   };
 }

@@ -4,6 +4,39 @@ import { compileField, type DetectionEvent, type FieldGetter } from '../event.js
 /** A compiled test of one event, given the tenant's time zone. */
 export type Matcher = (event: DetectionEvent, zone: string) => boolean;
 
+/**
+ * The actions a matcher can match at most, when it says (an `action` equality, combined through
+ * and/or): the engine runs a rule only on events whose action can match it.
+ */
+const ACTIONS = new WeakMap<Matcher, ReadonlySet<string>>();
+
+export function actionsOf(m: Matcher): ReadonlySet<string> | undefined {
+  return ACTIONS.get(m);
+}
+
+function withActions(m: Matcher, actions: ReadonlySet<string> | undefined): Matcher {
+  if (actions !== undefined) ACTIONS.set(m, actions);
+  return m;
+}
+
+/** Both must hold: the actions both allow (or the one that is known). */
+export function bothActions(
+  a: ReadonlySet<string> | undefined,
+  b: ReadonlySet<string> | undefined,
+): ReadonlySet<string> | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return new Set([...a].filter((x) => b.has(x)));
+}
+
+/** One must hold: the union, known only if every side is known. */
+export function eitherActions(
+  sets: readonly (ReadonlySet<string> | undefined)[],
+): ReadonlySet<string> | undefined {
+  if (sets.some((x) => x === undefined)) return undefined;
+  return new Set(sets.flatMap((x) => [...(x as ReadonlySet<string>)]));
+}
+
 /** A problem found while compiling, at a path inside the rule document. */
 export interface CompileProblem {
   readonly path: readonly (string | number)[];
@@ -188,7 +221,10 @@ export function compileSelection(
   if (Array.isArray(body)) {
     if (body.length === 0) problems.push({ path: at, message: 'an empty selection' });
     const alts = body.map((b, i) => compileSelection(b, [...at, i], problems));
-    return (e, zone) => alts.some((m) => m(e, zone));
+    return withActions(
+      (e, zone) => alts.some((m) => m(e, zone)),
+      eitherActions(alts.map(actionsOf)),
+    );
   }
   if (body === null || typeof body !== 'object') {
     problems.push({ path: at, message: 'a selection is a map of fields or a list of maps' });
@@ -197,11 +233,18 @@ export function compileSelection(
   const entries = Object.entries(body as Record<string, unknown>);
   if (entries.length === 0) problems.push({ path: at, message: 'an empty selection' });
   const parts = entries.map(([k, v]) => fieldCondition(k, v, [...at, k], problems));
-  if (parts.length === 1) return parts[0] as Matcher;
-  return (e, zone) => {
+  const action = (body as Record<string, unknown>)['action'];
+  const actions =
+    typeof action === 'string'
+      ? new Set([action.toLowerCase()])
+      : Array.isArray(action) && action.every((a) => typeof a === 'string')
+        ? new Set(action.map((a: string) => a.toLowerCase()))
+        : undefined;
+  if (parts.length === 1) return withActions(parts[0] as Matcher, actions);
+  return withActions((e, zone) => {
     for (const p of parts) if (!p(e, zone)) return false;
     return true;
-  };
+  }, actions);
 }
 
 const MAX_DEPTH = 32;
@@ -238,7 +281,8 @@ export function compileCondition(
       pos++;
       terms.push(term(depth));
     }
-    return terms.length === 1 ? (terms[0] as Matcher) : (e, z) => terms.some((t) => t(e, z));
+    if (terms.length === 1) return terms[0] as Matcher;
+    return withActions((e, z) => terms.some((t) => t(e, z)), eitherActions(terms.map(actionsOf)));
   };
   const term = (depth: number): Matcher => {
     const factors = [factor(depth)];
@@ -246,7 +290,11 @@ export function compileCondition(
       pos++;
       factors.push(factor(depth));
     }
-    return factors.length === 1 ? (factors[0] as Matcher) : (e, z) => factors.every((f) => f(e, z));
+    if (factors.length === 1) return factors[0] as Matcher;
+    return withActions(
+      (e, z) => factors.every((f) => f(e, z)),
+      factors.map(actionsOf).reduce(bothActions, undefined),
+    );
   };
   const factor = (depth: number): Matcher => {
     if (depth > MAX_DEPTH) return fail('condition nested too deeply');
@@ -266,7 +314,12 @@ export function compileCondition(
       const pattern = tokens[pos++] ?? '';
       const ms = pick(pattern);
       if (ms.length === 0) return fail(`no selection matches "${pattern}"`);
-      return t === '1' ? (e, z) => ms.some((m) => m(e, z)) : (e, z) => ms.every((m) => m(e, z));
+      return t === '1'
+        ? withActions((e, z) => ms.some((m) => m(e, z)), eitherActions(ms.map(actionsOf)))
+        : withActions(
+            (e, z) => ms.every((m) => m(e, z)),
+            ms.map(actionsOf).reduce(bothActions, undefined),
+          );
     }
     if (t === 'and' || t === 'or' || t === ')') return fail(`unexpected "${t}"`);
     const m = selections.get(t);
