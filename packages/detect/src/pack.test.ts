@@ -90,6 +90,8 @@ describe('auth.password_spraying', () => {
     const [a] = alerts(run(spray(11)), id);
     expect(a?.entity).toEqual({ 'context.ip': '203.0.113.7' });
     expect(a?.evidence['distinct']).toBe(11);
+    // the accounts tried, for the analyst (capped at 20 values)
+    expect((a?.evidence['values'] as Record<string, string[]>)['actor.id']).toHaveLength(11);
   });
   it('stays silent at ten accounts (the threshold is "more than 10")', () => {
     expect(alerts(run(spray(10)), id)).toEqual([]);
