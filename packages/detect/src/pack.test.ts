@@ -108,6 +108,21 @@ describe('auth.password_spraying', () => {
     }
     expect(alerts(run(events), id)).toEqual([]);
   });
+  it('survives a busy office NAT with more than ten typos in half an hour (failure share)', () => {
+    const office = '198.51.100.2';
+    const events: DetectionEvent[] = [];
+    for (let i = 0; i < 300; i++) {
+      const actor = { type: 'user', id: `staff${i}` };
+      const time = T0 + i * 5000; // 25 minutes of arrivals
+      if (i % 20 === 0)
+        events.push(ev({ outcome: 'failure', actor, context: { ip: office }, time }));
+      events.push(ev({ actor, context: { ip: office }, time: time + 2000 }));
+    }
+    const failing = new Set(events.filter((e) => e.outcome === 'failure').map((e) => e.actor.id));
+    expect(failing.size).toBeGreaterThan(10);
+    expect(alerts(run(events), id)).toEqual([]);
+    expect(alerts(run(events), 'auth.credential_stuffing')).toEqual([]);
+  });
   it('is silenced for a tenant that allow-lists its office range', () => {
     const events = spray(15, '198.51.100.77');
     expect(alerts(run(events), id)).toHaveLength(1);
@@ -134,6 +149,17 @@ describe('auth.credential_stuffing', () => {
     const [a] = alerts(run(stuffing(25, 25)), id);
     expect(a?.entity).toEqual({});
     expect(a?.evidence['distinct:context.ip']).toBeGreaterThanOrEqual(10);
+  });
+  it('survives a busy morning: many accounts failing once among thousands of logins', () => {
+    const events: DetectionEvent[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const actor = { type: 'user', id: `emp${i}` };
+      const context = { ip: `198.51.100.${i % 200}` };
+      const time = T0 + i * 300; // 10 minutes
+      if (i % 40 === 0) events.push(ev({ outcome: 'failure', actor, context, time }));
+      events.push(ev({ actor, context, time: time + 100 }));
+    }
+    expect(alerts(run(events), id)).toEqual([]);
   });
   it('is not one office NAT (one address), nor nineteen accounts', () => {
     expect(alerts(run(stuffing(25, 1)), id)).toEqual([]);

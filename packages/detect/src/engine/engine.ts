@@ -553,8 +553,21 @@ export class DetectionEngine {
         if (inOrder && this.distinctInOrder(rule, group, entries, start) < min) continue;
       }
       const window = entries.slice(start, end + 1);
-      const evidence = this.check(rule, override, window);
-      if (evidence !== undefined) return { window, evidence };
+      const share = rule.share;
+      if (share === undefined) {
+        const evidence = this.check(rule, override, window);
+        if (evidence !== undefined) return { window, evidence };
+        continue;
+      }
+      // Only the share step's events are counted, and they must be enough of the window.
+      const counted = window.filter((e) => e.step === share.step);
+      if (counted.length < share.min * window.length) continue;
+      const evidence = this.check(rule, override, counted);
+      if (evidence !== undefined) {
+        evidence['share'] = Math.round((100 * counted.length) / window.length) / 100;
+        evidence['windowEvents'] = window.length;
+        return { window: counted, evidence };
+      }
     }
     return undefined;
   }
@@ -576,13 +589,18 @@ export class DetectionEngine {
       c = { rule, start, end: start - 1, counts: new Map() };
       this.distinct.set(group, c);
     }
+    const only = rule.share?.step;
     for (let i = c.end + 1; i <= end; i++) {
-      const v = (entries[i] as Entry).v as string;
+      const e = entries[i] as Entry;
+      if (only !== undefined && e.step !== only) continue;
+      const v = e.v as string;
       c.counts.set(v, (c.counts.get(v) ?? 0) + 1);
     }
     c.end = end;
     for (; c.start < start; c.start++) {
-      const v = (entries[c.start] as Entry).v as string;
+      const e = entries[c.start] as Entry;
+      if (only !== undefined && e.step !== only) continue;
+      const v = e.v as string;
       const n = (c.counts.get(v) as number) - 1;
       if (n === 0) c.counts.delete(v);
       else c.counts.set(v, n);

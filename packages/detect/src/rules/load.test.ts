@@ -110,6 +110,11 @@ correlation:
     expect(msg('  type: temporal_ordered\n  rules: [s]\n  timespan: 5m\n')).toEqual([
       'temporal_ordered needs at least two steps',
     ]);
+    expect(
+      msg(
+        '  type: event_count\n  timespan: 5m\n  condition: { gte: 3 }\n  share: { rule: s, gte: 0.5 }\n',
+      ),
+    ).toEqual(['name one of correlation.rules, which must list at least two selections']);
     expect(msg('  type: geo_velocity\n  timespan: 5m\n  max_speed_kmh: 900\n')).toEqual([
       'geo_velocity needs a group-by (the account)',
     ]);

@@ -89,6 +89,8 @@ export interface CompiledRule {
     readonly min: number;
   }[];
   readonly differ?: FieldGetter;
+  /** The step whose events are counted, and the least share of the window they must be. */
+  readonly share?: { readonly step: number; readonly min: number };
   readonly maxSpeedKmh: number;
   readonly minDistanceKm: number;
   readonly skipAsns: ReadonlySet<number>;
@@ -284,6 +286,23 @@ function compileRule(spec: RuleSpec, file: string, problems: CompileProblem[]): 
   if (c?.also !== undefined && type !== 'value_count') {
     problems.push({ path: ['correlation', 'also'], message: 'only for value_count' });
   }
+  let share: { step: number; min: number } | undefined;
+  if (c?.share !== undefined) {
+    const step = steps.findIndex((st) => st.name === c.share?.rule);
+    if (type !== 'event_count' && type !== 'value_count') {
+      problems.push({
+        path: ['correlation', 'share'],
+        message: 'only for event_count, value_count',
+      });
+    } else if (step < 0 || steps.length < 2) {
+      problems.push({
+        path: ['correlation', 'share', 'rule'],
+        message: 'name one of correlation.rules, which must list at least two selections',
+      });
+    } else {
+      share = { step, min: c.share.gte };
+    }
+  }
   if (c?.differ !== undefined && type !== 'temporal_ordered') {
     problems.push({ path: ['correlation', 'differ'], message: 'only for temporal_ordered' });
   }
@@ -351,6 +370,7 @@ function compileRule(spec: RuleSpec, file: string, problems: CompileProblem[]): 
     ...(valueField === undefined ? {} : { valueField }),
     also,
     ...(differ === undefined ? {} : { differ }),
+    ...(share === undefined ? {} : { share }),
     maxSpeedKmh: c?.max_speed_kmh ?? Infinity,
     minDistanceKm: c?.min_distance_km ?? 0,
     skipAsns: new Set(c?.skip_asns ?? []),

@@ -71,6 +71,11 @@ export const correlationSchema = z.strictObject({
     .array(z.strictObject({ field: fieldPath, gte: count }))
     .max(4)
     .optional(),
+  /**
+   * event_count, value_count: the count (or distinct count) is taken over this selection's events
+   * only, and they must be at least `gte` of all the window's events (failures among attempts).
+   */
+  share: z.strictObject({ rule: z.string().min(1), gte: z.number().gt(0).max(1) }).optional(),
   /** temporal_ordered: the last step's value of this field must differ from the earlier steps'. */
   differ: fieldPath.optional(),
   /** geo_velocity: speed above which travel is impossible. */
