@@ -6,6 +6,7 @@ import { QueryErrorDescriptions } from '@vigil/query';
 import { CollectorErrorDescriptions } from '@vigil/collector';
 import { configMarkdownTable } from '@vigil/app';
 import { SdkErrorDescriptions } from '@vigil/sdk';
+import { DetectErrorDescriptions } from '@vigil/detect';
 import { renderErrorsMarkdown, withConfigTable } from './docs-lib.mjs';
 
 const root = new URL('../', import.meta.url);
@@ -16,6 +17,7 @@ writeFileSync(
     { package: '@vigil/collector', descriptions: CollectorErrorDescriptions },
     { package: '@vigil/query', descriptions: QueryErrorDescriptions },
     { package: '@vigil/sdk', descriptions: SdkErrorDescriptions },
+    { package: '@vigil/detect', descriptions: DetectErrorDescriptions },
   ]),
 );
 const readmeUrl = new URL('README.md', root);

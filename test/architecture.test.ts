@@ -6,19 +6,20 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The layering of the workspace, checked on the sources: which package may import which
- * (protocol ← sdk; protocol ← query ← collector ← app), and no import cycle inside or across
+ * (protocol ← sdk; protocol ← detect; protocol ← query ← collector ← app), and no import cycle inside or across
  * packages. Imports are read with the TypeScript compiler's own pre-processor (static imports,
  * re-exports, `import type` and dynamic `import()` alike) rather than with a regular expression.
  */
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const PACKAGES = ['protocol', 'sdk', 'query', 'collector', 'app'] as const;
+const PACKAGES = ['protocol', 'sdk', 'detect', 'query', 'collector', 'app'] as const;
 type Package = (typeof PACKAGES)[number];
 
 /** The packages each package's sources may import (its own excepted). */
 const MAY_IMPORT: Readonly<Record<Package, readonly Package[]>> = {
   protocol: [],
   sdk: ['protocol'],
+  detect: ['protocol'],
   query: ['protocol'],
   collector: ['protocol', 'sdk', 'query'],
   app: ['protocol', 'sdk', 'query', 'collector'],
@@ -154,7 +155,7 @@ describe('architecture', () => {
     expect(cycles).toEqual([]);
   });
 
-  it('imports only down the layers (protocol ← sdk; protocol ← query ← collector ← app)', () => {
+  it('imports only down the layers (protocol ← sdk; protocol ← detect; protocol ← query ← collector ← app)', () => {
     const wrong: string[] = [];
     for (const [file, targets] of edges) {
       const from = packageOf(file) as Package;

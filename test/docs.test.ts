@@ -5,6 +5,7 @@ import { QueryErrorDescriptions } from '@vigil/query';
 import { CollectorErrorDescriptions } from '@vigil/collector';
 import { configMarkdownTable } from '@vigil/app';
 import { SdkErrorDescriptions } from '@vigil/sdk';
+import { DetectErrorDescriptions } from '@vigil/detect';
 import { renderErrorsMarkdown, withConfigTable } from '../scripts/docs-lib.mjs';
 
 const tables = [
@@ -12,6 +13,7 @@ const tables = [
   { package: '@vigil/collector', descriptions: CollectorErrorDescriptions },
   { package: '@vigil/query', descriptions: QueryErrorDescriptions },
   { package: '@vigil/sdk', descriptions: SdkErrorDescriptions },
+  { package: '@vigil/detect', descriptions: DetectErrorDescriptions },
 ];
 const read = (file: string): string => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
 
@@ -24,7 +26,7 @@ describe('generated documentation', () => {
 
   it('documents every code the source uses', () => {
     const known = new Set(tables.flatMap((t) => Object.keys(t.descriptions)));
-    const sources = ['protocol', 'collector', 'query', 'sdk'].flatMap((p) =>
+    const sources = ['protocol', 'collector', 'query', 'sdk', 'detect'].flatMap((p) =>
       listSources(`packages/${p}/src`),
     );
     for (const file of sources) {

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
  */
 
 const ROOT = resolve(import.meta.dirname, '..');
-const PACKAGES = ['protocol', 'sdk', 'query', 'collector', 'app'];
+const PACKAGES = ['protocol', 'sdk', 'detect', 'query', 'collector', 'app'];
 
 interface Manifest {
   name: string;

@@ -1,0 +1,826 @@
+import { createHash } from 'node:crypto';
+import type { DetectionEvent, FieldValue } from '../event.js';
+import { DetectError, DetectErrorCodes } from '../errors.js';
+import { allowed, compileOverrides, isEmptyAllow, type TenantSettings } from '../overrides.js';
+import type { CompiledRule } from '../rules/load.js';
+import { haversineKm } from './geo.js';
+
+/**
+ * The detection engine: rules in, alerts out, nothing of transport. The caller feeds opened
+ * events in any order within the lateness bound, tells it how far the input is complete
+ * (`advanceWatermark`), and checkpoints it (`snapshot` / `restore`).
+ *
+ * State is per tenant, per rule, per group-by entity (never per log partition): one account's
+ * logins may arrive from several partitions and streams. Windows are in event time. Every
+ * structure is capped, and what a cap drops is counted in `stats()`.
+ */
+
+/** What the caller knows of an entity's history (README "Baselines"). Synchronous: the caller
+ * loads and caches baselines; the engine asks on the hot path. */
+export interface BaselineLookup {
+  /** Whether `value` is usual for `entity` under `facet` (countries, asns, hours …). */
+  usual(
+    tenant: string,
+    facet: string,
+    entity: string,
+    value: string | number,
+  ): 'usual' | 'new' | 'no_history';
+  /** The entity's last activity strictly before `before` (epoch ms), or undefined if unknown. */
+  lastSeen(tenant: string, entity: string, before: number): number | undefined;
+}
+
+export interface EngineOptions {
+  readonly rules: readonly CompiledRule[];
+  /** Per-tenant overrides (validated here; see overridesSchema). */
+  readonly overrides?: unknown;
+  readonly baseline?: BaselineLookup;
+  /** Events older than watermark − lateness are dropped and counted. Default 5 min. */
+  readonly latenessMs?: number;
+  /** Entities tracked per (tenant, rule); the least recently updated is evicted. Default 10 000. */
+  readonly maxGroupsPerRule?: number;
+  /** Events kept per entity window; the oldest are evicted. Default 1 000. */
+  readonly maxEntriesPerGroup?: number;
+  /** Event ids listed per alert. Default 50. */
+  readonly maxEventIdsPerAlert?: number;
+  /** Distinct values listed per evidence field. Default 20. */
+  readonly maxEvidenceValues?: number;
+  /** Emitted alert keys remembered (for at-most-once "new" across restarts). Default 100 000. */
+  readonly maxAlertKeys?: number;
+}
+
+export interface Alert {
+  /** Stable id: SHA-256 of the key, 32 hex characters. */
+  readonly id: string;
+  /** rule | tenant | entity | time of the opening trigger. */
+  readonly key: string;
+  readonly ruleId: string;
+  readonly title: string;
+  readonly severity: string;
+  readonly attack: readonly string[];
+  readonly tenant: string;
+  /** The group-by fields and their values (empty for a tenant-wide rule). */
+  readonly entity: Readonly<Record<string, string>>;
+  readonly firstEventTime: number;
+  readonly lastEventTime: number;
+  readonly eventIds: readonly string[];
+  /** Events that contributed, including those beyond `eventIds`' cap. */
+  readonly eventCount: number;
+  readonly evidence: Readonly<Record<string, unknown>>;
+  /** 1 when raised, +1 on each update. */
+  readonly version: number;
+}
+
+export interface AlertUpdate {
+  readonly status: 'new' | 'updated';
+  readonly alert: Alert;
+}
+
+export interface EngineStats {
+  events: number;
+  droppedLate: number;
+  evictedGroups: number;
+  evictedEntries: number;
+  evictedAlertKeys: number;
+  alertsRaised: number;
+  alertsUpdated: number;
+}
+
+interface Geo {
+  lat: number;
+  lon: number;
+  country: string;
+  city?: string;
+  asn?: number;
+  ip?: string;
+}
+
+interface Entry {
+  t: number;
+  id: string;
+  step: number;
+  /** value_count's value, or temporal_ordered's `differ` value. */
+  v?: string;
+  also?: (string | null)[];
+  ev?: (string | null)[];
+  geo?: Geo;
+  /** Key of the alert this entry was counted in. */
+  a?: string;
+}
+
+interface OpenAlert {
+  key: string;
+  id: string;
+  first: number;
+  last: number;
+  eventIds: string[];
+  eventCount: number;
+  values: Record<string, string[]>;
+  evidence: Record<string, unknown>;
+  version: number;
+}
+
+interface Group {
+  entity: Record<string, string>;
+  entries: Entry[];
+  alerts: OpenAlert[];
+}
+
+/** What a checkpoint holds; JSON-serialisable. */
+export interface EngineSnapshot {
+  readonly format: 'vigil-detect-state';
+  readonly version: 1;
+  /** Ids of the rules the state was built with. */
+  readonly rules: readonly string[];
+  readonly watermark: number;
+  /** Watermark of the last sweep: when state is freed is state too (it orders evictions). */
+  readonly lastSweep: number;
+  readonly stats: EngineStats;
+  readonly state: [string, [string, [string, Group][]][]][];
+  readonly alertKeys: [string, number][];
+}
+
+const NO_WATERMARK = -Infinity;
+const MAX_ALERTS_PER_GROUP = 4;
+const SWEEP_EVERY_MS = 60_000;
+const MAX_CACHED_ACTIONS = 10_000;
+
+function str(v: FieldValue): string | undefined {
+  if (v === undefined || Array.isArray(v)) return undefined;
+  return String(v);
+}
+
+function copyValues(values: Record<string, string[]>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const k of Object.keys(values)) out[k] = [...(values[k] as string[])];
+  return out;
+}
+
+/** First index in sorted `entries` whose time is ≥ t. */
+function lowerBound(entries: readonly Entry[], t: number): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((entries[mid] as Entry).t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose time is > t. */
+function upperBound(entries: readonly Entry[], t: number): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((entries[mid] as Entry).t <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+interface Trigger {
+  /** Entries of the window that satisfied the rule, in time order. */
+  readonly window: readonly Entry[];
+  readonly evidence: Record<string, unknown>;
+}
+
+export class DetectionEngine {
+  private readonly rules: readonly CompiledRule[];
+  private readonly defaults: TenantSettings;
+  private readonly tenants: ReadonlyMap<string, TenantSettings>;
+  private readonly baseline: BaselineLookup | undefined;
+  private readonly lateness: number;
+  private readonly maxGroups: number;
+  private readonly maxEntries: number;
+  private readonly maxIds: number;
+  private readonly maxValues: number;
+  private readonly maxKeys: number;
+  private watermark = NO_WATERMARK;
+  private state = new Map<string, Map<string, Map<string, Group>>>();
+  private alertKeys = new Map<string, number>();
+  /** Not part of the state: derived from it, rebuilt on demand (so never in a snapshot). */
+  private distinct = new WeakMap<
+    Group,
+    { rule: CompiledRule; start: number; end: number; counts: Map<string, number> }
+  >();
+  private lastSweep = NO_WATERMARK;
+  private readonly byAction = new Map<string, readonly CompiledRule[]>();
+  private counters: EngineStats = {
+    events: 0,
+    droppedLate: 0,
+    evictedGroups: 0,
+    evictedEntries: 0,
+    evictedAlertKeys: 0,
+    alertsRaised: 0,
+    alertsUpdated: 0,
+  };
+
+  constructor(options: EngineOptions) {
+    this.rules = options.rules;
+    const compiled = compileOverrides(options.overrides, new Set(options.rules.map((r) => r.id)));
+    this.defaults = compiled.defaults;
+    this.tenants = compiled.tenants;
+    this.baseline = options.baseline;
+    this.lateness = options.latenessMs ?? 300_000;
+    this.maxGroups = options.maxGroupsPerRule ?? 10_000;
+    this.maxEntries = options.maxEntriesPerGroup ?? 1_000;
+    this.maxIds = options.maxEventIdsPerAlert ?? 50;
+    this.maxValues = options.maxEvidenceValues ?? 20;
+    this.maxKeys = options.maxAlertKeys ?? 100_000;
+  }
+
+  stats(): Readonly<EngineStats> {
+    return { ...this.counters };
+  }
+
+  currentWatermark(): number {
+    return this.watermark;
+  }
+
+  /** Runs every rule on one event; returns the alerts it raised or grew, in rule order. */
+  process(input: DetectionEvent): AlertUpdate[] {
+    this.counters.events++;
+    if (input.time < this.watermark - this.lateness) {
+      this.counters.droppedLate++;
+      return [];
+    }
+    const settings = this.tenants.get(input.tenant) ?? this.defaults;
+    let event = input;
+    const mapped = settings.actions.get(input.action);
+    if (mapped !== undefined) {
+      event = { ...input, action: mapped.action, outcome: mapped.outcome ?? input.outcome };
+    }
+    const zone = settings.timeZone;
+    const out: AlertUpdate[] = [];
+    for (const rule of this.rulesFor(event.action)) {
+      if (settings.disabled.has(rule.id)) continue;
+      let stepIndex = -1;
+      for (let i = 0; i < rule.steps.length; i++) {
+        if ((rule.steps[i] as (typeof rule.steps)[number]).match(event, zone)) {
+          stepIndex = i;
+          break;
+        }
+      }
+      if (stepIndex < 0) continue;
+      if (rule.spec.allowlists) {
+        if (allowed(settings.allow, event, rule.spec.skip_service_accounts)) continue;
+        const own = settings.ruleAllow.get(rule.id);
+        if (own !== undefined && !isEmptyAllow(own) && allowed(own, event, true)) continue;
+      }
+      if (!this.passesBaseline(rule, event, zone)) continue;
+      const step = rule.steps[stepIndex] as (typeof rule.steps)[number];
+      const entity: Record<string, string> = {};
+      let absent = false;
+      for (let g = 0; g < step.groupBy.length; g++) {
+        const v = str((step.groupBy[g] as (typeof step.groupBy)[number])(event, zone));
+        // An undisclosed (absent) value is no entity: never group unknowns together.
+        if (v === undefined) {
+          absent = true;
+          break;
+        }
+        entity[rule.groupByNames[g] as string] = v;
+      }
+      if (absent) continue;
+      const update = this.apply(rule, settings, event, zone, stepIndex, entity);
+      if (update !== undefined) out.push(update);
+    }
+    return out;
+  }
+
+  /** The input is complete up to `ms` (event time): expires windows and closed alerts. */
+  advanceWatermark(ms: number): void {
+    if (ms <= this.watermark) return;
+    this.watermark = ms;
+    // Dropping late events takes effect at once; freeing memory can wait for a minute of event
+    // time, so a caller advancing the watermark on every batch does not rescan every window.
+    if (ms - this.lastSweep < SWEEP_EVERY_MS) return;
+    this.lastSweep = ms;
+    const horizon = ms - this.lateness;
+    for (const rules of this.state.values()) {
+      for (const [ruleId, groups] of rules) {
+        const rule = this.rules.find((r) => r.id === ruleId);
+        const span = rule?.timespanMs ?? 0;
+        for (const [key, group] of groups) {
+          // No event at or after the horizon can share a window with an entry older than this.
+          const keepFrom = horizon - span;
+          const cut = lowerBound(group.entries, keepFrom);
+          if (cut > 0) {
+            group.entries.splice(0, cut);
+            this.shifted(group, cut);
+          }
+          group.alerts = group.alerts.filter((a) => a.last + span >= keepFrom);
+          if (group.entries.length === 0 && group.alerts.length === 0) groups.delete(key);
+        }
+      }
+    }
+    const longest = Math.max(0, ...this.rules.map((r) => r.timespanMs));
+    for (const [key, last] of this.alertKeys) {
+      if (last + 2 * longest < horizon) this.alertKeys.delete(key);
+    }
+  }
+
+  /** The whole state, watermark and emitted alert keys, as plain JSON-serialisable data. */
+  snapshot(): EngineSnapshot {
+    const state: EngineSnapshot['state'] = [];
+    for (const [tenant, rules] of this.state) {
+      const rs: [string, [string, Group][]][] = [];
+      for (const [ruleId, groups] of rules) rs.push([ruleId, structuredClone([...groups])]);
+      state.push([tenant, rs]);
+    }
+    return {
+      format: 'vigil-detect-state',
+      version: 1,
+      rules: this.rules.map((r) => r.id),
+      watermark: this.watermark,
+      lastSweep: this.lastSweep,
+      stats: { ...this.counters },
+      state,
+      alertKeys: [...this.alertKeys],
+    };
+  }
+
+  /** Loads a snapshot taken by an engine with the same rules; replaces all state. */
+  restore(snapshot: EngineSnapshot): void {
+    if (
+      snapshot === null ||
+      typeof snapshot !== 'object' ||
+      snapshot.format !== 'vigil-detect-state' ||
+      snapshot.version !== 1
+    ) {
+      throw new DetectError(DetectErrorCodes.CHECKPOINT_INVALID, 'not a detector checkpoint');
+    }
+    const ids = this.rules.map((r) => r.id);
+    const missing = snapshot.rules.filter((r) => !ids.includes(r));
+    if (missing.length > 0) {
+      throw new DetectError(
+        DetectErrorCodes.CHECKPOINT_INVALID,
+        `checkpoint holds state of rules not loaded: ${missing.join(', ')}`,
+      );
+    }
+    // JSON turns -Infinity into null.
+    this.watermark = typeof snapshot.watermark === 'number' ? snapshot.watermark : NO_WATERMARK;
+    this.counters = { ...snapshot.stats };
+    this.state = new Map(
+      snapshot.state.map(([tenant, rules]) => [
+        tenant,
+        new Map(rules.map(([ruleId, groups]) => [ruleId, new Map(structuredClone(groups))])),
+      ]),
+    );
+    this.alertKeys = new Map(snapshot.alertKeys);
+    this.distinct = new WeakMap();
+    this.lastSweep = typeof snapshot.lastSweep === 'number' ? snapshot.lastSweep : NO_WATERMARK;
+  }
+
+  /** The rules an action can match, in pack order (cached per action, the cache capped). */
+  private rulesFor(action: string): readonly CompiledRule[] {
+    let list = this.byAction.get(action);
+    if (list === undefined) {
+      const a = action.toLowerCase();
+      list = this.rules.filter((r) => r.actions === undefined || r.actions.has(a));
+      // Action names come from producers: an unbounded variety must not grow the cache.
+      if (this.byAction.size < MAX_CACHED_ACTIONS) this.byAction.set(action, list);
+    }
+    return list;
+  }
+
+  private passesBaseline(rule: CompiledRule, event: DetectionEvent, zone: string): boolean {
+    const b = rule.baseline;
+    if (b === undefined) return true;
+    // Without a baseline source nothing is known to be usual: an "unusual" rule falls back to
+    // its fixed conditions, while "new" and "last_seen" rules cannot decide and stay silent.
+    if (this.baseline === undefined) return b.kind === 'facet' && b.match === 'unusual';
+    const entity = str(b.entity(event, zone));
+    if (entity === undefined) return false;
+    if (b.kind === 'last_seen') {
+      const last = this.baseline.lastSeen(event.tenant, entity, event.time);
+      return last !== undefined && event.time - last >= b.idleMs;
+    }
+    const value = b.field(event, zone);
+    if (typeof value !== 'string' && typeof value !== 'number') return false;
+    const verdict = this.baseline.usual(event.tenant, b.facet, entity, value);
+    return b.match === 'new' ? verdict === 'new' : verdict !== 'usual';
+  }
+
+  /** `drop` entries left the front of the group: the distinct-count cache's indices move. */
+  private shifted(group: Group, drop: number): void {
+    const c = this.distinct.get(group);
+    if (c === undefined) return;
+    if (c.start < drop) {
+      // Entries still counted are gone: simplest to rebuild on next use.
+      this.distinct.delete(group);
+      return;
+    }
+    c.start -= drop;
+    c.end -= drop;
+  }
+
+  private groupsOf(tenant: string, ruleId: string): Map<string, Group> {
+    let rules = this.state.get(tenant);
+    if (rules === undefined)
+      this.state.set(tenant, (rules = new Map<string, Map<string, Group>>()));
+    let groups = rules.get(ruleId);
+    if (groups === undefined) rules.set(ruleId, (groups = new Map<string, Group>()));
+    return groups;
+  }
+
+  private apply(
+    rule: CompiledRule,
+    settings: TenantSettings,
+    event: DetectionEvent,
+    zone: string,
+    step: number,
+    entity: Record<string, string>,
+  ): AlertUpdate | undefined {
+    const groups = this.groupsOf(event.tenant, rule.id);
+    const values = Object.values(entity);
+    // One group-by field (the common case) keys by its value; several by their JSON list.
+    const groupKey = values.length === 1 ? (values[0] as string) : JSON.stringify(values);
+    let group = groups.get(groupKey);
+    if (group === undefined) {
+      if (groups.size >= this.maxGroups) {
+        const oldest = groups.keys().next().value as string;
+        groups.delete(oldest);
+        this.counters.evictedGroups++;
+      }
+      group = { entity, entries: [], alerts: [] };
+    } else {
+      groups.delete(groupKey); // re-inserted below: Map order is least recently updated first
+    }
+    groups.set(groupKey, group);
+
+    const entries = group.entries;
+    // An event seen before (a replay after a restart, an at-least-once redelivery) counts once.
+    const pos = lowerBound(entries, event.time);
+    for (let i = pos; i < entries.length && (entries[i] as Entry).t === event.time; i++) {
+      if ((entries[i] as Entry).id === event.id) return undefined;
+    }
+    const entry = this.entryOf(rule, event, zone, step);
+    if (entry === undefined) return undefined;
+    let at = pos;
+    while (
+      at < entries.length &&
+      (entries[at] as Entry).t === event.time &&
+      (entries[at] as Entry).id < event.id
+    )
+      at++;
+    entries.splice(at, 0, entry);
+    if (at !== entries.length - 1) this.distinct.delete(group);
+    if (entries.length > this.maxEntries) {
+      const drop = entries.length - this.maxEntries;
+      entries.splice(0, drop);
+      this.shifted(group, drop);
+      this.counters.evictedEntries += drop;
+      if (at < drop) return undefined; // the new entry itself was the oldest
+    }
+
+    const trigger = this.evaluate(rule, settings, group, entry);
+    if (trigger === undefined) return undefined;
+    return this.raise(rule, event.tenant, group, entry, trigger);
+  }
+
+  private entryOf(
+    rule: CompiledRule,
+    event: DetectionEvent,
+    zone: string,
+    step: number,
+  ): Entry | undefined {
+    const entry: Entry = { t: event.time, id: event.id, step };
+    if (rule.type === 'value_count') {
+      const v = str((rule.valueField as NonNullable<CompiledRule['valueField']>)(event, zone));
+      if (v === undefined) return undefined; // absent values are not a distinct value
+      entry.v = v;
+      if (rule.also.length > 0) entry.also = rule.also.map((a) => str(a.get(event, zone)) ?? null);
+    } else if (rule.type === 'temporal_ordered' && rule.differ !== undefined) {
+      const v = str(rule.differ(event, zone));
+      if (v !== undefined) entry.v = v;
+    } else if (rule.type === 'geo_velocity') {
+      const geo = event.enrichment?.geo;
+      if (geo === undefined || !Number.isFinite(geo.lat) || !Number.isFinite(geo.lon))
+        return undefined;
+      const asn = event.enrichment?.asn?.number;
+      // Relay, VPN and satellite exits say nothing of where the user is: not a location.
+      if (asn !== undefined && rule.skipAsns.has(asn)) return undefined;
+      const g: Geo = { lat: geo.lat, lon: geo.lon, country: geo.country };
+      if (geo.city !== undefined) g.city = geo.city;
+      if (asn !== undefined) g.asn = asn;
+      const ip = event.context?.ip;
+      if (ip !== undefined) g.ip = ip;
+      entry.geo = g;
+    }
+    if (rule.evidence.length > 0) {
+      entry.ev = rule.evidence.map((f) => {
+        const v = f.get(event, zone);
+        return Array.isArray(v) ? v.map(String).join(',') : (str(v) ?? null);
+      });
+    }
+    return entry;
+  }
+
+  private threshold(rule: CompiledRule, settings: TenantSettings): number | undefined {
+    return settings.thresholds.get(rule.id);
+  }
+
+  /** Whether a window holding the new entry satisfies the rule; the first such window. */
+  private evaluate(
+    rule: CompiledRule,
+    settings: TenantSettings,
+    group: Group,
+    entry: Entry,
+  ): Trigger | undefined {
+    const entries = group.entries;
+    const span = rule.timespanMs;
+    const override = this.threshold(rule, settings);
+    if (rule.type === 'geo_velocity') return this.velocity(rule, override, entries, entry);
+    // Every window holding the entry can be slid right until it ends on an entry at or after it,
+    // so the windows ending on those entries are the only ones to check (one when in order).
+    const from = lowerBound(entries, entry.t);
+    const to = upperBound(entries, entry.t + span);
+    const inOrder = to === entries.length && entries[to - 1] === entry;
+    const temporal = rule.type === 'temporal' || rule.type === 'temporal_ordered';
+    const minSize = temporal ? this.stepMins(rule, override).reduce((a, b) => a + b, 0) : 0;
+    for (let end = from; end < to; end++) {
+      const last = entries[end] as Entry;
+      const start = lowerBound(entries, last.t - span);
+      if ((entries[start] as Entry).t > entry.t) continue;
+      const size = end - start + 1;
+      // Cheap refusals before any window is built (the common case on the hot path).
+      if (rule.type === 'event_count' && size < (override ?? rule.threshold)) continue;
+      if (size < minSize) continue; // temporal steps need at least their counts together
+      if (rule.type === 'value_count') {
+        const min = override ?? rule.threshold;
+        if (size < min) continue;
+        if (inOrder && this.distinctInOrder(rule, group, entries, start) < min) continue;
+      }
+      const window = entries.slice(start, end + 1);
+      const share = rule.share;
+      if (share === undefined) {
+        const evidence = this.check(rule, override, window);
+        if (evidence !== undefined) return { window, evidence };
+        continue;
+      }
+      // Only the share step's events are counted, and they must be enough of the window.
+      const counted = window.filter((e) => e.step === share.step);
+      if (counted.length < share.min * window.length) continue;
+      const evidence = this.check(rule, override, counted);
+      if (evidence !== undefined) {
+        evidence['share'] = Math.round((100 * counted.length) / window.length) / 100;
+        evidence['windowEvents'] = window.length;
+        return { window: counted, evidence };
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Distinct values in the window ending on the last entry, kept incrementally while events
+   * arrive in order (a tenant-wide credential-stuffing window holds hundreds of entries, and
+   * rebuilding a set per event would dominate). Any other change rebuilds it.
+   */
+  private distinctInOrder(
+    rule: CompiledRule,
+    group: Group,
+    entries: readonly Entry[],
+    start: number,
+  ): number {
+    let c = this.distinct.get(group);
+    const end = entries.length - 1;
+    if (c === undefined || c.rule !== rule || c.end !== end - 1 || c.start > start) {
+      c = { rule, start, end: start - 1, counts: new Map() };
+      this.distinct.set(group, c);
+    }
+    const only = rule.share?.step;
+    for (let i = c.end + 1; i <= end; i++) {
+      const e = entries[i] as Entry;
+      if (only !== undefined && e.step !== only) continue;
+      const v = e.v as string;
+      c.counts.set(v, (c.counts.get(v) ?? 0) + 1);
+    }
+    c.end = end;
+    for (; c.start < start; c.start++) {
+      const e = entries[c.start] as Entry;
+      if (only !== undefined && e.step !== only) continue;
+      const v = e.v as string;
+      const n = (c.counts.get(v) as number) - 1;
+      if (n === 0) c.counts.delete(v);
+      else c.counts.set(v, n);
+    }
+    return c.counts.size;
+  }
+
+  private check(
+    rule: CompiledRule,
+    override: number | undefined,
+    window: readonly Entry[],
+  ): Record<string, unknown> | undefined {
+    switch (rule.type) {
+      case 'event_count': {
+        const min = override ?? rule.threshold;
+        return window.length >= min ? { count: window.length, threshold: min } : undefined;
+      }
+      case 'value_count': {
+        const min = override ?? rule.threshold;
+        const distinct = new Set(window.map((e) => e.v as string));
+        if (distinct.size < min) return undefined;
+        const evidence: Record<string, unknown> = {
+          count: window.length,
+          distinct: distinct.size,
+          threshold: min,
+        };
+        for (let i = 0; i < rule.also.length; i++) {
+          const a = rule.also[i] as (typeof rule.also)[number];
+          const values = new Set<string>();
+          for (const e of window) {
+            const v = e.also?.[i];
+            if (v !== undefined && v !== null) values.add(v);
+          }
+          if (values.size < a.min) return undefined;
+          evidence[`distinct:${a.name}`] = values.size;
+        }
+        return evidence;
+      }
+      case 'temporal': {
+        const counts = rule.steps.map(() => 0);
+        for (const e of window) counts[e.step] = (counts[e.step] as number) + 1;
+        const mins = this.stepMins(rule, override);
+        if (!counts.every((c, i) => c >= (mins[i] as number))) return undefined;
+        return { steps: Object.fromEntries(rule.steps.map((s, i) => [s.name, counts[i]])) };
+      }
+      case 'temporal_ordered':
+        return this.ordered(rule, override, window);
+      default:
+        return undefined;
+    }
+  }
+
+  /** Step minimums; a threshold override replaces the first step that counts more than one. */
+  private stepMins(rule: CompiledRule, override: number | undefined): number[] {
+    const mins = rule.steps.map((s) => s.min);
+    if (override !== undefined) {
+      const i = Math.max(
+        0,
+        mins.findIndex((m) => m > 1),
+      );
+      mins[i] = override;
+    }
+    return mins;
+  }
+
+  /** Steps in order within the window: the earliest events of each step after the previous. */
+  private ordered(
+    rule: CompiledRule,
+    override: number | undefined,
+    window: readonly Entry[],
+  ): Record<string, unknown> | undefined {
+    const mins = this.stepMins(rule, override);
+    const counts: number[] = [];
+    const earlier = new Set<string>();
+    let i = 0;
+    for (let s = 0; s < rule.steps.length; s++) {
+      const lastStep = s === rule.steps.length - 1;
+      let taken = 0;
+      for (; i < window.length && taken < (mins[s] as number); i++) {
+        const e = window[i] as Entry;
+        if (e.step !== s) continue;
+        if (lastStep && rule.differ !== undefined) {
+          // Absent is never "different": the source must be known on both sides.
+          if (e.v === undefined || earlier.size === 0 || earlier.has(e.v)) continue;
+        }
+        if (!lastStep && e.v !== undefined) earlier.add(e.v);
+        taken++;
+      }
+      if (taken < (mins[s] as number)) return undefined;
+      counts.push(taken);
+    }
+    return { steps: Object.fromEntries(rule.steps.map((st, k) => [st.name, counts[k]])) };
+  }
+
+  private velocity(
+    rule: CompiledRule,
+    override: number | undefined,
+    entries: readonly Entry[],
+    entry: Entry,
+  ): Trigger | undefined {
+    const maxSpeed = override ?? rule.maxSpeedKmh;
+    const at = entries.indexOf(entry);
+    const g = entry.geo as Geo;
+    let best: { other: Entry; km: number; speed: number } | undefined;
+    // The neighbours in event time (an out-of-order login sits between two others).
+    for (const j of [at - 1, at + 1]) {
+      const other = entries[j];
+      if (other === undefined || other.geo === undefined) continue;
+      if (Math.abs(other.t - entry.t) > rule.timespanMs) continue;
+      const o = other.geo;
+      if (o.ip !== undefined && o.ip === g.ip) continue; // same address: GeoIP moved, not the user
+      const km = haversineKm(o.lat, o.lon, g.lat, g.lon);
+      if (km < rule.minDistanceKm) continue;
+      const hours = Math.abs(other.t - entry.t) / 3_600_000;
+      const speed = hours === 0 ? Infinity : km / hours;
+      if (speed > maxSpeed && (best === undefined || speed > best.speed))
+        best = { other, km, speed };
+    }
+    if (best === undefined) return undefined;
+    const [a, b] = best.other.t <= entry.t ? [best.other, entry] : [entry, best.other];
+    const place = (x: Entry): Record<string, unknown> => {
+      const p = x.geo as Geo;
+      return {
+        country: p.country,
+        ...(p.city === undefined ? {} : { city: p.city }),
+        ...(p.asn === undefined ? {} : { asn: p.asn }),
+        time: x.t,
+      };
+    };
+    return {
+      window: [a, b],
+      evidence: {
+        distanceKm: Math.round(best.km),
+        speedKmh: Number.isFinite(best.speed) ? Math.round(best.speed) : 'instant',
+        maxSpeedKmh: maxSpeed,
+        from: place(a),
+        to: place(b),
+      },
+    };
+  }
+
+  private raise(
+    rule: CompiledRule,
+    tenant: string,
+    group: Group,
+    entry: Entry,
+    trigger: Trigger,
+  ): AlertUpdate {
+    const span = rule.timespanMs;
+    const first = (trigger.window[0] as Entry).t;
+    const last = (trigger.window[trigger.window.length - 1] as Entry).t;
+    // One attack is one alert: a trigger within a timespan of an open alert grows it.
+    let alert = group.alerts.find((a) => entry.t >= a.first - span && entry.t <= a.last + span);
+    let status: 'new' | 'updated' = 'updated';
+    if (alert === undefined) {
+      const key = `${rule.id}|${tenant}|${JSON.stringify(group.entity)}|${entry.t}`;
+      alert = {
+        key,
+        id: createHash('sha256').update(key).digest('hex').slice(0, 32),
+        first,
+        last,
+        eventIds: [],
+        eventCount: 0,
+        values: {},
+        evidence: {},
+        version: 0,
+      };
+      group.alerts.push(alert);
+      if (group.alerts.length > MAX_ALERTS_PER_GROUP) group.alerts.shift();
+      // A restarted engine replaying events it had already alerted on raises nothing new.
+      status = this.alertKeys.has(key) ? 'updated' : 'new';
+    }
+    alert.first = Math.min(alert.first, first);
+    alert.last = Math.max(alert.last, last);
+    alert.version++;
+    alert.evidence = trigger.evidence;
+    for (const e of trigger.window) {
+      if (e.a === alert.key) continue;
+      e.a = alert.key;
+      alert.eventCount++;
+      if (alert.eventIds.length < this.maxIds) alert.eventIds.push(e.id);
+      if (e.ev !== undefined) {
+        for (let i = 0; i < rule.evidence.length; i++) {
+          const v = e.ev[i];
+          if (v === undefined || v === null) continue;
+          const name = (rule.evidence[i] as (typeof rule.evidence)[number]).name;
+          const list = (alert.values[name] ??= []);
+          if (list.length < this.maxValues && !list.includes(v)) list.push(v);
+        }
+      }
+    }
+    if (this.alertKeys.has(alert.key)) this.alertKeys.delete(alert.key);
+    this.alertKeys.set(alert.key, alert.last);
+    if (this.alertKeys.size > this.maxKeys) {
+      this.alertKeys.delete(this.alertKeys.keys().next().value as string);
+      this.counters.evictedAlertKeys++;
+    }
+    if (status === 'new') this.counters.alertsRaised++;
+    else this.counters.alertsUpdated++;
+    return {
+      status,
+      alert: {
+        id: alert.id,
+        key: alert.key,
+        ruleId: rule.id,
+        title: rule.spec.title,
+        severity: rule.severity,
+        attack: rule.spec.attack,
+        tenant,
+        entity: { ...group.entity },
+        firstEventTime: alert.first,
+        lastEventTime: alert.last,
+        eventIds: [...alert.eventIds],
+        eventCount: alert.eventCount,
+        evidence: {
+          ...alert.evidence,
+          ...(rule.evidence.length > 0 ? { values: copyValues(alert.values) } : {}),
+        },
+        version: alert.version,
+      },
+    };
+  }
+}
