@@ -229,7 +229,7 @@ export class PrivacyPlugin implements SinkPlugin {
         const flags = new Map<string, string[]>();
         for (const row of rows) {
           if (row.tenant_id !== tenant) continue;
-          const record = JSON.parse(row.record) as EventRecord;
+          const record = JSON.parse(row.record.toString()) as EventRecord;
           const d = row.disclosures === '' ? {} : (JSON.parse(row.disclosures) as Disclosures);
           for (const id of this.restrictedBy(tenant, record, d, placed)) {
             const list = flags.get(id) ?? [];

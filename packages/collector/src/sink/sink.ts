@@ -667,6 +667,7 @@ class BatchRun {
     event: {
       readonly record: string;
       readonly hash: string;
+      readonly bytes?: Buffer | undefined;
       readonly disclosures?: Disclosures | undefined;
     },
     parsed: EventRecord,

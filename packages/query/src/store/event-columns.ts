@@ -60,7 +60,11 @@ export interface EventRow extends Partial<DerivedColumns> {
   user_agent: string;
   request_id: string;
   session_id: string;
-  record: string;
+  /**
+   * The record bytes: as the log record holds them (a slice of it) when the sink has them, so
+   * they reach the store without being decoded and encoded again; text otherwise.
+   */
+  record: string | Buffer;
   disclosures: string;
   personal: string[];
   flags: string[];

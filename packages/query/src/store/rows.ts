@@ -88,7 +88,7 @@ export function fromChTime(text: string): number {
  * applies that after its plugins (which need the plain values), a verifier in one call.
  */
 export function eventRow(
-  event: { readonly record: string; readonly hash: string },
+  event: { readonly record: string; readonly hash: string; readonly bytes?: Buffer | undefined },
   parsed: EventRecord,
   disclosures: Disclosures | undefined,
   meta: EventRowMeta,
@@ -100,7 +100,7 @@ export function eventRow(
 }
 
 function plainEventRow(
-  event: { readonly record: string; readonly hash: string },
+  event: { readonly record: string; readonly hash: string; readonly bytes?: Buffer | undefined },
   parsed: EventRecord,
   disclosures: Disclosures | undefined,
   meta: EventRowMeta,
@@ -147,7 +147,7 @@ function plainEventRow(
     user_agent: plain(r, d, personal, '/context/userAgent', context, 'userAgent'),
     request_id: plain(r, d, personal, '/context/requestId', context, 'requestId'),
     session_id: plain(r, d, personal, '/context/sessionId', context, 'sessionId'),
-    record: event.record,
+    record: event.bytes ?? event.record,
     disclosures: disclosures === undefined ? '' : JSON.stringify(disclosures),
     personal: parsed.personal ?? [],
     flags: [...meta.flags],

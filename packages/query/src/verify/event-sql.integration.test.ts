@@ -317,7 +317,7 @@ describe.each([false, true])('the engine checks agree with eventRow (deep: %s)',
   it('fails an edited record and a leaf that does not bind the row', async () => {
     const first = sealAll()[0] as ReturnType<typeof sealEvent>;
     const edited = rowOf(first, 0);
-    edited.record = edited.record.replace('user.login', 'user.logout');
+    edited.record = edited.record.toString().replace('user.login', 'user.logout');
     const leaf = rowOf(first, 0);
     leaf.leaf_hash = 'a'.repeat(64);
     const v1 = await verdicts([edited]);
