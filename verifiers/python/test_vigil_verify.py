@@ -99,6 +99,13 @@ class Conventions(unittest.TestCase):
         self.assertIsNotNone(vv.canonical_problem(deep))
         self.assertIsNotNone(vv.limits_problem(json.loads("[" * 40 + "]" * 40)))
         self.assertIsNone(vv.limits_problem(json.loads("[" * 32 + "]" * 32)))
+        # §3.5: only objects and arrays are levels; a scalar inside level 32 is no level 33
+        at_limit = '{"a":' * 31 + '{"a":1}' + "}" * 31
+        self.assertIsNone(vv.limits_problem(json.loads(at_limit)))
+        self.assertIsNotNone(vv.limits_problem(json.loads('{"a":' * 32 + '{"a":1}' + "}" * 32)))
+        # a record: itself level 1, metadata level 2, so 31 objects below metadata reach 33
+        self.assertIsNone(vv.limits_problem({"metadata": json.loads('{"a":' * 30 + "{}" + "}" * 30)}))
+        self.assertIsNotNone(vv.limits_problem({"metadata": json.loads('{"a":' * 31 + "{}" + "}" * 31)}))
         self.assertIsNotNone(vv.limits_problem({str(i): 0 for i in range(257)}))
         self.assertIsNotNone(vv.limits_problem([0] * 1025))
 

@@ -1580,6 +1580,10 @@ def verify_bundle(data: bytes, keys: Keys, spec: Spec) -> list[str]:
                 else:
                     ep.append(f"roles says the subject is the {role}, but neither {base}/id nor {base}/email is disclosed as the subject's")
             allowed = subject_paths(r, proven)
+            if r["stream"].startswith("vigil/admin/") and isinstance(r.get("corrects"), dict):
+                # §16.3: a correction's corrected values are never the subject's by the metadata
+                # rule, only by the correction rule below
+                allowed = {p for p in allowed if not p.startswith("/metadata/corrected/")}
             if "correction" in roles:
                 c = r.get("corrects")
                 if not (r["stream"].startswith("vigil/admin/") and isinstance(c, dict)):
