@@ -203,6 +203,18 @@ class SealedEvents(unittest.TestCase):
         self.assertTrue(any("RFC 8785" in p for p in problems(w)))
 
 
+class Framing(unittest.TestCase):
+    def test_the_cr_that_ends_a_line_is_dropped_and_no_other(self):
+        r, h = b'{"a":1}', b"ab" * 32
+        lines, probs = vv.parse_framed_body(r + b"\t" + h + b"\t{}\r")
+        self.assertEqual(probs, [])
+        self.assertEqual(lines[0].disclosures, b"{}")
+        body = r + b"\t" + h + b"\t{}\r\r\n" + b'{"a":\r1}\t' + h + b"\t\n" + r + b"\t" + h + b"\t { } \n"
+        lines, probs = vv.parse_framed_body(body)
+        self.assertEqual(probs, ["line 0: /disclosures: holds a raw CR", "line 1: /record: holds a raw CR"])
+        self.assertEqual([x.index for x in lines], [2])
+
+
 class Streams(unittest.TestCase):
     def records(self):
         return [(json.loads(event(i)["record"]), event(i)["hash"]) for i in range(4)]
