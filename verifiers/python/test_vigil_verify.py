@@ -99,6 +99,13 @@ class Conventions(unittest.TestCase):
         self.assertIsNotNone(vv.canonical_problem(deep))
         self.assertIsNotNone(vv.limits_problem(json.loads("[" * 40 + "]" * 40)))
         self.assertIsNone(vv.limits_problem(json.loads("[" * 32 + "]" * 32)))
+        # §3.5: only objects and arrays are levels; a scalar inside level 32 is no level 33
+        at_limit = '{"a":' * 31 + '{"a":1}' + "}" * 31
+        self.assertIsNone(vv.limits_problem(json.loads(at_limit)))
+        self.assertIsNotNone(vv.limits_problem(json.loads('{"a":' * 32 + '{"a":1}' + "}" * 32)))
+        # a record: itself level 1, metadata level 2, so 31 objects below metadata reach 33
+        self.assertIsNone(vv.limits_problem({"metadata": json.loads('{"a":' * 30 + "{}" + "}" * 30)}))
+        self.assertIsNotNone(vv.limits_problem({"metadata": json.loads('{"a":' * 31 + "{}" + "}" * 31)}))
         self.assertIsNotNone(vv.limits_problem({str(i): 0 for i in range(257)}))
         self.assertIsNotNone(vv.limits_problem([0] * 1025))
 
@@ -194,6 +201,18 @@ class SealedEvents(unittest.TestCase):
         self.assertNotEqual(text, event(0)["record"])
         w = {"record": text, "hash": vv.sha256_hex(text.encode())}
         self.assertTrue(any("RFC 8785" in p for p in problems(w)))
+
+
+class Framing(unittest.TestCase):
+    def test_the_cr_that_ends_a_line_is_dropped_and_no_other(self):
+        r, h = b'{"a":1}', b"ab" * 32
+        lines, probs = vv.parse_framed_body(r + b"\t" + h + b"\t{}\r")
+        self.assertEqual(probs, [])
+        self.assertEqual(lines[0].disclosures, b"{}")
+        body = r + b"\t" + h + b"\t{}\r\r\n" + b'{"a":\r1}\t' + h + b"\t\n" + r + b"\t" + h + b"\t { } \n"
+        lines, probs = vv.parse_framed_body(body)
+        self.assertEqual(probs, ["line 0: /disclosures: holds a raw CR", "line 1: /record: holds a raw CR"])
+        self.assertEqual([x.index for x in lines], [2])
 
 
 class Streams(unittest.TestCase):

@@ -804,8 +804,9 @@ class FramedLine:
 
 
 def parse_framed_body(body: bytes) -> tuple[list[FramedLine], list[str]]:
-    """Splits a framed body at LF (a CR before it is not part of the line; blank lines are
-    skipped) and each line at its TABs, without decoding the record (§9)."""
+    """Splits a framed body at LF (the CR that ends a line, before its LF or as the body's last
+    byte, is not part of it; any other CR is refused; blank lines are skipped) and each line at
+    its TABs, without decoding the record (§9)."""
     lines: list[FramedLine] = []
     probs: list[str] = []
     pos = 0
@@ -820,6 +821,10 @@ def parse_framed_body(body: bytes) -> tuple[list[FramedLine], list[str]]:
             fields = line.split(b"\t")
             if len(fields) != 3:
                 probs.append(f"line {index}: has {len(fields)} TAB-separated fields; a line is exactly three")
+            elif b"\r" in line:
+                # only the CR that ends a line is dropped; no field may hold another (§9)
+                field = "/record" if b"\r" in fields[0] else "/hash" if b"\r" in fields[1] else "/disclosures"
+                probs.append(f"line {index}: {field}: holds a raw CR")
             else:
                 lines.append(FramedLine(index, pos, fields[0], fields[1], fields[2]))
             index += 1
@@ -848,7 +853,8 @@ def framed_to_wire(line: FramedLine) -> tuple[Optional[dict], list[str]]:
 
 
 def frame_sealed_event(wire: dict) -> bytes:
-    """`frameSealedEvent`: one line; disclosures as JSON.stringify writes them, or nothing."""
+    """`frameSealedEvent`: one line; the disclosures compact JSON (no whitespace, non-ASCII raw
+    UTF-8, §9), or nothing."""
     d = wire.get("disclosures")
     dtext = json.dumps(d, ensure_ascii=False, separators=(",", ":")).encode("utf-8") if d is not None else b""
     return wire["record"].encode("utf-8") + b"\t" + wire["hash"].encode("ascii") + b"\t" + dtext + b"\n"
@@ -1580,6 +1586,10 @@ def verify_bundle(data: bytes, keys: Keys, spec: Spec) -> list[str]:
                 else:
                     ep.append(f"roles says the subject is the {role}, but neither {base}/id nor {base}/email is disclosed as the subject's")
             allowed = subject_paths(r, proven)
+            if r["stream"].startswith("vigil/admin/") and isinstance(r.get("corrects"), dict):
+                # §16.3: a correction's corrected values are never the subject's by the metadata
+                # rule, only by the correction rule below
+                allowed = {p for p in allowed if not p.startswith("/metadata/corrected/")}
             if "correction" in roles:
                 c = r.get("corrects")
                 if not (r["stream"].startswith("vigil/admin/") and isinstance(c, dict)):

@@ -12,10 +12,15 @@ import {
   bundleSigningInput,
   canonicalJson,
   checkpointSigningInput,
+  columnDigestHex,
+  correctedValuePath,
   erasureReceiptSigningInput,
+  hashLeaf,
   inclusionProof as auditPathOf,
+  leafData,
   privateKeyFromSeed,
   rawPublicKey,
+  sealEvent,
   signedErasureReceipt,
   verifyBundle,
   verifyCheckpoint,
@@ -34,6 +39,7 @@ const privateKey = privateKeyFromSeed(Buffer.from(merkle.key.seedHex, 'hex'));
 const publicKey = rawPublicKey(createPublicKey(privateKey)).toString('base64url');
 if (publicKey !== merkle.key.publicKey) throw new Error('the vector key does not match');
 const keyId = merkle.key.keyId;
+const sha256 = (data) => createHash('sha256').update(data).digest();
 const signer = (input) => Promise.resolve(sign(null, input, privateKey));
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -394,6 +400,111 @@ add({
   ]),
   problem: 'the event it corrects (by id and hash) is no earlier entry of this bundle',
 });
+{
+  // A correction of event 2, where the subject is the access subject, that corrects the
+  // grantor's id. The correction's own parties are in the clear (Vigil's admin key, the event),
+  // so no party outside the roles commits an id: read alone, the metadata rule of §16.3 would
+  // let the entry disclose the corrected value. It is the grantor's, not the subject's.
+  let n = 0;
+  const salts = { salt: () => sha256(`vigil-vector:refused-correction:${n++}`).subarray(0, 16) };
+  const e2 = events[2];
+  const e2Id = JSON.parse(e2.record).id;
+  const grantor = correctedValuePath('/access/grantedBy/id');
+  const sealed = sealEvent(
+    {
+      id: '0193a4b2-6c40-7000-8000-000000000011',
+      time: '2026-11-23T09:05:00.000Z',
+      action: 'event.corrected',
+      category: 'data_change',
+      outcome: 'success',
+      actor: { type: 'api_key', id: 'k-admin' },
+      target: { type: 'event', id: e2Id },
+      corrects: { event: e2Id, hash: e2.hash },
+      metadata: { corrected: { '/access/grantedBy/id': 'u-2001' }, reason: 'wrong grantor' },
+      personal: [grantor],
+    },
+    {
+      stream: 'vigil/admin/host-7/0193a4b2-6c3f-7000-8000-000000000001',
+      seq: 2,
+      prev: privacy.correction.hash,
+    },
+    salts,
+  ).event;
+  add({
+    name: "bundle with a correction entry disclosing the grantor's corrected id, signed",
+    section: '§16.5',
+    kind: 'bundle',
+    bundle: await withEntries(([e1, e2entry]) => [
+      e1,
+      e2entry,
+      {
+        type: 'event',
+        record: sealed.record,
+        hash: sealed.hash,
+        disclosures: { [grantor]: sealed.disclosures[grantor] },
+        roles: ['correction'],
+        proof: null,
+      },
+    ]),
+    problem: `discloses ${grantor}, which is not the subject`,
+  });
+}
+{
+  // Event 0's record with one space after its first colon: still JSON, same content, hashed
+  // as it is, but not its own RFC 8785 form (§4, §8.1).
+  const [, e1] = bundle
+    .split('\n')
+    .slice(0, 2)
+    .map((l) => JSON.parse(l));
+  const spaced = e1.record.replace('"action":', '"action": ');
+  add({
+    name: 'bundle entry whose record is not its own RFC 8785 form (hash recomputed), unproved, signed',
+    section: '§16.5',
+    kind: 'bundle',
+    bundle: await withEntries(([, e2entry]) => [
+      { ...e1, record: spaced, hash: sha256(spaced).toString('hex'), proof: null },
+      e2entry,
+    ]),
+    problem: 'is not in RFC 8785 form',
+  });
+  // The same kind of record as the one leaf of a tree the vector key signed.
+  const record = events[0].record.replace('"action":', '"action": ');
+  const parsed = JSON.parse(record);
+  const leaf = {
+    stream: parsed.stream,
+    seq: parsed.seq,
+    eventHash: sha256(record).toString('hex'),
+    columns: columnDigestHex(parsed),
+  };
+  const data = leafData({ tenant: merkle.tenant, ...leaf });
+  const root = hashLeaf(data).toString('hex');
+  add({
+    name: 'inclusion proof whose record is not its own RFC 8785 form, in a tree signed for it',
+    section: '§15.3',
+    kind: 'inclusionProof',
+    document: {
+      v: 1,
+      eventId: parsed.id,
+      record,
+      partition: 0,
+      leafIndex: 0,
+      treeSize: 1,
+      leaf,
+      leafData: data.toString('hex'),
+      leafHash: root,
+      auditPath: [],
+      root,
+      checkpoint: resignedCheckpoint({
+        keyId,
+        partitions: [{ partition: 0, root, size: 1 }],
+        tenant: merkle.tenant,
+        time: '2026-11-23T09:01:20.000Z',
+        v: 1,
+      }),
+    },
+    problem: 'is not in RFC 8785 form',
+  });
+}
 add({
   name: 'bundle entry with enrichment derived from an address it does not disclose, signed',
   section: '§16.3',

@@ -153,6 +153,39 @@ describe('verifyBundle: the subject rules accept what an export writes', () => {
     expect(twice.ok ? '' : twice.problem).toContain('repeats entry 2 (line 3)');
   });
 
+  it("refuses a correction disclosing another person's corrected value, even with the subject as its actor", async () => {
+    // The subject corrects the grantor's id in event 2: their own fields are theirs, the
+    // corrected id is the grantor's. Under the metadata rule alone (no other committed party)
+    // it would pass: corrected values are allowed only as the correction rule says (§16.5).
+    const e2Id = (JSON.parse(e2.record) as { id: string }).id;
+    const grantor = correctedValuePath('/access/grantedBy/id');
+    const both = adminEntry(
+      correctionOf({
+        actor: { type: 'user', id: 'u-1042' },
+        target: { type: 'event', id: e2Id },
+        corrects: { event: e2Id, hash: e2.hash },
+        metadata: { corrected: { '/access/grantedBy/id': 'u-2001' }, reason: 'wrong grantor' },
+        personal: ['/actor/id', grantor],
+      }),
+      ['actor', 'correction'],
+      ['/actor/id', grantor],
+    );
+    const check = verifyBundle(await bundleOf([e1, e2, both]), [publicKey]);
+    expect(check.ok ? '' : check.problem).toContain(
+      `discloses ${grantor}, which is not the subject`,
+    );
+    // Without that disclosure the entry is the subject's.
+    const own = verifyBundle(
+      await bundleOf([
+        e1,
+        e2,
+        { ...both, disclosures: { '/actor/id': both.disclosures['/actor/id']! } },
+      ]),
+      [publicKey],
+    );
+    expect(own.ok ? 'ok' : own.problems).toBe('ok');
+  });
+
   it('accepts a correction whose corrected value names the subject, though the event is not theirs', async () => {
     const named = adminEntry(
       correctionOf({

@@ -29,6 +29,9 @@ export const ACTOR_CONTEXT_PATHS = [
 /** The admin streams: the only corrections Vigil applies, exports and erases (§18.2). */
 export const ADMIN_STREAM_PREFIX = 'vigil/admin/';
 
+/** Where a correction commits its corrected values (§18.1, `correctedValuePath`). */
+const CORRECTED_PREFIX = '/metadata/corrected/';
+
 /** Whether the committed paths `personal` name a person in `base` (its id or e-mail). */
 function committedParty(personal: readonly string[], base: string): boolean {
   return personal.includes(`${base}/id`) || personal.includes(`${base}/email`);
@@ -136,6 +139,15 @@ export function subjectEntryProblems(
   }
   const allowed = new Set(subjectPathsOf(personal, proven, 'export'));
   const party = proven.length > 0 ? { paths: [...allowed] } : undefined;
+  // The corrected values of a correction are another event's fields, not this event's metadata:
+  // the metadata rule never allows them, only the correction rule below (the subject's paths of
+  // the corrected entry, or values that are the subject's id or address).
+  if (
+    typeof record.stream === 'string' &&
+    record.stream.startsWith(ADMIN_STREAM_PREFIX) &&
+    correctionRef(record)
+  )
+    for (const p of [...allowed]) if (p.startsWith(CORRECTED_PREFIX)) allowed.delete(p);
   if (roles.includes('correction')) {
     const ref = correctionRef(record);
     if (typeof record.stream !== 'string' || !record.stream.startsWith(ADMIN_STREAM_PREFIX) || !ref)
@@ -148,7 +160,7 @@ export function subjectEntryProblems(
         (p) =>
           (isSubjects('id', disclosures[p]?.value, subject) ||
             isSubjects('email', disclosures[p]?.value, subject)) &&
-          p.startsWith('/metadata/corrected/'),
+          p.startsWith(CORRECTED_PREFIX),
       );
       if (original) {
         const wanted = new Set(original.paths.map(correctedValuePath));

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TextDecoder } from 'node:util';
-import { canonicalJson } from './canonical.js';
+import { canonicalJson, isCanonicalRecord } from './canonical.js';
 import {
   checkpointId,
   verifyCheckpoint,
@@ -429,6 +429,13 @@ function checkEntry(
       );
     }
   }
+  // §8.1, §16.5 step 4: outside a whole-log verification no flag or integrity event vouches for
+  // a non-canonical record, and two parsers may read it differently: refused. (After the
+  // checks above, which include the depth limit the serialiser needs.)
+  if (checked.ok && parsed && !isCanonicalRecord(record, parsed))
+    p.add(
+      `${where(id)}: the record is not in RFC 8785 form (§4), its own form: whitespace, member order or escapes differ`,
+    );
   const rolesOk =
     Array.isArray(roles) &&
     roles.length > 0 &&

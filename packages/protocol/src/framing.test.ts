@@ -86,6 +86,25 @@ describe('parseFramedBody', () => {
     ]);
   });
 
+  it('drops the one CR that ends a line, the last one without LF too, and refuses any other CR', () => {
+    const r = '{"a":1}';
+    const last = parseFramedBody(Buffer.from(`${r}\t${HASH}\t{}\r`));
+    expect(last.details).toEqual([]);
+    expect(last.frames[0]!.disclosures.toString()).toBe('{}');
+    // A second CR, a CR inside the disclosures or inside the record: no field may hold one (§9).
+    const body = Buffer.from(
+      `${r}\t${HASH}\t{}\r\r\n${r}\t${HASH}\t{\r}\n{"a":\r1}\t${HASH}\t\n${r}\t${HASH}\t { } \n`,
+    );
+    const { frames, details } = parseFramedBody(body);
+    expect(details).toEqual([
+      { index: 0, path: '/disclosures', message: expect.stringContaining('raw CR') },
+      { index: 1, path: '/disclosures', message: expect.stringContaining('raw CR') },
+      { index: 2, path: '/record', message: expect.stringContaining('raw CR') },
+    ]);
+    // Spaces are the one whitespace the disclosures field may hold.
+    expect(frames.map((f) => f.index)).toEqual([3]);
+  });
+
   it('refuses a hash that is not 64 lower-case hex digits', () => {
     const cases = [HASH.toUpperCase(), HASH.slice(1), HASH + 'a', 'g'.repeat(64), ''];
     const body = Buffer.from(cases.map((h) => `{"a":1}\t${h}\t\n`).join(''));

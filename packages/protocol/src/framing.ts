@@ -59,8 +59,8 @@ function asBuffer(body: Uint8Array): Buffer {
 
 /**
  * Splits a framed body into its lines and fields without decoding them (PROTOCOL.md §9). Lines
- * end with LF (the last one may lack it); a CR right before an LF is dropped; empty lines are
- * skipped. Checked here: three fields per line, the hash text, and that the record and
+ * end with LF (the last one may lack it); the CR that ends a line (before its LF, or the last byte
+ * of the body) is dropped and any other CR refused; empty lines are skipped. Checked here: three fields per line, the hash text, and that the record and
  * disclosures are UTF-8 (a bad byte is named by its field, down to the member when the field
  * still parses). What the fields say is the reader's to check (checkFramedEvent).
  */
@@ -108,6 +108,17 @@ export function parseFramedBody(body: Uint8Array): FramedBody {
     }
     const record = line.subarray(0, t1);
     const disclosures = line.subarray(t2 + 1);
+    // Only the CR that ends the line was dropped; no field may hold another (§9): RFC 8785 text
+    // never does, and in the disclosures it would be whitespace only some readers accept.
+    const cr = line.indexOf(CR);
+    if (cr >= 0) {
+      details.push({
+        index,
+        path: cr < t1 ? '/record' : '/disclosures',
+        message: `holds a raw CR (byte ${lineStart + cr} of the body); only the one that ends a line is dropped (PROTOCOL.md §9)`,
+      });
+      continue;
+    }
     if (!utf8) {
       const bad =
         badUtf8Detail(record, '/record', index, lineStart) ??

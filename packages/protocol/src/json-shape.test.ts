@@ -33,6 +33,14 @@ describe('jsonShapeProblem (PROTOCOL.md §3.5)', () => {
     expect(jsonShapeProblem({ list: new Array(LIMITS.jsonElements).fill(0) })).toBeUndefined();
   });
 
+  it('counts objects and arrays as levels, not scalars (PROTOCOL.md §3.5 example)', () => {
+    // 32 objects, the innermost holding a number: at the limit; one object more is past it.
+    const at = '{"a":'.repeat(LIMITS.jsonDepth - 1) + '{"a":1}' + '}'.repeat(LIMITS.jsonDepth - 1);
+    expect(jsonShapeProblem(JSON.parse(at))).toBeUndefined();
+    const past = '{"a":'.repeat(LIMITS.jsonDepth) + '{"a":1}' + '}'.repeat(LIMITS.jsonDepth);
+    expect(jsonShapeProblem(JSON.parse(past))?.path).toBe('/a'.repeat(LIMITS.jsonDepth));
+  });
+
   it('refuses one level too deep, naming the JSON pointer of the node', () => {
     const problem = jsonShapeProblem(JSON.parse(deepObjectText(LIMITS.jsonDepth + 1)));
     expect(problem?.path).toBe('/a'.repeat(LIMITS.jsonDepth));

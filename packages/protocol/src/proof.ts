@@ -4,6 +4,7 @@ import {
   type PublicKeyInput,
   type SignedCheckpoint,
 } from './checkpoint.js';
+import { isCanonicalRecord } from './canonical.js';
 import { columnDigestHex } from './columns.js';
 import { sha256Hex } from './hash.js';
 import {
@@ -13,6 +14,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from './merkle.js';
+import { jsonShapeProblem } from './json-shape.js';
 import { membersProblem } from './members.js';
 
 /**
@@ -148,6 +150,11 @@ function recordProblem(proof: InclusionProof): string | undefined {
   if (parsed.stream !== proof.leaf.stream || parsed.seq !== proof.leaf.seq)
     return 'the record names another stream or seq than the leaf';
   if (parsed.id !== proof.eventId) return 'the record has another id than eventId';
+  // §8.1, §15.3 step 4: a proof's record must be its own RFC 8785 form (two parsers could read
+  // another text differently). The shape limits first: the serialiser recurses.
+  if (jsonShapeProblem(parsed) !== undefined) return 'record nests or spreads beyond §3.5';
+  if (!isCanonicalRecord(proof.record, parsed))
+    return 'record is not in RFC 8785 form (§4), its own form: whitespace, member order or escapes differ';
   let digest: string;
   try {
     digest = columnDigestHex(parsed);
