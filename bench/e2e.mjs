@@ -12,7 +12,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { sealedBatches } from './lib/events.mjs';
+import { SEALED_MEDIA_TYPE } from '@vigil/protocol';
+import { framedSealedBodies } from './lib/events.mjs';
 import { describeResult, load } from './lib/run.mjs';
 import { startMockBroker } from './lib/kafka-mock.mjs';
 
@@ -27,8 +28,8 @@ const EVENTS = 100;
 const cli = new URL('../packages/app/dist/cli/main.js', import.meta.url).pathname;
 
 const total = rate * seconds;
-console.log(`generating ${total} unique sealed events …`);
-const bodies = sealedBatches(Math.ceil(total / EVENTS), EVENTS, 'e2e');
+console.log(`generating ${total} unique sealed events, framed as the SDK sends them …`);
+const bodies = framedSealedBodies(Math.ceil(total / EVENTS), EVENTS, 'e2e');
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-e2e-'));
 const broker = kafkaMode
@@ -125,7 +126,15 @@ const started = Date.now();
 const cpuBefore = cpuOf(child.pid);
 const storedBefore = await metric('vigil_sink_rows_total');
 const result = describeResult(
-  await load({ url, key: creds.ingestKey, bodies, seconds, connections: 8, rate: rate / EVENTS }),
+  await load({
+    url,
+    key: creds.ingestKey,
+    bodies,
+    seconds,
+    connections: 8,
+    rate: rate / EVENTS,
+    contentType: SEALED_MEDIA_TYPE,
+  }),
   EVENTS,
 );
 // Wait for the sink to drain.

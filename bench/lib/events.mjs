@@ -61,6 +61,29 @@ export function sealedBatches(count, size, label = 'bench') {
   return sealedEventBatches(count, size, label).map((events) => JSON.stringify({ events }));
 }
 
+/**
+ * `count` bodies of `size` sealed events in the sealed framing (PROTOCOL.md §9), as the SDK
+ * sends them, each batch its own stream. Framed one batch at a time, so only the bodies stay in
+ * memory (the events of a million-event run as objects do not fit a default heap).
+ */
+export function framedSealedBodies(count, size, label = 'bench') {
+  const bodies = [];
+  let n = 0;
+  const now = Date.now();
+  for (let b = 0; b < count; b++) {
+    const stream = `${label}/host/${newEventId()}`;
+    let prev = ZERO_HASH;
+    const events = [];
+    for (let seq = 0; seq < size; seq++) {
+      const e = sealEvent(sampleInput(n++, now), { stream, seq, prev }, salts).event;
+      prev = e.hash;
+      events.push(e);
+    }
+    bodies.push(frameSealedEvents(events));
+  }
+  return bodies;
+}
+
 /** Batches as bodies of the sealed framing (PROTOCOL.md §9), as the SDK sends them. */
 export function framedBodies(batches) {
   return batches.map((events) => frameSealedEvents(events));
