@@ -37,9 +37,8 @@ export function sampleInput(i, time = Date.now()) {
   };
 }
 
-/** `count` batches of `size` sealed events, each batch its own stream (seq 0..size-1). */
-export function sealedEventBatches(count, size, label = 'bench') {
-  const batches = [];
+/** Yields `count` batches of `size` sealed events, each batch its own stream (seq 0..size-1). */
+function* eachSealedBatch(count, size, label) {
   let n = 0;
   const now = Date.now();
   for (let b = 0; b < count; b++) {
@@ -51,9 +50,13 @@ export function sealedEventBatches(count, size, label = 'bench') {
       prev = e.hash;
       events.push(e);
     }
-    batches.push(events);
+    yield events;
   }
-  return batches;
+}
+
+/** `count` batches of `size` sealed events, each batch its own stream (seq 0..size-1). */
+export function sealedEventBatches(count, size, label = 'bench') {
+  return [...eachSealedBatch(count, size, label)];
 }
 
 /** The same, each batch as the JSON body `{"events":[…]}` (the JSON form, v1's only one). */
@@ -68,19 +71,7 @@ export function sealedBatches(count, size, label = 'bench') {
  */
 export function framedSealedBodies(count, size, label = 'bench') {
   const bodies = [];
-  let n = 0;
-  const now = Date.now();
-  for (let b = 0; b < count; b++) {
-    const stream = `${label}/host/${newEventId()}`;
-    let prev = ZERO_HASH;
-    const events = [];
-    for (let seq = 0; seq < size; seq++) {
-      const e = sealEvent(sampleInput(n++, now), { stream, seq, prev }, salts).event;
-      prev = e.hash;
-      events.push(e);
-    }
-    bodies.push(frameSealedEvents(events));
-  }
+  for (const events of eachSealedBatch(count, size, label)) bodies.push(frameSealedEvents(events));
   return bodies;
 }
 

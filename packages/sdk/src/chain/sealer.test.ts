@@ -10,7 +10,7 @@ import {
   type SealedEvent,
 } from '@vigil/protocol';
 import { describe, expect, it } from 'vitest';
-import { encodeSealedLine, parseSealedLine } from '../deliver/framing.js';
+import { encodeSealedLine, sealedEventsOf } from '../deliver/framing.js';
 import { canonicalFast } from './canonical.js';
 import { EventClock, RandomBytes } from './ids.js';
 import { RECORD_VERSION, Sealer } from './sealer.js';
@@ -24,9 +24,10 @@ function sealLine(sealer: Sealer, ...args: Parameters<Sealer['seal']>): Buffer {
 /** The object form of a sealed line. */
 function eventOf(line: Buffer): SealedEvent {
   expect(line[line.length - 1]).toBe(0x0a);
-  const parsed = parseSealedLine(line, 0, line.length - 1);
-  if (!parsed.ok) throw new Error(`${parsed.path} ${parsed.message}`);
-  return parsed.event;
+  const { events, details } = sealedEventsOf(line);
+  if (details.length > 0 || events.length !== 1 || events[0] === undefined)
+    throw new Error(`${details[0]?.path} ${details[0]?.message}`);
+  return events[0];
 }
 
 /** A deterministic PRNG so a failure names a reproducible seed. */

@@ -3,21 +3,14 @@ import {
   encodeSealedLine,
   lineHash,
   lineRecord,
-  parseSealedLine,
   SEALED_CONTENT_TYPE,
-  splitSealedLines,
+  sealedEventsOf,
 } from './framing.js';
 
 const HASH = 'ab'.repeat(32);
 
-function lines(text: string): string[] {
-  const body = Buffer.from(text, 'utf8');
-  return splitSealedLines(body).map(([start, end]) => body.toString('utf8', start, end));
-}
-
-function parse(text: string): ReturnType<typeof parseSealedLine> {
-  const body = Buffer.from(text, 'utf8');
-  return parseSealedLine(body, 0, body.length);
+function parse(text: string): ReturnType<typeof sealedEventsOf> {
+  return sealedEventsOf(Buffer.from(text, 'utf8'));
 }
 
 describe('sealed framing (PROTOCOL.md §9)', () => {
@@ -42,32 +35,33 @@ describe('sealed framing (PROTOCOL.md §9)', () => {
     );
   });
 
-  it('splits on LF, ignores a CR before it and blank lines, and needs no last LF', () => {
-    expect(lines('a\nb\r\n\n\r\nc')).toEqual(['a', 'b', 'c']);
-    expect(lines('a\n')).toEqual(['a']);
-    expect(lines('')).toEqual([]);
-  });
-
-  it('reads a line back into the JSON form', () => {
+  it('reads lines back into the JSON form, skipping blank lines and a CR that ends a line', () => {
     const event = {
       record: '{"a":"\\t"}',
       hash: HASH,
       disclosures: { '/x': { salt: 's', value: 1 } },
     };
     const line = encodeSealedLine(event);
-    expect(parseSealedLine(line, 0, line.length - 1)).toEqual({ ok: true, event });
-    expect(parse(`{"v":2}\t${HASH}\t`)).toEqual({
-      ok: true,
-      event: { record: '{"v":2}', hash: HASH },
+    expect(sealedEventsOf(line)).toEqual({ events: [event], details: [] });
+    expect(parse(`{"v":2}\t${HASH}\t\r\n\n{"v":2}\t${HASH}\t`)).toEqual({
+      events: [
+        { record: '{"v":2}', hash: HASH },
+        { record: '{"v":2}', hash: HASH },
+      ],
+      details: [],
     });
   });
 
-  it('refuses malformed lines, naming the field', () => {
-    expect(parse(`{"v":2}\t${HASH}`)).toMatchObject({ ok: false, path: '' });
-    expect(parse(`{"v":2}\t${HASH.slice(2)}\t`)).toMatchObject({ ok: false, path: '' });
-    expect(parse(`{"v":2}`)).toMatchObject({ ok: false, path: '' });
-    expect(parse(`{"v":2}\t${HASH}\t[1]`)).toMatchObject({ ok: false, path: '/disclosures' });
-    expect(parse(`{"v":2}\t${HASH}\t{"a":`)).toMatchObject({ ok: false, path: '/disclosures' });
-    expect(parse(`{"v":2}\t${HASH}\t{}\t`)).toMatchObject({ ok: false, path: '/disclosures' });
+  it('refuses malformed lines, naming the line and the field', () => {
+    const bad = (text: string) => parse(text).details[0];
+    expect(bad(`{"v":2}\t${HASH}`)).toMatchObject({ index: 0 });
+    expect(bad(`{"v":2}\t${HASH.slice(2)}\t`)).toMatchObject({ index: 0 });
+    expect(bad(`{"v":2}`)).toMatchObject({ index: 0 });
+    expect(bad(`{"v":2}\t${HASH}\t\n{"v":2}\t${HASH}\t{"a":`)).toEqual({
+      index: 1,
+      path: '/disclosures',
+      message: 'is not JSON',
+    });
+    expect(parse(`{"v":2}\t${HASH}\t{"a":`).events).toEqual([undefined]);
   });
 });

@@ -1,5 +1,5 @@
 import type { SealedEvent } from '@vigil/protocol';
-import { lineHash, lineRecord, parseSealedLine } from '../deliver/framing.js';
+import { lineHash, lineRecord, sealedEventsOf } from '../deliver/framing.js';
 
 /**
  * One sealed event inside the SDK: its place in the chain and its wire line (PROTOCOL.md §9,
@@ -48,8 +48,10 @@ export class Entry {
 
   /** The event in the JSON form (in-process transports, dead letters). */
   sealed(): SealedEvent {
-    const parsed = parseSealedLine(this.line, 0, this.line.length - 1);
-    if (!parsed.ok) throw new Error(`malformed queued line: ${parsed.path} ${parsed.message}`);
-    return parsed.event;
+    const { events, details } = sealedEventsOf(this.line);
+    const event = events[0];
+    if (event === undefined || details.length > 0)
+      throw new Error(`malformed queued line: ${details[0]?.path} ${details[0]?.message}`);
+    return event;
   }
 }

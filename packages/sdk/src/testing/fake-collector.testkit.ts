@@ -9,7 +9,7 @@ import {
   type EventRecord,
   type SealedEvent,
 } from '@vigil/protocol';
-import { parseSealedLine, SEALED_CONTENT_TYPE, splitSealedLines } from '../deliver/framing.js';
+import { SEALED_CONTENT_TYPE, sealedEventsOf } from '../deliver/framing.js';
 
 /*
  * A small stand-in for the collector's POST /v1/events, on 127.0.0.1 and a free port: it reads
@@ -132,12 +132,9 @@ export class FakeCollector {
     const details: ErrorDetail[] = [];
     let wires: unknown[];
     if (contentType === SEALED_CONTENT_TYPE) {
-      wires = splitSealedLines(raw).map(([start, end], index) => {
-        const parsed = parseSealedLine(raw, start, end);
-        if (parsed.ok) return parsed.event;
-        details.push({ index, path: parsed.path, message: parsed.message });
-        return undefined;
-      });
+      const framed = sealedEventsOf(raw);
+      details.push(...framed.details);
+      wires = framed.events;
     } else if (contentType === 'application/json') {
       wires = (JSON.parse(raw.toString('utf8')) as { events: unknown[] }).events;
     } else {
