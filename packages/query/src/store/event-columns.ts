@@ -1,4 +1,4 @@
-import type { DerivedColumns } from './derived.js';
+import { DERIVED_COLUMN_TYPES, type DerivedColumns } from './derived.js';
 
 /**
  * The columns of a row of `events`: what store/rows.ts derives from an event and what
@@ -126,18 +126,7 @@ export const EVENT_COLUMN_TYPES = {
   log_index: 'UInt32',
   expires_at: "DateTime('UTC')",
   legal_hold: 'UInt8',
-  geo_country: 'LowCardinality(String)',
-  geo_region: 'String',
-  geo_city: 'String',
-  geo_latitude: 'Nullable(Float32)',
-  geo_longitude: 'Nullable(Float32)',
-  geo_asn: 'Nullable(UInt32)',
-  geo_as_org: 'String',
-  ua_browser: 'LowCardinality(String)',
-  ua_browser_version: 'String',
-  ua_os: 'LowCardinality(String)',
-  ua_os_version: 'String',
-  ua_device: 'LowCardinality(String)',
+  ...DERIVED_COLUMN_TYPES,
   leaf_index: 'UInt64',
   leaf_hash: 'String',
   erased_paths: 'Array(String)',
