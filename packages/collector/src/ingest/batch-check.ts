@@ -19,6 +19,7 @@ import {
   type EventInput,
   type CheckedSealed,
   type Frame,
+  firstBadUtf8,
 } from '@vigil/protocol';
 import type { IngestConfig } from '../stage-config.js';
 import { CollectorErrorCodes } from '../errors.js';
@@ -261,15 +262,7 @@ const BAD_UTF8_MARK = '\uFDD0vigil:bad-utf-8\uFDD1';
  */
 function refuseBadUtf8(bytes: Buffer, contentType: string): RefusedBatch {
   const text = bytes.toString('utf8');
-  const again = Buffer.from(text, 'utf8');
-  let same = 0;
-  let differs = Math.min(bytes.length, again.length);
-  // Largest prefix length on which both agree (binary search; equality of prefixes is monotone).
-  while (same < differs) {
-    const mid = (same + differs + 1) >>> 1;
-    if (bytes.subarray(0, mid).equals(again.subarray(0, mid))) same = mid;
-    else differs = mid - 1;
-  }
+  const same = firstBadUtf8(bytes);
   const at = bytes.subarray(0, same).toString('utf8').length;
   const where = `byte ${same} of the body`;
   const message = `is not valid UTF-8 (${where}): send UTF-8 text`;
