@@ -284,8 +284,9 @@ describe('Python verifier against a running vigil start', () => {
         verifier,
         'live',
         url,
-        '--key',
-        key,
+        // One form: a base64url key starts with '-' one time in 64, which argparse would take
+        // for an option if it stood on its own.
+        `--key=${key}`,
         '--query-key',
         creds.queryKey,
         '--json',
@@ -517,7 +518,7 @@ describe('Python verifier against a running vigil start', () => {
     // The directory witness kept every checkpoint: each verifies, and the trees agree.
     const witness = spawnSync(
       python,
-      [verifier, 'witness', witnessDir, '--key', pinned, ...versionArgs],
+      [verifier, 'witness', witnessDir, `--key=${pinned}`, ...versionArgs],
       {
         encoding: 'utf8',
         env,
