@@ -155,7 +155,9 @@ export type {
   AppliedErasure,
   ErasureMarker,
 } from './privacy/erasure.js';
-export { SubjectExporter, CSV_COLUMNS, safeCell } from './privacy/export.js';
+export { SubjectExporter, CSV_COLUMNS } from './privacy/export.js';
+export { safeCell, csvTime, csvTimeHeader, csvHeader, csvRows } from './export/csv.js';
+export type { CsvOptions } from './export/csv.js';
 export type {
   ExportFormat,
   DocumentSigner,

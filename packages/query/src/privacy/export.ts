@@ -1,4 +1,3 @@
-import { stringify } from 'csv-stringify/sync';
 import {
   applyCorrections,
   correctedFields,
@@ -21,6 +20,7 @@ import {
   type SubjectRole,
 } from '@vigil/protocol';
 import { QueryError, QueryErrorCodes } from '../errors.js';
+import { csvHeader, csvRows } from '../export/csv.js';
 import { signedForm } from '../proof/checkpoint-store.js';
 import { TreeInconsistentError } from '../proof/tree-store.js';
 import type { ProofService } from '../proof/proofs.js';
@@ -113,25 +113,11 @@ export const CSV_COLUMNS = [
   'metadata',
 ] as const;
 
-/**
- * A cell as Excel must see it: text that starts with = + - @ TAB or CR is a formula there, so it
- * gets a leading apostrophe (OWASP, "CSV Injection").
- */
-export function safeCell(value: unknown): string {
-  const text =
-    value === undefined || value === null
-      ? ''
-      : typeof value === 'string'
-        ? value
-        : JSON.stringify(value);
-  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
-}
-
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {};
 
-function csvRow(item: SubjectItem): string[] {
+function csvRow(item: SubjectItem): unknown[] {
   const v = item.corrected ?? item.event;
   const actor = obj(v['actor']);
   const target = obj(v['target']);
@@ -173,7 +159,7 @@ function csvRow(item: SubjectItem): string[] {
     hash: item.hash,
     metadata: v['metadata'],
   };
-  return CSV_COLUMNS.map((c) => safeCell(cells[c]));
+  return CSV_COLUMNS.map((c) => cells[c]);
 }
 
 /** One event as the person sees it in a JSON or CSV export. */
@@ -496,14 +482,10 @@ export class SubjectExporter {
     forms: SubjectForms,
     listed: readonly Listed[],
   ): AsyncGenerator<string> {
-    // UTF-8 BOM so Excel reads the file as UTF-8; CRLF records, as RFC 4180 and Excel expect.
-    yield '\ufeff' + stringify([[...CSV_COLUMNS]], { record_delimiter: 'windows' });
+    // UTF-8 BOM so Excel reads the file as UTF-8.
+    yield csvHeader(CSV_COLUMNS, { bom: true });
     for await (const page of this.items(tenant, forms, listed)) {
-      if (page.length === 0) continue;
-      yield stringify(
-        page.map((p) => csvRow(p.item)),
-        { record_delimiter: 'windows', quoted_string: true },
-      );
+      yield csvRows(page.map((p) => csvRow(p.item)));
     }
   }
 

@@ -3,7 +3,7 @@ import { isIPv6 } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { randomSaltSource, sealEvent, ZERO_HASH, type Disclosures } from '@vigil/protocol';
 import { eventRow, type EventRowMeta } from '../store/rows.js';
-import { safeCell } from './export.js';
+import { safeCell } from '../export/csv.js';
 import {
   fieldOfPath,
   openDisclosures,
