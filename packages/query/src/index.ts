@@ -192,3 +192,7 @@ export type { ScopeFilter } from './verify/scope.js';
 export type { TreeResult } from './verify/tree.js';
 export { registerVerifyRoutes } from './http/verify-routes.js';
 export type { VerifyRoutesOptions } from './http/verify-routes.js';
+export { AlertStore } from './alerts/store.js';
+export type { StoredAlert, AlertFilter, AlertStoreOptions } from './alerts/store.js';
+export { detectionEvent } from './detect/event-view.js';
+export type { DetectionSource } from './detect/event-view.js';

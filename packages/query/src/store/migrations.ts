@@ -529,6 +529,42 @@ WHERE leaf_hash != '' AND row_version = 0`,
       ];
     },
   },
+  {
+    version: 8,
+    name: 'alerts',
+    statements: (store) =>
+      // One row per version of an alert the detector raised (a grouped alert grows: each
+      // update writes the row again with version + 1, and FINAL reads the newest). The entity,
+      // the evidence and the event ids hold personal data: an erasure rewrites or deletes the
+      // rows that name the person (alerts/store.ts). Alerts have a retention period of their
+      // own (expires_at, set by the writer from the configured period).
+      createTable(store, {
+        name: 'alerts',
+        columns: `
+  tenant_id String,
+  id String,
+  alert_key String,
+  rule_id LowCardinality(String),
+  title String,
+  severity LowCardinality(String),
+  attack Array(LowCardinality(String)),
+  entity String,
+  first_event_time DateTime64(3, 'UTC'),
+  last_event_time DateTime64(3, 'UTC'),
+  event_ids Array(String),
+  event_count UInt64,
+  evidence String CODEC(ZSTD(3)),
+  version UInt32,
+  raised_at DateTime64(3, 'UTC'),
+  updated_at DateTime64(3, 'UTC'),
+  expires_at DateTime('UTC')`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: `ORDER BY (tenant_id, id)
+TTL expires_at DELETE`,
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+  },
 ];
 
 export interface MigrationReport {
