@@ -196,3 +196,36 @@ export { AlertStore } from './alerts/store.js';
 export type { StoredAlert, AlertFilter, AlertStoreOptions } from './alerts/store.js';
 export { detectionEvent } from './detect/event-view.js';
 export type { DetectionSource } from './detect/event-view.js';
+export {
+  AddressGuard,
+  UrlRefused,
+  addressClass,
+  embeddedIpv4,
+  systemResolver,
+} from './webhooks/ssrf.js';
+export type { AddressClass, Resolver, GuardOptions } from './webhooks/ssrf.js';
+export {
+  SIGNATURE_HEADER,
+  EVENT_ID_HEADER,
+  DELIVERY_ID_HEADER,
+  newWebhookSecret,
+  signatureHeader,
+  signatureOf,
+} from './webhooks/signature.js';
+export { WebhookStore, WEBHOOK_FORMATS, newWebhookId, severityRank } from './webhooks/store.js';
+export type { Webhook, WebhookFormat, SigningWebhook, NewWebhook } from './webhooks/store.js';
+export { DeliveryOutbox, DELIVERY_STATES, deliveryIdOf } from './webhooks/outbox.js';
+export type { Delivery, DeliveryState, NewDelivery, OutboxOptions } from './webhooks/outbox.js';
+export { alertEvent, renderBody, slackMessage, testEvent, eventIdOf } from './webhooks/payload.js';
+export type { WebhookEvent, WebhookEventType, SlackMessage } from './webhooks/payload.js';
+export { WebhookSender } from './webhooks/sender.js';
+export type { SendResult, SendRequest, SenderOptions } from './webhooks/sender.js';
+export {
+  WebhookOutput,
+  WebhookDispatcher,
+  DEFAULT_RETRY,
+  backoffMs,
+} from './webhooks/dispatcher.js';
+export type { DeliveryObserver, RetryPolicy, DispatcherOptions } from './webhooks/dispatcher.js';
+export { registerWebhookRoutes } from './http/webhook-routes.js';
+export type { WebhookRoutesOptions } from './http/webhook-routes.js';

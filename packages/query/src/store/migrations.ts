@@ -565,6 +565,65 @@ TTL expires_at DELETE`,
         shardingKey: 'cityHash64(tenant_id)',
       }),
   },
+  {
+    version: 12,
+    name: 'webhooks and their delivery outbox',
+    statements: (store) => [
+      // A tenant's webhooks (webhooks/store.ts): each change writes the row again with
+      // version + 1; a deletion writes deleted = 1 (FINAL reads the newest). The secret signs
+      // deliveries and is shown once, when created.
+      ...createTable(store, {
+        name: 'webhooks',
+        columns: `
+  tenant_id String,
+  id String,
+  url String,
+  secret String,
+  format LowCardinality(String),
+  min_severity LowCardinality(String),
+  enabled UInt8,
+  description String,
+  created_at DateTime64(3, 'UTC'),
+  created_by String,
+  deleted UInt8,
+  version UInt64`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: 'ORDER BY (tenant_id, id)',
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+      // The durable outbox of deliveries (webhooks/outbox.ts): one row per (webhook, alert
+      // version), written again with version + 1 at each attempt; pending, delivered, dead
+      // (the dead-letter list) or cancelled. The body is the exact bytes signed at each attempt;
+      // it names the alert's entity (personal data), so every version of a delivery expires
+      // together, expires_at after it was enqueued.
+      ...createTable(store, {
+        name: 'webhook_deliveries',
+        columns: `
+  tenant_id String,
+  id String,
+  webhook_id String,
+  event_id String,
+  event_type LowCardinality(String),
+  body String CODEC(ZSTD(3)),
+  state LowCardinality(String),
+  attempts UInt32,
+  next_attempt_at DateTime64(3, 'UTC'),
+  last_status UInt16,
+  last_error String,
+  created_at DateTime64(3, 'UTC'),
+  queued_at DateTime64(3, 'UTC'),
+  updated_at DateTime64(3, 'UTC'),
+  expires_at DateTime('UTC'),
+  version UInt64`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: `ORDER BY (tenant_id, id)
+TTL expires_at DELETE`,
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+    ],
+  },
 ];
 
 export interface MigrationReport {
