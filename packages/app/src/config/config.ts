@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CATEGORIES, type Category } from '@vigil/protocol';
-import type { StoreConfig } from '@vigil/query';
+import { AddressGuard, type StoreConfig } from '@vigil/query';
 import { ConfigError } from '@vigil/collector';
 import { DEFAULT_RETENTION_DAYS } from '@vigil/collector';
 import type {
@@ -65,6 +65,17 @@ export interface Config {
   readonly bootstrap: boolean;
   /** Data-subject rights and pseudonymisation (privacy/). */
   readonly privacy: { readonly keyFile: string };
+  /** Delivery of alerts to tenants' webhooks (server/webhooks.ts). */
+  readonly webhooks: WebhooksConfig;
+}
+
+export interface WebhooksConfig {
+  /** CIDRs, addresses and host names webhooks may reach despite the address guard. */
+  readonly allowAddresses: readonly string[];
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  readonly maxAgeMs: number;
+  readonly maxQueue: number;
 }
 
 type Flat = Record<string, unknown>;
@@ -304,6 +315,22 @@ function build(role: Role, f: Flat): Config {
     problems.push('keys.token is set but keys.url is not');
   }
 
+  const webhooks: WebhooksConfig = {
+    allowAddresses: f['webhooks.allowAddresses'] as string[],
+    timeoutMs: n('webhooks.timeoutSeconds') * 1000,
+    maxAttempts: n('webhooks.maxAttempts'),
+    maxAgeMs: n('webhooks.maxAgeHours') * 3_600_000,
+    maxQueue: n('webhooks.maxQueue'),
+  };
+  try {
+    new AddressGuard({ allow: webhooks.allowAddresses });
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  if (webhooks.timeoutMs < 1000) problems.push('webhooks.timeoutSeconds must be at least 1');
+  if (webhooks.maxAttempts < 1) problems.push('webhooks.maxAttempts must be at least 1');
+  if (webhooks.maxQueue < 1) problems.push('webhooks.maxQueue must be at least 1');
+
   if (problems.length > 0) {
     throw new ConfigError(
       'invalid configuration',
@@ -357,6 +384,7 @@ function build(role: Role, f: Flat): Config {
         optionalString('privacy.keyFile') ?? resolve(dataDir, 'keys', 'privacy.key'),
       ),
     },
+    webhooks,
   };
 }
 

@@ -598,6 +598,56 @@ export const OPTIONS: readonly OptionSpec[] = [
     roles: SINK,
   },
   {
+    key: 'webhooks.allowAddresses',
+    env: 'VIGIL_WEBHOOKS_ALLOW_ADDRESSES',
+    flag: 'webhooks-allow-addresses',
+    type: 'list',
+    default: [],
+    description:
+      "Internal addresses tenants' alert webhooks may reach (comma-separated CIDRs, addresses or host names, e.g. 127.0.0.1/32). Loopback, private, link-local, CGNAT, unspecified, multicast and reserved addresses are refused otherwise, when a webhook is created and at every connection.",
+    roles: ['start', 'collector'],
+  },
+  {
+    key: 'webhooks.timeoutSeconds',
+    env: 'VIGIL_WEBHOOKS_TIMEOUT_SECONDS',
+    flag: 'webhooks-timeout-seconds',
+    type: 'integer',
+    default: 10,
+    description:
+      'How long a webhook receiver has to answer 2xx (connect to last byte); a slower answer is a failed attempt.',
+    roles: ['start', 'collector'],
+  },
+  {
+    key: 'webhooks.maxAttempts',
+    env: 'VIGIL_WEBHOOKS_MAX_ATTEMPTS',
+    flag: 'webhooks-max-attempts',
+    type: 'integer',
+    default: 10,
+    description:
+      'Attempts per webhook delivery (exponential backoff with jitter, 5 s doubling to at most 1 h) before it becomes a dead letter.',
+    roles: ['start', 'collector'],
+  },
+  {
+    key: 'webhooks.maxAgeHours',
+    env: 'VIGIL_WEBHOOKS_MAX_AGE_HOURS',
+    flag: 'webhooks-max-age-hours',
+    type: 'integer',
+    default: 24,
+    description:
+      'A webhook delivery still failing this long after it was queued (or re-driven) becomes a dead letter.',
+    roles: ['start', 'collector'],
+  },
+  {
+    key: 'webhooks.maxQueue',
+    env: 'VIGIL_WEBHOOKS_MAX_QUEUE',
+    flag: 'webhooks-max-queue',
+    type: 'integer',
+    default: 10000,
+    description:
+      'Webhook deliveries waiting in the outbox (all tenants); beyond, new ones become dead letters at once, counted, to re-drive later.',
+    roles: ['start', 'collector'],
+  },
+  {
     key: 'privacy.keyFile',
     env: 'VIGIL_PRIVACY_KEY_FILE',
     flag: 'privacy-key-file',

@@ -13,6 +13,8 @@ import {
   type ChangeRecorder,
   type TenantDirectory,
   registerRetentionRoutes,
+  registerWebhookRoutes,
+  type WebhookRoutesOptions,
   type KeyRegistry,
   type RetentionRoutesOptions,
   type Store,
@@ -64,6 +66,8 @@ export interface AppOptions {
   readonly retention?: Pick<RetentionRoutesOptions, 'defaults' | 'recordChange' | 'refreshSeconds'>;
   /** Data-subject rights and pseudonymisation (admin API on the query store, with a recorder). */
   readonly privacy?: Omit<PrivacyRoutesOptions, 'store' | 'registry' | 'onAuthFailure'>;
+  /** Tenants' alert webhooks (admin API; changes recorded through its recorder). */
+  readonly webhooks?: Omit<WebhookRoutesOptions, 'registry' | 'onAuthFailure'>;
   readonly version: string;
 }
 
@@ -286,6 +290,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       registry: options.registry,
       onAuthFailure,
     });
+  }
+  if (options.webhooks && options.registry) {
+    registerWebhookRoutes(app, { ...options.webhooks, registry: options.registry, onAuthFailure });
   }
   if (options.keyDirectory && options.registry) {
     registerKeyDirectoryRoutes(app, {

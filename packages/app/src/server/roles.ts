@@ -29,6 +29,7 @@ import { Metrics } from './metrics.js';
 import { SystemRecorder } from '@vigil/collector';
 import { openPrivacyService, privacyRoutes } from '../privacy/setup.js';
 import { VERSION } from '@vigil/collector';
+import { openWebhooks, type Webhooks } from './webhooks.js';
 
 export interface RunningRole {
   readonly app: FastifyInstance;
@@ -48,6 +49,11 @@ export interface RunningRole {
   /** Records changes to tenants, keys and retention as audit events (roles with a log). */
   readonly recorder: SystemRecorder | undefined;
   readonly metrics: Metrics;
+  /**
+   * Alert webhooks (roles with a store): `webhooks.output` is the alert output a detector
+   * publishes to; the dispatcher runs in `start` (with its sink).
+   */
+  readonly webhooks: Webhooks | undefined;
   /** Set on the first start of an empty store (role start or query). */
   readonly credentials: BootstrapCredentials | undefined;
   /** Graceful stop: no new requests, in-flight requests and the sink's batch finish. */
@@ -227,6 +233,14 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       return Promise.resolve();
     };
 
+    // Alert webhooks: configuration API where changes can be recorded (start, collector); the
+    // dispatcher sends from the store's outbox in `start` (not in a CLI's in-process API).
+    const webhooks = store ? openWebhooks(config.webhooks, store, metrics, logger) : undefined;
+    if (webhooks && role === 'start' && io.sink !== false) {
+      webhooks.dispatcher.start();
+      closers.push(() => webhooks.dispatcher.stop());
+    }
+
     let storeOk = true;
     let storeCheckedAt = 0;
     const readiness = async (): Promise<ReadyReport> => {
@@ -297,6 +311,9 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
             }),
           }
         : {}),
+      ...(webhooks && recorder && (role === 'start' || role === 'collector')
+        ? { webhooks: webhooks.routes(recorder) }
+        : {}),
       rateLimits: config.rateLimits,
       retention: {
         defaults: config.retentionDays,
@@ -335,6 +352,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       directory,
       recorder,
       metrics,
+      webhooks,
       credentials,
       close: closeAll,
     };

@@ -119,6 +119,7 @@ export class WebhookDispatcher {
   private running: Promise<void> | undefined;
   private stopped = true;
   private again = false;
+  private countedAt = -Infinity;
 
   constructor(private readonly options: DispatcherOptions) {
     this.retry = options.retry ?? DEFAULT_RETRY;
@@ -191,7 +192,9 @@ export class WebhookDispatcher {
         Array.from({ length: Math.min(due.length, this.options.concurrency ?? 4) }, worker),
       );
     }
-    if (this.options.observer) {
+    // Counted after each round that sent something, and every 10 s while idle (a FINAL count).
+    if (this.options.observer && (due.length > 0 || now - this.countedAt >= 10_000)) {
+      this.countedAt = now;
       const depth = await this.options.outbox.depth();
       this.options.observer.depth(depth.pending, depth.dead);
     }
