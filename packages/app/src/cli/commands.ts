@@ -8,6 +8,7 @@ import { verifyCommand } from './verify.js';
 import { checkpointsCommand } from './checkpoints.js';
 import { tenantsCommand } from './tenants.js';
 import { keysCommand } from './keys.js';
+import { webhooksCommand } from './webhooks.js';
 import {
   correctCommand,
   eraseCommand,
@@ -28,6 +29,7 @@ export const COMMANDS: readonly CliCommand[] = [
   keysCommand,
   retentionCommand,
   holdsCommand,
+  webhooksCommand,
   exportCommand,
   eraseCommand,
   erasuresCommand,

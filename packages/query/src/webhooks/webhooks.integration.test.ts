@@ -1,7 +1,4 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Alert, AlertUpdate } from '@vigil/detect';
@@ -12,21 +9,7 @@ import { WebhookSender } from './sender.js';
 import { newWebhookSecret } from './signature.js';
 import { AddressGuard, type Resolver } from './ssrf.js';
 import { WebhookStore, type NewWebhook } from './store.js';
-
-/** The receiver's check exactly as README.md documents it (the snippet, extracted and run). */
-type Verify = (secret: string, header: unknown, rawBody: Buffer, now?: number) => boolean;
-async function readmeVerifier(): Promise<Verify> {
-  const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
-  const match =
-    /<!-- webhook-verify:start -->\n```js\n([\s\S]*?)```\n<!-- webhook-verify:end -->/.exec(readme);
-  if (!match?.[1]) throw new Error('README.md has no webhook verification snippet');
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-webhook-snippet-'));
-  const file = join(dir, 'verify.mjs');
-  writeFileSync(file, match[1]);
-  const module = (await import(file)) as { verifyVigilSignature: Verify };
-  rmSync(dir, { recursive: true, force: true });
-  return module.verifyVigilSignature;
-}
+import { readmeVerifier, type VerifyVigilSignature as Verify } from './readme-snippet.testkit.js';
 
 interface Received {
   headers: IncomingHttpHeaders;
