@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import { AddressGuard, UrlRefused, hostOf, parseUrl } from './ssrf.js';
+import { UrlRefused, hostOf, parseUrl, type AddressGuard } from './ssrf.js';
 import {
   DELIVERY_ID_HEADER,
   EVENT_ID_HEADER,
