@@ -214,6 +214,8 @@ export {
 } from './webhooks/signature.js';
 export { WebhookStore, WEBHOOK_FORMATS, newWebhookId, severityRank } from './webhooks/store.js';
 export type { Webhook, WebhookFormat, SigningWebhook, NewWebhook } from './webhooks/store.js';
+export { masterKeySecretBox, PLAIN_SECRETS } from './webhooks/secrets.js';
+export type { SecretBox } from './webhooks/secrets.js';
 export { DeliveryOutbox, DELIVERY_STATES, deliveryIdOf } from './webhooks/outbox.js';
 export type { Delivery, DeliveryState, NewDelivery, OutboxOptions } from './webhooks/outbox.js';
 export { alertEvent, renderBody, slackMessage, testEvent, eventIdOf } from './webhooks/payload.js';

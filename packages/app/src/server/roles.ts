@@ -235,7 +235,9 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
 
     // Alert webhooks: configuration API where changes can be recorded (start, collector); the
     // dispatcher sends from the store's outbox in `start` (not in a CLI's in-process API).
-    const webhooks = store ? openWebhooks(config.webhooks, store, metrics, logger) : undefined;
+    const webhooks = store
+      ? openWebhooks(config.webhooks, config.privacy.keyFile, store, metrics, logger)
+      : undefined;
     if (webhooks && role === 'start' && io.sink !== false) {
       webhooks.dispatcher.start();
       closers.push(() => webhooks.dispatcher.stop());

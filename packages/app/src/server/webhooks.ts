@@ -6,11 +6,12 @@ import {
   WebhookOutput,
   WebhookSender,
   WebhookStore,
+  masterKeySecretBox,
   type ChangeRecorder,
   type Store,
   type WebhookRoutesOptions,
 } from '@vigil/query';
-import { VERSION } from '@vigil/collector';
+import { VERSION, openMasterKey } from '@vigil/collector';
 import type { WebhooksConfig } from '../config/config.js';
 import type { Metrics } from './metrics.js';
 
@@ -29,12 +30,18 @@ export interface Webhooks {
 
 export function openWebhooks(
   config: WebhooksConfig,
+  /** privacy.keyFile: signing secrets are sealed under a key derived from it. */
+  masterKeyFile: string,
   store: Store,
   metrics: Metrics,
   logger: Logger,
 ): Webhooks {
   const guard = new AddressGuard({ allow: config.allowAddresses });
-  const webhooks = new WebhookStore(store);
+  const webhooks = new WebhookStore(
+    store,
+    Date.now,
+    masterKeySecretBox(openMasterKey(masterKeyFile)),
+  );
   const outbox = new DeliveryOutbox(store, { maxPending: config.maxQueue });
   const sender = new WebhookSender({
     guard,

@@ -571,7 +571,8 @@ TTL expires_at DELETE`,
     statements: (store) => [
       // A tenant's webhooks (webhooks/store.ts): each change writes the row again with
       // version + 1; a deletion writes deleted = 1 (FINAL reads the newest). The secret signs
-      // deliveries and is shown once, when created.
+      // deliveries and is shown once, when created; it is kept sealed under a key derived from the
+      // privacy master key (webhooks/secrets.ts).
       ...createTable(store, {
         name: 'webhooks',
         columns: `

@@ -3,6 +3,7 @@ import { SEVERITIES, type Severity } from '@vigil/detect';
 import { QueryError, QueryErrorCodes } from '../errors.js';
 import { fromChTime, toChTime } from '../store/rows.js';
 import type { Store } from '../store/store.js';
+import { PLAIN_SECRETS, type SecretBox } from './secrets.js';
 
 /**
  * A tenant's webhooks, in the store's `webhooks` table (migration 12). Each change writes the
@@ -71,6 +72,8 @@ export class WebhookStore {
   constructor(
     private readonly store: Store,
     private readonly clock: () => number = Date.now,
+    /** Seals secrets at rest (masterKeySecretBox); plain without one. */
+    private readonly secrets: SecretBox = PLAIN_SECRETS,
   ) {}
 
   async create(
@@ -83,7 +86,7 @@ export class WebhookStore {
       tenant_id: tenant,
       id,
       url: spec.url,
-      secret: spec.secret,
+      secret: this.secrets.seal(tenant, id, spec.secret),
       format: spec.format,
       min_severity: spec.minSeverity,
       enabled: spec.enabled ? 1 : 0,
@@ -109,7 +112,7 @@ export class WebhookStore {
       throw new QueryError(QueryErrorCodes.WEBHOOK_NOT_FOUND, `no webhook ${id} in this tenant`, {
         status: 404,
       });
-    return { ...webhookOf(row), secret: row.secret };
+    return { ...webhookOf(row), secret: this.secretOf(row) };
   }
 
   /** The enabled webhooks of these tenants, with their secrets (the delivery side). */
@@ -117,7 +120,7 @@ export class WebhookStore {
     if (tenants.length === 0) return [];
     return (await this.rows(tenants))
       .filter((r) => Number(r.enabled) === 1)
-      .map((r) => ({ ...webhookOf(r), secret: r.secret }));
+      .map((r) => ({ ...webhookOf(r), secret: this.secretOf(r) }));
   }
 
   /** Deletes a webhook (404 when the tenant has none with that id). */
@@ -132,6 +135,17 @@ export class WebhookStore {
       { ...row, secret: '', deleted: 1, version: Number(row.version) + 1 },
     ]);
     return webhookOf(row);
+  }
+
+  private secretOf(row: WebhookRow): string {
+    try {
+      return this.secrets.open(row.tenant_id, row.id, row.secret);
+    } catch (error) {
+      throw new Error(
+        `the secret of webhook ${row.id} cannot be opened: is privacy.keyFile the key it was sealed with?`,
+        { cause: error },
+      );
+    }
   }
 
   private rows(tenants: readonly string[], id?: string): Promise<WebhookRow[]> {

@@ -8,6 +8,7 @@ import { WebhookDispatcher, WebhookOutput, backoffMs, type RetryPolicy } from '.
 import { WebhookSender } from './sender.js';
 import { newWebhookSecret } from './signature.js';
 import { AddressGuard, type Resolver } from './ssrf.js';
+import { masterKeySecretBox } from './secrets.js';
 import { WebhookStore, type NewWebhook } from './store.js';
 import { readmeVerifier, type VerifyVigilSignature as Verify } from './readme-snippet.testkit.js';
 
@@ -284,6 +285,26 @@ describe('webhook delivery on chDB with a local receiver', () => {
     expect(result).toMatchObject({ ok: false, status: 0 });
     expect(!result.ok && result.error).toMatch(/refused: rebind\.example resolves to 127\.0\.0\.1/);
     expect(receiver.received).toHaveLength(0);
+  });
+
+  it('keeps signing secrets sealed under the master key in the store', async () => {
+    const master = Buffer.alloc(32, 7);
+    const webhooks = new WebhookStore(ts.store, clock, masterKeySecretBox(master));
+    const spec = hook(receiver.url);
+    const created = await webhooks.create('acme', spec, 'k');
+    const rows = await ts.store.query<{ secret: string }>(
+      `SELECT secret FROM ${ts.store.table('webhooks')}`,
+    );
+    expect(rows[0]?.secret).toMatch(/^aesgcm1:/);
+    expect(JSON.stringify(rows)).not.toContain(spec.secret);
+    expect((await webhooks.get('acme', created.id)).secret).toBe(spec.secret);
+    // Another master key, or the sealed secret moved to another webhook's row: refused.
+    const other = new WebhookStore(ts.store, clock, masterKeySecretBox(Buffer.alloc(32, 8)));
+    await expect(other.get('acme', created.id)).rejects.toThrow(/privacy\.keyFile/);
+    const box = masterKeySecretBox(master);
+    const sealed = rows[0]?.secret ?? '';
+    expect(() => box.open('acme', 'wh_other', sealed)).toThrow();
+    expect(() => box.open('other', created.id, sealed)).toThrow();
   });
 
   it('times out a receiver that does not answer', async () => {
