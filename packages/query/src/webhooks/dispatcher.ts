@@ -98,6 +98,8 @@ export interface DispatcherOptions {
   readonly batch?: number;
   /** Deliveries in flight at once. */
   readonly concurrency?: number;
+  /** Deliveries of one webhook taken per round (fairness between receivers). */
+  readonly perWebhook?: number;
   /** Time between rounds while idle. */
   readonly pollMs?: number;
   readonly observer?: DeliveryObserver;
@@ -164,9 +166,8 @@ export class WebhookDispatcher {
 
   private async round(): Promise<void> {
     try {
-      let sent: number;
-      do sent = await this.runOnce();
-      while (sent === (this.options.batch ?? 50) && !this.stopped);
+      // Until nothing is due: a failed attempt is due again only after its backoff.
+      while ((await this.runOnce()) > 0 && !this.stopped);
     } catch (error) {
       this.options.onError?.(error);
     }
@@ -175,7 +176,11 @@ export class WebhookDispatcher {
   /** One round: sends the deliveries due now; returns how many it attempted. */
   async runOnce(): Promise<number> {
     const now = this.clock();
-    const due = await this.options.outbox.due(now, this.options.batch ?? 50);
+    const due = await this.options.outbox.due(
+      now,
+      this.options.batch ?? 50,
+      this.options.perWebhook ?? 10,
+    );
     if (due.length > 0) {
       const hooks = new Map<string, SigningWebhook | undefined>();
       const tenants = [...new Set(due.map((d) => d.tenant))];

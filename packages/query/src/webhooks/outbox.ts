@@ -125,13 +125,19 @@ export class DeliveryOutbox {
     return { queued: items.length - overflow, overflow };
   }
 
-  /** Pending deliveries due at `now`, earliest first. */
-  async due(now: number, limit: number): Promise<Delivery[]> {
+  /**
+   * Pending deliveries due at `now`, earliest first, at most `perWebhook` of each webhook: a
+   * receiver with a backlog (or one that times out) takes only its share of a round, so other
+   * webhooks' deliveries, of its tenant and of others, still go out (ClickHouse `LIMIT n BY`).
+   */
+  async due(now: number, limit: number, perWebhook = limit): Promise<Delivery[]> {
     const rows = await this.store.query<DeliveryRow>(
       `SELECT ${COLUMNS} FROM ${this.store.table('webhook_deliveries')} FINAL
        WHERE state = 'pending' AND next_attempt_at <= {now:DateTime64(3, 'UTC')}
-       ORDER BY next_attempt_at, id LIMIT {limit:UInt32}`,
-      { now: chTime(now), limit },
+       ORDER BY next_attempt_at, id
+       LIMIT {per:UInt32} BY tenant_id, webhook_id
+       LIMIT {limit:UInt32}`,
+      { now: chTime(now), limit, per: perWebhook },
     );
     return rows.map(deliveryOf);
   }

@@ -307,6 +307,27 @@ describe('webhook delivery on chDB with a local receiver', () => {
     expect(() => box.open('other', created.id, sealed)).toThrow();
   });
 
+  it('takes a bounded share of each webhook per round, so one backlog does not hold up others', async () => {
+    const { webhooks, outbox } = setup();
+    const busy = await webhooks.create('acme', hook(receiver.url), 'k');
+    const quiet = await webhooks.create('other', hook(receiver.url), 'k');
+    await outbox.enqueue(
+      [1, 2, 3, 4, 5].map((v) => ({
+        tenant: 'acme',
+        webhookId: busy.id,
+        eventId: `x.${v}`,
+        eventType: 'alert.new' as const,
+        body: '{}',
+      })),
+    );
+    now += 1;
+    await outbox.enqueue([
+      { tenant: 'other', webhookId: quiet.id, eventId: 'y.1', eventType: 'alert.new', body: '{}' },
+    ]);
+    const due = await outbox.due(now, 3, 2);
+    expect(due.map((d) => d.webhookId)).toEqual([busy.id, busy.id, quiet.id]);
+  });
+
   it('times out a receiver that does not answer', async () => {
     const silent = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
