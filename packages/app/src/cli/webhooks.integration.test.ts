@@ -119,10 +119,23 @@ describe('vigil webhooks', () => {
       type: 'alert.new',
       alert: { id: 'b'.repeat(32), entity: { 'actor.id': 'mallory' } },
     });
-    const metrics = await (await fetch(`${role.url}/metrics`)).text();
+    // Counted once the delivery is marked delivered, just after the receiver answered.
+    let metrics = '';
+    for (let i = 0; i < 100 && !/outcome="delivered"/.test(metrics); i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      metrics = await (await fetch(`${role.url}/metrics`)).text();
+    }
     expect(metrics).toMatch(/vigil_webhook_deliveries_total\{outcome="delivered"\} 1/);
 
     expect((await vigil('dead-letters')).out).toEqual(['no dead letter']);
+    expect((await vigil('disable', id)).out[0]).toMatch(/disabled/);
+    expect((await vigil('update', id, '--format', 'slack')).out[0]).toMatch(/disabled +slack/);
+    // Disabled: an alert now is not queued for it.
+    const count = received.length;
+    await role.webhooks!.output.publish([{ status: 'updated', alert: { ...alert, version: 2 } }]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(received.length).toBe(count);
+    expect((await vigil('enable', id)).out[0]).toMatch(/enabled +slack/);
     expect((await vigil('delete', id)).code).toBe(0);
     expect((await vigil('list')).out).toEqual(['no webhook']);
   });

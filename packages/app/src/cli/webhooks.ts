@@ -23,6 +23,8 @@ const FLAGS: FlagSpec = {
 export const WEBHOOKS_HELP = `Usage: vigil webhooks [list]
        vigil webhooks create URL [--format vigil|slack] [--min-severity LEVEL]
                                  [--secret SECRET] [--description TEXT] [--disabled]
+       vigil webhooks enable|disable WEBHOOK_ID
+       vigil webhooks update WEBHOOK_ID [--format F] [--min-severity LEVEL] [--description TEXT]
        vigil webhooks delete WEBHOOK_ID
        vigil webhooks test WEBHOOK_ID
        vigil webhooks dead-letters [--webhook WEBHOOK_ID] [--limit N]
@@ -36,6 +38,8 @@ message ({text, blocks}).
 
   list          the webhooks (never their secrets)
   create        add one; prints the signing secret ONCE (generated unless --secret is given)
+  enable        send to it again; disable: send nothing to it (queued deliveries dead-letter)
+  update        change its format, minimum severity or description (URL and secret: create anew)
   delete        remove one: nothing more is sent to it
   test          send a signed webhook.test event now and show the receiver's answer
   dead-letters  deliveries that failed every attempt
@@ -90,11 +94,21 @@ export const webhooksCommand: CliCommand = {
   async run(args, context) {
     const [action = 'list', ...rest] = args.positionals;
     const json = args.local['json'] === true;
-    const actions = ['list', 'create', 'delete', 'test', 'dead-letters', 'redrive'];
+    const actions = [
+      'list',
+      'create',
+      'enable',
+      'disable',
+      'update',
+      'delete',
+      'test',
+      'dead-letters',
+      'redrive',
+    ];
     if (!actions.includes(action))
       throw new ConfigError(`unknown webhooks action "${action}"; see vigil webhooks --help`);
     const [target] = rest;
-    if ((action === 'create' || action === 'delete' || action === 'test') && !target)
+    if (!['list', 'dead-letters', 'redrive'].includes(action) && !target)
       throw new ConfigError(
         `webhooks ${action} needs ${action === 'create' ? 'the URL' : 'the webhook id (see vigil webhooks list)'}`,
       );
@@ -136,6 +150,32 @@ export const webhooksCommand: CliCommand = {
               'The secret is shown only now: give it to the receiver to check signatures.',
             );
           }
+          return 0;
+        }
+        case 'enable':
+        case 'disable':
+        case 'update': {
+          const format = stringFlag(args, 'format');
+          const minSeverity = stringFlag(args, 'min-severity');
+          const description = stringFlag(args, 'description');
+          const change =
+            action === 'update'
+              ? {
+                  ...(format !== undefined ? { format } : {}),
+                  ...(minSeverity !== undefined ? { minSeverity } : {}),
+                  ...(description !== undefined ? { description } : {}),
+                }
+              : { enabled: action === 'enable' };
+          const body = ensureOk(
+            await api.call<{ webhook: WebhookView }>(
+              'PATCH',
+              `/v1/webhooks/${encodeURIComponent(target ?? '')}`,
+              key,
+              change,
+            ),
+          );
+          if (json) context.print(JSON.stringify(body));
+          else printWebhook(context, body.webhook);
           return 0;
         }
         case 'delete': {

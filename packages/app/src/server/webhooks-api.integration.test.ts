@@ -92,7 +92,8 @@ describe('webhooks API on chDB', () => {
     await ts.cleanup();
   });
 
-  const call = (method: 'GET' | 'POST' | 'DELETE', url: string, key?: string, body?: unknown) =>
+  type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  const call = (method: Method, url: string, key?: string, body?: unknown) =>
     app.inject({
       method,
       url,
@@ -103,9 +104,10 @@ describe('webhooks API on chDB', () => {
       ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
     });
 
-  const ENDPOINTS: [method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown][] = [
+  const ENDPOINTS: [method: Method, url: string, body?: unknown][] = [
     ['GET', '/v1/webhooks'],
     ['POST', '/v1/webhooks', { url: 'https://hooks.example/x' }],
+    ['PATCH', '/v1/webhooks/wh_0123456789abcdef', { enabled: false }],
     ['DELETE', '/v1/webhooks/wh_0123456789abcdef'],
     ['POST', '/v1/webhooks/wh_0123456789abcdef/test'],
     ['GET', '/v1/webhooks/dead-letters'],
@@ -224,11 +226,12 @@ describe('webhooks API on chDB', () => {
     const listB = await call('GET', '/v1/webhooks', keys.adminB);
     expect(listB.json()).toEqual({ tenant: 'b', webhooks: [] });
     const before = recorded.length;
-    for (const [method, url] of [
-      ['DELETE', `/v1/webhooks/${webhook.id}`],
-      ['POST', `/v1/webhooks/${webhook.id}/test`],
+    for (const [method, url, body] of [
+      ['PATCH', `/v1/webhooks/${webhook.id}`, { enabled: false }],
+      ['DELETE', `/v1/webhooks/${webhook.id}`, undefined],
+      ['POST', `/v1/webhooks/${webhook.id}/test`, undefined],
     ] as const) {
-      const refused = await call(method, url, keys.adminB);
+      const refused = await call(method, url, keys.adminB, body);
       expect(refused.statusCode).toBe(404);
       expect(refused.json()).toMatchObject({ error: { code: 'VIGIL_ERR_WEBHOOK_NOT_FOUND' } });
     }
@@ -256,6 +259,19 @@ describe('webhooks API on chDB', () => {
     });
     expect(redriveA.json()).toMatchObject({ deliveries: [{ id: pending.id, state: 'pending' }] });
     expect(recorded.at(-1)?.change.action).toBe('webhook.deliveries_redriven');
+    // Changing: recorded, and the webhook says so.
+    const patched = await call('PATCH', `/v1/webhooks/${webhook.id}`, keys.adminA, {
+      enabled: false,
+      minSeverity: 'critical',
+    });
+    expect(patched.json()).toMatchObject({ webhook: { enabled: false, minSeverity: 'critical' } });
+    expect(recorded.at(-1)?.change).toMatchObject({
+      action: 'webhook.updated',
+      metadata: { enabled: false, minSeverity: 'critical' },
+    });
+    expect((await call('PATCH', `/v1/webhooks/${webhook.id}`, keys.adminA, {})).statusCode).toBe(
+      400,
+    );
     // Deleting: gone from the list, recorded.
     expect((await call('DELETE', `/v1/webhooks/${webhook.id}`, keys.adminA)).statusCode).toBe(200);
     expect(recorded.at(-1)?.change.action).toBe('webhook.deleted');

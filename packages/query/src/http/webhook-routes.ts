@@ -62,6 +62,18 @@ const createSchema = {
   additionalProperties: false,
 } as const;
 
+const updateSchema = {
+  type: 'object',
+  minProperties: 1,
+  properties: {
+    format: createSchema.properties.format,
+    minSeverity: createSchema.properties.minSeverity,
+    enabled: createSchema.properties.enabled,
+    description: createSchema.properties.description,
+  },
+  additionalProperties: false,
+} as const;
+
 const idParams = {
   type: 'object',
   required: ['id'],
@@ -124,7 +136,7 @@ function webhookView(w: Webhook): Record<string, unknown> {
 
 /**
  * Webhooks of the key's tenant (scope `admin`): `GET|POST /v1/webhooks`,
- * `DELETE /v1/webhooks/:id`, `POST /v1/webhooks/:id/test`, `GET /v1/webhooks/dead-letters`,
+ * `PATCH|DELETE /v1/webhooks/:id`, `POST /v1/webhooks/:id/test`, `GET /v1/webhooks/dead-letters`,
  * `POST /v1/webhooks/dead-letters/redrive`. The tenant comes from the key alone; a webhook or
  * delivery of another tenant answers 404. Secrets appear only in the answer that creates them.
  */
@@ -243,6 +255,45 @@ export function registerWebhookRoutes(app: FastifyInstance, options: WebhookRout
         .status(201)
         .header('cache-control', 'no-store')
         .send({ tenant, webhook: webhookView(webhook), secret });
+    },
+  );
+
+  app.patch(
+    '/v1/webhooks/:id',
+    {
+      onRequest: admin,
+      schema: {
+        description:
+          'Changes a webhook: enable or disable it, its minimum severity, format or description (not its URL or secret: create a new webhook for those).',
+        tags,
+        security,
+        params: idParams,
+        body: updateSchema,
+        response: {
+          200: openAnswer('the webhook as it is now', { tenant: tenantMember, webhook: 'it' }),
+        },
+      },
+    },
+    async (request) => {
+      const { tenant } = who(request);
+      const { id } = request.params as { id: string };
+      const change = request.body as {
+        format?: WebhookFormat;
+        minSeverity?: Severity;
+        enabled?: boolean;
+        description?: string;
+      };
+      const existing = await webhooks.get(tenant, id);
+      const updated = await recordThenApply(
+        request,
+        {
+          action: 'webhook.updated',
+          target: { type: 'webhook', id },
+          metadata: { ...urlMetadata(existing.url), ...change },
+        },
+        () => webhooks.update(tenant, id, change),
+      );
+      return { tenant, webhook: webhookView(updated) };
     },
   );
 

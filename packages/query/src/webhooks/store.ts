@@ -123,6 +123,29 @@ export class WebhookStore {
       .map((r) => ({ ...webhookOf(r), secret: this.secretOf(r) }));
   }
 
+  /** Changes a webhook's settings (404 when the tenant has none with that id). */
+  async update(
+    tenant: string,
+    id: string,
+    change: Partial<Pick<NewWebhook, 'format' | 'minSeverity' | 'enabled' | 'description'>>,
+  ): Promise<Webhook> {
+    const [row] = await this.rows([tenant], id);
+    if (!row)
+      throw new QueryError(QueryErrorCodes.WEBHOOK_NOT_FOUND, `no webhook ${id} in this tenant`, {
+        status: 404,
+      });
+    const next: WebhookRow = {
+      ...row,
+      ...(change.format !== undefined ? { format: change.format } : {}),
+      ...(change.minSeverity !== undefined ? { min_severity: change.minSeverity } : {}),
+      ...(change.enabled !== undefined ? { enabled: change.enabled ? 1 : 0 } : {}),
+      ...(change.description !== undefined ? { description: change.description } : {}),
+      version: Number(row.version) + 1,
+    };
+    await this.store.insert(this.store.table('webhooks'), [next]);
+    return webhookOf(next);
+  }
+
   /** Deletes a webhook (404 when the tenant has none with that id). */
   async delete(tenant: string, id: string): Promise<Webhook> {
     const [row] = await this.rows([tenant], id);
