@@ -89,6 +89,27 @@ describe('loadConfig', () => {
     );
   });
 
+  it('takes the webhook allow-list and refuses entries that are not CIDRs, addresses or names', () => {
+    const config = loadConfig({
+      role: 'start',
+      env: { VIGIL_WEBHOOKS_ALLOW_ADDRESSES: '127.0.0.1/32, fd00::/8,hooks.internal' },
+    });
+    expect(config.webhooks).toMatchObject({
+      allowAddresses: ['127.0.0.1/32', 'fd00::/8', 'hooks.internal'],
+      timeoutMs: 10_000,
+      maxAttempts: 10,
+      maxAgeMs: 86_400_000,
+      maxQueue: 10_000,
+    });
+    expect(() =>
+      loadConfig({ role: 'start', env: { VIGIL_WEBHOOKS_ALLOW_ADDRESSES: '10.0.0.0/40' } }),
+    ).toThrow(
+      expect.objectContaining({
+        details: [expect.objectContaining({ message: expect.stringContaining('10.0.0.0/40') })],
+      }),
+    );
+  });
+
   it('configures a scale-out collector on Kafka and a ClickHouse server', () => {
     const c = loadConfig({
       role: 'collector',
