@@ -196,6 +196,7 @@ export const webhooksCommand: CliCommand = {
               'POST',
               `/v1/webhooks/${encodeURIComponent(target ?? '')}/test`,
               key,
+              {},
             ),
           );
           if (json) context.print(JSON.stringify(body));

@@ -109,7 +109,7 @@ describe('webhooks API on chDB', () => {
     ['POST', '/v1/webhooks', { url: 'https://hooks.example/x' }],
     ['PATCH', '/v1/webhooks/wh_0123456789abcdef', { enabled: false }],
     ['DELETE', '/v1/webhooks/wh_0123456789abcdef'],
-    ['POST', '/v1/webhooks/wh_0123456789abcdef/test'],
+    ['POST', '/v1/webhooks/wh_0123456789abcdef/test', {}],
     ['GET', '/v1/webhooks/dead-letters'],
     ['POST', '/v1/webhooks/dead-letters/redrive', { all: true }],
   ];
@@ -159,7 +159,7 @@ describe('webhooks API on chDB', () => {
     const created = await call('POST', '/v1/webhooks', keys.adminA, { url: receiverUrl, secret });
     const { webhook } = created.json<{ webhook: { id: string }; secret: string }>();
     expect(created.json<{ secret: string }>().secret).toBe(secret);
-    const tested = await call('POST', `/v1/webhooks/${webhook.id}/test`, keys.adminA);
+    const tested = await call('POST', `/v1/webhooks/${webhook.id}/test`, keys.adminA, {});
     expect(tested.json()).toEqual({ tenant: 'a', delivered: true, status: 200 });
     const got = received.at(-1);
     const [, t, v1] =
@@ -229,7 +229,7 @@ describe('webhooks API on chDB', () => {
     for (const [method, url, body] of [
       ['PATCH', `/v1/webhooks/${webhook.id}`, { enabled: false }],
       ['DELETE', `/v1/webhooks/${webhook.id}`, undefined],
-      ['POST', `/v1/webhooks/${webhook.id}/test`, undefined],
+      ['POST', `/v1/webhooks/${webhook.id}/test`, {}],
     ] as const) {
       const refused = await call(method, url, keys.adminB, body);
       expect(refused.statusCode).toBe(404);

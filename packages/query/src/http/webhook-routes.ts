@@ -340,6 +340,12 @@ export function registerWebhookRoutes(app: FastifyInstance, options: WebhookRout
         tags,
         security,
         params: idParams,
+        body: {
+          type: 'object',
+          description: 'an empty JSON object',
+          properties: {},
+          additionalProperties: false,
+        },
         response: {
           200: openAnswer('how the receiver answered', {
             tenant: tenantMember,
