@@ -77,6 +77,7 @@ const b = {
   restrictionId: '',
   /** The stream of B's unchained events (`key/<keyId>`): only B writes to it. */
   keyStream: '',
+  webhookId: '',
 };
 /** Ids of the events A's keys got a 202 for. */
 const aPosted = new Set<string>();
@@ -572,6 +573,41 @@ const ROUTES: Record<string, RouteCase> = {
     request: (key, id, { query, body }) =>
       call('POST', `/v1/admin/holds/${id}/release${q(query)}`, key, { ...body }),
   },
+  'GET /v1/webhooks': {
+    request: (key, _id, { query }) => call('GET', `/v1/webhooks${q(query)}`, key),
+  },
+  'POST /v1/webhooks': {
+    hasBody: true,
+    request: (key, _id, { query, body }) =>
+      call('POST', `/v1/webhooks${q(query)}`, key, {
+        url: 'http://127.0.0.1:9/a-webhook',
+        ...body,
+      }),
+  },
+  'PATCH /v1/webhooks/{id}': {
+    hasBody: true,
+    ids: () => ({ b: b.webhookId, absent: 'wh_0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('PATCH', `/v1/webhooks/${id}${q(query)}`, key, { enabled: false, ...body }),
+  },
+  'DELETE /v1/webhooks/{id}': {
+    ids: () => ({ b: b.webhookId, absent: 'wh_0123456789abcdef' }),
+    request: (key, id, { query }) => call('DELETE', `/v1/webhooks/${id}${q(query)}`, key),
+  },
+  'POST /v1/webhooks/{id}/test': {
+    hasBody: true,
+    ids: () => ({ b: b.webhookId, absent: 'wh_0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('POST', `/v1/webhooks/${id}/test${q(query)}`, key, { ...body }),
+  },
+  'GET /v1/webhooks/dead-letters': {
+    request: (key, _id, { query }) => call('GET', `/v1/webhooks/dead-letters${q(query)}`, key),
+  },
+  'POST /v1/webhooks/dead-letters/redrive': {
+    hasBody: true,
+    request: (key, _id, { query, body }) =>
+      call('POST', `/v1/webhooks/dead-letters/redrive${q(query)}`, key, { all: true, ...body }),
+  },
 };
 
 /** Routes every process has that no tenant data can reach. */
@@ -590,6 +626,8 @@ async function snapshotOfB(): Promise<Record<string, unknown>> {
     erasures: (await call('GET', '/v1/admin/erasures', B.admin)).body,
     restrictions: (await call('GET', '/v1/admin/restrictions?all=true', B.admin)).body,
     privacy: (await call('GET', '/v1/admin/privacy', B.admin)).body,
+    webhooks: (await call('GET', '/v1/webhooks', B.admin)).body,
+    deadLetters: (await call('GET', '/v1/webhooks/dead-letters', B.admin)).body,
   };
 }
 
@@ -601,7 +639,11 @@ describe('tenant isolation across every route', () => {
       dataDir: data.dir,
       // Limits are per key and tested elsewhere; here they would only slow the sweep down.
       // A checkpoint as soon as events are stored, so that B has proofs to aim at.
-      env: { VIGIL_CHECKPOINT_EVENTS: '1', VIGIL_CHECKPOINT_INTERVAL_SECONDS: '1' },
+      env: {
+        VIGIL_CHECKPOINT_EVENTS: '1',
+        VIGIL_CHECKPOINT_INTERVAL_SECONDS: '1',
+        VIGIL_WEBHOOKS_ALLOW_ADDRESSES: '127.0.0.1/32',
+      },
       args: NO_RATE_LIMITS,
     });
     const operator = vigil.credentials().operatorKey;
@@ -664,6 +706,16 @@ describe('tenant isolation across every route', () => {
     expect(hold.status).toBe(201);
     b.holdId = (hold.body as { hold: { id: string } }).hold.id;
     bMarkers.add(b.holdId);
+    // B's webhook (on a port where nothing listens: the operator allows 127.0.0.1 here).
+    const webhook = await call('POST', '/v1/webhooks', B.admin, {
+      url: 'http://127.0.0.1:9/b-webhook-path',
+      description: 'b-webhook',
+    });
+    expect(webhook.status).toBe(201);
+    b.webhookId = (webhook.body as { webhook: { id: string } }).webhook.id;
+    bMarkers.add(b.webhookId);
+    bMarkers.add('b-webhook-path');
+    bMarkers.add((webhook.body as { secret: string }).secret);
     // B's data-subject requests: an erasure, a restriction, a pseudonymisation setting.
     const erased = await call('POST', '/v1/admin/subjects/erase', B.admin, {
       subject: 'dave-of-b',
