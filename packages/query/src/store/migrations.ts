@@ -565,6 +565,36 @@ TTL expires_at DELETE`,
         shardingKey: 'cityHash64(tenant_id)',
       }),
   },
+  {
+    version: 11,
+    name: 'alert_triage',
+    statements: (store) =>
+      // Append-only: one row per triage change of an alert (state, assignee, note); reads fold
+      // them into the alert's current triage (alerts/triage.ts). Each row names the audit event
+      // that recorded it. Notes and assignees may name people: an erasure deletes the rows of
+      // the alerts it deletes. Kept as long as alerts are (expires_at from alerts.retentionDays).
+      createTable(store, {
+        name: 'alert_triage',
+        columns: `
+  tenant_id String,
+  alert_id String,
+  change_id String,
+  changed_at DateTime64(3, 'UTC'),
+  actor_key_id String,
+  kind LowCardinality(String),
+  state LowCardinality(String),
+  until DateTime64(3, 'UTC'),
+  assignee String,
+  note String,
+  reason String,
+  event_id String,
+  expires_at DateTime('UTC')`,
+        engine: 'MergeTree',
+        tail: `ORDER BY (tenant_id, alert_id, changed_at, change_id)
+TTL expires_at DELETE`,
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+  },
 ];
 
 export interface MigrationReport {
