@@ -28,6 +28,8 @@ export const QueryErrorCodes = {
   RECEIPT_NOT_FOUND: 'VIGIL_ERR_RECEIPT_NOT_FOUND',
   SIGNER_UNAVAILABLE: 'VIGIL_ERR_SIGNER_UNAVAILABLE',
   EXPORT_INCOMPLETE: 'VIGIL_ERR_EXPORT_INCOMPLETE',
+  ALERT_NOT_FOUND: 'VIGIL_ERR_ALERT_NOT_FOUND',
+  TRIAGE_UNAVAILABLE: 'VIGIL_ERR_TRIAGE_UNAVAILABLE',
 } as const;
 
 export type QueryErrorCode = (typeof QueryErrorCodes)[keyof typeof QueryErrorCodes];
@@ -78,6 +80,10 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
     'this process has no signing key for bundles and receipts (checkpoint.signer); use a role that has one (503).',
   VIGIL_ERR_EXPORT_INCOMPLETE:
     'a streamed export failed after its first bytes were sent: the last line names the error and the connection is closed without ending the response, so the file is incomplete; retry, and run vigil verify if it persists.',
+  VIGIL_ERR_ALERT_NOT_FOUND:
+    "no alert with that id in the key's tenant (alerts of other tenants, and of restricted subjects, answer the same) (404).",
+  VIGIL_ERR_TRIAGE_UNAVAILABLE:
+    'this process cannot record audit events (it has no log), so it makes no triage change; use a server that runs the collector (503).',
 };
 
 export class QueryError extends VigilError {

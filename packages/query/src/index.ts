@@ -196,3 +196,16 @@ export { AlertStore } from './alerts/store.js';
 export type { StoredAlert, AlertFilter, AlertStoreOptions } from './alerts/store.js';
 export { detectionEvent } from './detect/event-view.js';
 export type { DetectionSource } from './detect/event-view.js';
+export { AlertTriage, TRIAGE_STATES, ALERT_GROUPS } from './alerts/triage.js';
+export type {
+  Triage,
+  TriagedAlert,
+  TriageChange,
+  TriageState,
+  AlertGroup,
+  AlertGrouping,
+  AlertQuery,
+} from './alerts/triage.js';
+export { AlertPrivacy, pseudonymiseAlert } from './alerts/privacy.js';
+export { registerAlertRoutes, ALERT_ACTIONS } from './http/alert-routes.js';
+export type { AlertRoutesOptions } from './http/alert-routes.js';

@@ -65,6 +65,8 @@ export interface Config {
   readonly bootstrap: boolean;
   /** Data-subject rights and pseudonymisation (privacy/). */
   readonly privacy: { readonly keyFile: string };
+  /** Alerts of the detector: how long they and their triage are kept. */
+  readonly alerts: { readonly retentionDays: number };
 }
 
 type Flat = Record<string, unknown>;
@@ -352,6 +354,7 @@ function build(role: Role, f: Flat): Config {
       keepAliveTimeoutMs: n('http.keepAliveTimeoutSeconds') * 1000,
     },
     bootstrap: f['bootstrap'] as boolean,
+    alerts: { retentionDays: Math.max(1, n('alerts.retentionDays')) },
     privacy: {
       keyFile: resolve(
         optionalString('privacy.keyFile') ?? resolve(dataDir, 'keys', 'privacy.key'),

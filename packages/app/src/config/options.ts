@@ -607,6 +607,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     roles: ALL,
   },
   {
+    key: 'alerts.retentionDays',
+    env: 'VIGIL_ALERTS_RETENTION_DAYS',
+    flag: 'alerts-retention-days',
+    type: 'integer',
+    default: 365,
+    description:
+      "Days an alert and its triage are kept after the alert's last event (they hold personal data: entity, evidence, notes), whatever the events' own retention.",
+    roles: STORE,
+  },
+  {
     key: 'keys.refreshSeconds',
     env: 'VIGIL_KEYS_REFRESH_SECONDS',
     flag: 'keys-refresh-seconds',

@@ -21,6 +21,7 @@ export class Metrics {
   readonly chainIssues: Counter<'kind'>;
   readonly sinkRejectedRecords: Counter;
   readonly consumerLag: Gauge<'partition'>;
+  readonly triageChanges: Counter<'state'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'vigil_process_' });
@@ -93,11 +94,46 @@ export class Metrics {
       help: 'Log records the sink could not decode or that fail its checks (kept in rejected_records).',
       registers: r,
     });
+    this.triageChanges = new Counter({
+      name: 'vigil_alert_triage_changes_total',
+      help: 'Alerts changed by triage, by the state set ("none" for an assignment or a note alone).',
+      labelNames: ['state'],
+      registers: r,
+    });
     this.consumerLag = new Gauge({
       name: 'vigil_consumer_lag_records',
       help: 'Log records not yet stored by the sink, per partition.',
       labelNames: ['partition'],
       registers: r,
+    });
+  }
+
+  /**
+   * `vigil_alerts_open`: open alerts (in force: an expired accepted risk counts) by severity,
+   * over all tenants. No tenant label: one series per tenant would grow with the tenants
+   * (Prometheus' advice on label cardinality); per tenant, ask GET /v1/alerts. Read from the
+   * store at most every 30 s, whatever the scrape interval.
+   */
+  watchOpenAlerts(source: { openBySeverity(): Promise<Map<string, number>> }): void {
+    let last = 0;
+    let cached = new Map<string, number>();
+    new Gauge({
+      name: 'vigil_alerts_open',
+      help: 'Open alerts by severity, over all tenants (an accepted risk past its expiry counts as open).',
+      labelNames: ['severity'],
+      registers: [this.registry],
+      async collect() {
+        if (Date.now() - last >= 30_000) {
+          try {
+            cached = await source.openBySeverity();
+            last = Date.now();
+          } catch {
+            // The store is down: keep the last values (readiness reports the store).
+          }
+        }
+        this.reset();
+        for (const [severity, n] of cached) this.set({ severity }, n);
+      },
     });
   }
 

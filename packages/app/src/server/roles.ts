@@ -298,6 +298,13 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
           }
         : {}),
       rateLimits: config.rateLimits,
+      // Alerts and their triage; triage is recorded through the system recorder (a role
+      // without a log has none, and refuses triage changes).
+      alerts: {
+        retentionDays: config.alerts.retentionDays,
+        ...(recorder ? { recorder } : {}),
+        ...(privacy ? { privacy } : {}),
+      },
       retention: {
         defaults: config.retentionDays,
         refreshSeconds: (config.sink.policyRefreshMs ?? 10_000) / 1000,

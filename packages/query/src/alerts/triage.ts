@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { fromChTime, toChTime } from '../store/rows.js';
 import type { Store } from '../store/store.js';
 import { InvalidQueryError, QueryError, QueryErrorCodes } from '../errors.js';
+import { fieldOfPath, pseudonymOf, type RowPrivacy } from '../privacy/pseudonyms.js';
 import { alertOfRow, type AlertRow, type StoredAlert } from './store.js';
 
 /**
@@ -396,6 +397,31 @@ ORDER BY id LIMIT {limit:UInt32}`,
     }
     for (let i = 0; i < rows.length; i += 5000)
       await this.store.insert(this.store.table('alert_triage'), rows.slice(i, i + 5000));
+  }
+
+  /**
+   * The plain entity value whose pseudonym (under the tenant's current key) is `pseudonym`, so an
+   * analyst who sees only pseudonyms can filter by one. The store cannot compute the keyed
+   * pseudonyms, so the tenant's distinct entity values are read and pseudonymised here.
+   */
+  async entityValueOf(
+    tenant: string,
+    pseudonym: string,
+    rp: RowPrivacy,
+  ): Promise<string | undefined> {
+    const rows = await this.store.query<{ k: string; v: string }>(
+      `SELECT DISTINCT kv.1 AS k, kv.2 AS v
+FROM ${this.store.table('alerts')} ARRAY JOIN JSONExtractKeysAndValues(entity, 'String') AS kv
+WHERE tenant_id = {tenant:String}
+LIMIT 1000000`,
+      { tenant },
+    );
+    for (const { k, v } of rows) {
+      const kind = fieldOfPath(`/${k.replaceAll('.', '/')}`);
+      if (kind && rp.fields.has(kind) && pseudonymOf(rp.pseudonymKey, kind, v) === pseudonym)
+        return v;
+    }
+    return undefined;
   }
 
   /** Open alerts (in force) per severity, across tenants (for metrics). */
