@@ -154,3 +154,38 @@ describe('AlertTriage', () => {
     });
   });
 });
+
+describe('retention of alerts and their triage', () => {
+  it('expire alerts.retentionDays after the last event (alerts) or the change (triage)', async () => {
+    const day = 86_400_000;
+    const kept = new AlertStore(t.store, { retentionDays: 1 });
+    const storeNowMs = await t.now();
+    await kept.record(
+      [
+        alert('retained', 1, {
+          lastEventTime: storeNowMs - 2 * day,
+          firstEventTime: storeNowMs - 2 * day,
+        }),
+        alert('retained', 2, { lastEventTime: storeNowMs, firstEventTime: storeNowMs }),
+      ],
+      storeNowMs,
+    );
+    const shortTriage = new AlertTriage(t.store, { retentionDays: 1 });
+    await shortTriage.apply('retained', ['retained-002'], { note: 'kept a day' }, by);
+    const rows = await t.store.query<{ id: string; left: string | number }>(
+      `SELECT id, toUnixTimestamp(expires_at) * 1000 - toUnixTimestamp64Milli(last_event_time) AS left
+       FROM ${t.store.table('alerts')} WHERE tenant_id = 'retained' AND id = 'retained-002'`,
+    );
+    expect(Number(rows[0]?.left)).toBeGreaterThan(day - 1000);
+    expect(Number(rows[0]?.left)).toBeLessThanOrEqual(day);
+    const triageLeft = await t.store.query<{ left: string | number }>(
+      `SELECT toUnixTimestamp(expires_at) * 1000 - toUnixTimestamp64Milli(changed_at) AS left
+       FROM ${t.store.table('alert_triage')} WHERE tenant_id = 'retained'`,
+    );
+    expect(Number(triageLeft[0]?.left)).toBeGreaterThan(day - 1000);
+    expect(Number(triageLeft[0]?.left)).toBeLessThanOrEqual(day);
+    // TTL deletes when parts are written or merged: forced here.
+    await t.store.command(`OPTIMIZE TABLE ${t.store.table('alerts')} FINAL`);
+    expect((await kept.list('retained')).map((a) => a.id)).toEqual(['retained-002']);
+  });
+});
