@@ -46,7 +46,7 @@ export function pseudonymiseAlert<T extends StoredAlert>(alert: T, rp: RowPrivac
       const kind = kindOf(field, rp);
       shown[field] =
         kind && Array.isArray(list)
-          ? list.map((v) =>
+          ? (list as unknown[]).map((v) =>
               typeof v === 'string' || typeof v === 'number'
                 ? pseudonymOf(rp.pseudonymKey, kind, v)
                 : v,

@@ -399,7 +399,7 @@ export function registerAlertRoutes(app: FastifyInstance, options: AlertRoutesOp
       );
     await triage.validate(changeToMake);
     const metadata: Record<string, JsonObject[keyof JsonObject]> = {
-      alerts: ids.slice(0, LISTED_IDS) as string[],
+      alerts: ids.slice(0, LISTED_IDS),
       count: ids.length,
     };
     const personal: string[] = [];
