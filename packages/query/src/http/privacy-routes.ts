@@ -148,7 +148,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           ),
         },
         description:
-          "Everything stored about one person (GDPR Art. 15, 20): the events they are a party of and the corrections of them, with their own values disclosed and other people's left as commitments. format json (default), csv (UTF-8 with BOM, formula-safe, for Excel) or bundle (signed, verifiable offline: PROTOCOL.md §16). Streams; recorded as subject.exported.",
+          "Everything stored about one person (GDPR Art. 15, 20): the events they are a party of and the corrections of them, with their own values disclosed and other people's left as commitments. format json (default; also lists the alerts that name the person or were raised from their events, with the person's values only), csv (UTF-8 with BOM, formula-safe, for Excel) or bundle (signed, verifiable offline: PROTOCOL.md §16). Streams; recorded as subject.exported.",
         tags,
         security,
         body: {
