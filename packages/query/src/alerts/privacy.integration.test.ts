@@ -49,7 +49,8 @@ let ts: TestStore;
 let app: FastifyInstance;
 let alerts: AlertStore;
 let privacy: PrivacyService;
-const keys = { admin: '', query: '', otherAdmin: '' };
+const keys = { admin: '', query: '', both: '', otherAdmin: '' };
+const recorder = new Recorder();
 const { publicKey, privateKey } = generateKeyPairSync('ed25519');
 let now: number;
 /** Event ids of the subject's events, and of someone else's. */
@@ -87,6 +88,7 @@ beforeAll(async () => {
   await directory.createTenant('globex');
   keys.admin = (await directory.createKey({ tenantId: 'acme', scopes: ['admin'] })).secret;
   keys.query = (await directory.createKey({ tenantId: 'acme', scopes: ['query'] })).secret;
+  keys.both = (await directory.createKey({ tenantId: 'acme', scopes: ['query', 'admin'] })).secret;
   keys.otherAdmin = (await directory.createKey({ tenantId: 'globex', scopes: ['admin'] })).secret;
   await registry.refresh();
   const login = (id: string, ip: string, i: number, email?: string) => ({
@@ -111,7 +113,6 @@ beforeAll(async () => {
   alerts = new AlertStore(ts.store);
   privacy = new PrivacyService(ts.store, randomBytes(32));
   app = Fastify();
-  const recorder = new Recorder();
   registerPrivacyRoutes(app, {
     store: ts.store,
     registry,
@@ -275,6 +276,23 @@ describe('personal data in alerts', () => {
     expect(await ids()).not.toContain('restricted-one');
     const one = await app.inject({ url: '/v1/alerts/restricted-one', headers: auth(keys.query) });
     expect(one.statusCode).toBe(404);
+    // An admin may see them, and the access is recorded first; a query key may not.
+    const asAdmin = await app.inject({
+      url: '/v1/alerts/restricted-one?includeRestricted=true',
+      headers: auth(keys.admin),
+    });
+    expect(asAdmin.statusCode).toBe(403); // the admin key lacks scope query
+    const both = await app.inject({
+      url: '/v1/alerts/restricted-one?includeRestricted=true',
+      headers: auth(keys.both),
+    });
+    expect(both.statusCode, both.body).toBe(200);
+    expect(recorder.calls.at(-1)?.change.action).toBe('restricted_alerts.viewed');
+    const refused = await app.inject({
+      url: '/v1/alerts?includeRestricted=true',
+      headers: auth(keys.query),
+    });
+    expect(refused.statusCode).toBe(403);
     const id = placed.json<{ restriction: { id: string } }>().restriction.id;
     const lifted = await app.inject({
       method: 'POST',

@@ -68,7 +68,19 @@ const listQuery = {
     groupBy: { type: 'string', enum: [...ALERT_GROUPS], description: 'groups instead of alerts' },
     limit: text(`page size, 1-${MAX_PAGE} (default 100)`),
     cursor: text('nextCursor of the previous page'),
+    includeRestricted: {
+      type: 'string',
+      enum: ['true', 'false'],
+      description:
+        "also alerts raised from restricted subjects' events (GDPR Art. 18): needs a key with scope admin too, and is recorded",
+    },
   },
+  additionalProperties: false,
+} as const;
+
+const getQuery = {
+  type: 'object',
+  properties: { includeRestricted: listQuery.properties.includeRestricted },
   additionalProperties: false,
 } as const;
 
@@ -370,6 +382,30 @@ export function registerAlertRoutes(app: FastifyInstance, options: AlertRoutesOp
     return (await triage.entityValueOf(tenant, value, rp)) ?? value;
   };
 
+  /**
+   * Whether the request asks for restricted subjects' alerts too; allowed to a key that also has
+   * scope admin, on a server that records the access, which is recorded before anything is shown.
+   */
+  const restrictedAccess = async (request: FastifyRequest): Promise<boolean> => {
+    if ((request.query as Record<string, unknown>)['includeRestricted'] !== 'true') return false;
+    const key = request.vigilKey;
+    const recorder = options.recorder;
+    if (!key?.scopes.includes('admin') || !recorder)
+      throw new QueryError(
+        QueryErrorCodes.FORBIDDEN,
+        "alerts of restricted subjects are shown only to a key with scope admin, on a server that records the access (GDPR Art. 18); use the tenant's admin key",
+        { status: 403, details: [{ path: '/includeRestricted', message: 'needs scope admin' }] },
+      );
+    const tenant = tenantOf(request);
+    await recorder.record(tenant, key.keyId, {
+      action: 'restricted_alerts.viewed',
+      category: 'data_access',
+      target: { type: 'tenant', id: tenant },
+      metadata: { route: request.routeOptions.url ?? '' },
+    });
+    return true;
+  };
+
   const changeOf = (body: Record<string, unknown>): TriageChange => {
     const until = timeParam(body['until'], '/until');
     return {
@@ -450,7 +486,7 @@ export function registerAlertRoutes(app: FastifyInstance, options: AlertRoutesOp
       onRequest: read,
       schema: {
         description:
-          "The alerts of the key's tenant with their triage, newest last event first, or (groupBy) groups of them by rule, account or address; filtered, with cursor pages. Alerts raised from a restricted subject's events are not shown.",
+          "The alerts of the key's tenant with their triage, newest last event first, or (groupBy) groups of them by rule, account or address; filtered, with cursor pages. Alerts raised from a restricted subject's events are not shown unless includeRestricted=true (a key that also has scope admin; recorded).",
         tags,
         security,
         querystring: listQuery,
@@ -495,6 +531,7 @@ export function registerAlertRoutes(app: FastifyInstance, options: AlertRoutesOp
         ...(to !== undefined ? { to } : {}),
         ...(limit !== undefined ? { limit } : {}),
         ...(q['cursor'] ? { cursor: q['cursor'] } : {}),
+        ...((await restrictedAccess(request)) ? { includeRestricted: true } : {}),
       };
       const grouping = q['groupBy'] as AlertGrouping | undefined;
       if (grouping) {
@@ -520,17 +557,20 @@ export function registerAlertRoutes(app: FastifyInstance, options: AlertRoutesOp
     {
       onRequest: read,
       schema: {
-        description: 'One alert with its triage: state, assignee, notes.',
+        description:
+          "One alert with its triage: state, assignee, notes. An alert raised from a restricted subject's events answers 404 unless includeRestricted=true (admin, recorded).",
         tags,
         security,
         params: idParams,
+        querystring: getQuery,
         response: { 200: alertSchema },
       },
     },
     async (request) => {
       const tenant = tenantOf(request);
       const { id } = request.params as { id: string };
-      const alert = await triage.get(tenant, id);
+      const includeRestricted = await restrictedAccess(request);
+      const alert = await triage.get(tenant, id, { includeRestricted });
       if (!alert) throw alertNotFound(id);
       return shown(tenant, alert);
     },
