@@ -128,3 +128,4 @@ export type { CheckpointStore, DetectorCheckpoint } from './detector/checkpoint.
 export { AlertStoreOutput } from './detector/outputs.js';
 export type { AlertOutput } from './detector/outputs.js';
 export { Watermark } from './detector/watermark.js';
+export { loadDetectorRules, loadDetectorOverrides } from './detector/setup.js';
