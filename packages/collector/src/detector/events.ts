@@ -5,7 +5,6 @@ import {
   sealEvent,
   STREAM_CLOSED,
   ZERO_HASH,
-  type CompleteInput,
   type Disclosures,
   type EventRecord,
   type SaltSource,
@@ -162,11 +161,7 @@ export class DetectionReader {
       const flags: EventFlag[] = e.input.time < backfillBefore ? ['backfill'] : [];
       let sealed;
       try {
-        sealed = sealEvent(
-          e.input as CompleteInput,
-          { stream, seq: 0, prev: ZERO_HASH },
-          this.salts,
-        );
+        sealed = sealEvent(e.input, { stream, seq: 0, prev: ZERO_HASH }, this.salts);
       } catch {
         // The sink refuses this event alone (it cannot seal it either): nothing to detect on.
         return;
