@@ -61,6 +61,14 @@ describe('detection end to end', () => {
 
   it('raises a brute-force alert and a success-after-failures alert within 5 s of the last event', async () => {
     const { ingestKey, tenant } = vigil.credentials();
+    const ready = await waitFor(
+      async () =>
+        (await (await fetch(`${vigil.url}/readyz`)).json()) as { checks: Record<string, string> },
+      (r) => r.checks['detector'] === 'ok',
+      10_000,
+      'the detector in /readyz',
+    );
+    expect(ready.checks['detector']).toBe('ok');
     const audit = createAuditClient({
       endpoint: vigil.url,
       apiKey: ingestKey,
@@ -77,6 +85,8 @@ describe('detection end to end', () => {
         context: { ip: LONDON },
         metadata: { reason: 'bad_password' },
       });
+    // Events of the same millisecond have no order in event time: the success comes after.
+    await new Promise((r) => setTimeout(r, 20));
     await audit.record({
       action: 'user.login',
       category: 'authentication',

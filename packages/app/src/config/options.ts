@@ -486,9 +486,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'VIGIL_DETECT_CHECKPOINT_INTERVAL_MS',
     flag: 'detect-checkpoint-interval-ms',
     type: 'integer',
-    default: 1000,
+    default: 200,
     description:
-      "Longest time between two checkpoints of the detector's state (with the log offsets it has read); a partition's next batch waits for the checkpoint that covers the last one (0: after every batch).",
+      "Longest time between two checkpoints of the detector's state (with the log offsets it has read); a partition's next batch waits for the checkpoint that covers the last one (0: after every batch), so this bounds the delay a burst of log records adds to alerts. Raise it when the state is large (a checkpoint writes all of it).",
     roles: DETECT,
   },
   {
