@@ -23,6 +23,7 @@ import hmac
 import ipaddress
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -2771,6 +2772,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     keys = _read_keys(getattr(a, "key", []))
     problems: list[str] = []
     if a.cmd == "witness":
+        if not os.path.isdir(a.dir):
+            print(f"vigil_verify: {a.dir}: not a directory (a directory witness, §14.7)", file=sys.stderr)
+            return 2
         problems, count = verify_witness_dir(a.dir, keys, spec)
         print(f"{count} checkpoints read")
         for x in problems:

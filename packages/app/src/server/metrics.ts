@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { IngestObserver } from '@vigil/collector';
 import type { SinkObserver } from '@vigil/collector';
+import type { DetectorObserver } from '@vigil/collector';
 
 /**
  * Prometheus metrics of one process (`GET /metrics`). One registry per process (not the global
@@ -170,6 +171,53 @@ export class Metrics {
       duplicate: (count) => this.sinkDuplicates.inc(count),
       chainIssue: (kind) => this.chainIssues.inc({ kind }),
       rejectedRecord: () => this.sinkRejectedRecords.inc(),
+    };
+  }
+
+  /** Metrics of the detector (collector/src/detector/), registered when one runs. */
+  detectorObserver(): DetectorObserver {
+    const r = [this.registry];
+    const events = new Counter({
+      name: 'vigil_detect_events_total',
+      help: 'Events the detector ran the rules on.',
+      registers: r,
+    });
+    const skipped = new Counter({
+      name: 'vigil_detect_skipped_records_total',
+      help: 'Log records the detector could not read and skipped (the sink sets them aside in rejected_records).',
+      registers: r,
+    });
+    const late = new Counter({
+      name: 'vigil_detect_dropped_late_total',
+      help: 'Events that arrived later than detect.latenessSeconds behind the watermark, not counted by any rule.',
+      registers: r,
+    });
+    const alerts = new Counter({
+      name: 'vigil_detect_alerts_total',
+      help: 'Alerts raised (status new) and grown (status updated) by the detector.',
+      labelNames: ['status'],
+      registers: r,
+    });
+    const evictions = new Counter({
+      name: 'vigil_detect_evictions_total',
+      help: 'Entities, window entries and alert keys the engine evicted to stay within its memory bounds.',
+      registers: r,
+    });
+    const lag = new Gauge({
+      name: 'vigil_detect_watermark_lag_seconds',
+      help: "Wall clock minus the detector's event-time watermark.",
+      registers: r,
+    });
+    return {
+      batch: (report) => {
+        events.inc(report.events);
+        if (report.skippedRecords > 0) skipped.inc(report.skippedRecords);
+        if (report.droppedLate > 0) late.inc(report.droppedLate);
+        if (report.alertsRaised > 0) alerts.inc({ status: 'new' }, report.alertsRaised);
+        if (report.alertsUpdated > 0) alerts.inc({ status: 'updated' }, report.alertsUpdated);
+        if (report.evictions > 0) evictions.inc(report.evictions);
+      },
+      watermarkLag: (seconds) => lag.set(seconds),
     };
   }
 }

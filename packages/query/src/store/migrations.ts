@@ -595,6 +595,28 @@ TTL expires_at DELETE`,
         shardingKey: 'cityHash64(tenant_id)',
       }),
   },
+  {
+    version: 14,
+    name: 'detector state',
+    statements: (store) =>
+      // The detector's checkpoint when the store is a ClickHouse server (embedded, it is a file
+      // in the data directory): one row per consumer group and checkpoint, the newest version
+      // read with FINAL. A row is written whole by one INSERT, so a checkpoint is never half
+      // there. The state holds windows of events (personal data, like alerts) for at most the
+      // longest rule's timespan; older checkpoints are replaced by merges.
+      createTable(store, {
+        name: 'detector_state',
+        columns: `
+  consumer_group String,
+  version UInt64,
+  state String CODEC(ZSTD(3)),
+  written_at DateTime64(3, 'UTC')`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: 'ORDER BY consumer_group',
+        shardingKey: 'cityHash64(consumer_group)',
+      }),
+  },
 ];
 
 export interface MigrationReport {
