@@ -32,6 +32,8 @@ export const QueryErrorCodes = {
   WEBHOOK_URL_REFUSED: 'VIGIL_ERR_WEBHOOK_URL_REFUSED',
   DELIVERY_NOT_FOUND: 'VIGIL_ERR_DELIVERY_NOT_FOUND',
   WEBHOOK_DELIVERY_FAILED: 'VIGIL_ERR_WEBHOOK_DELIVERY_FAILED',
+  ALERT_NOT_FOUND: 'VIGIL_ERR_ALERT_NOT_FOUND',
+  TRIAGE_UNAVAILABLE: 'VIGIL_ERR_TRIAGE_UNAVAILABLE',
 } as const;
 
 export type QueryErrorCode = (typeof QueryErrorCodes)[keyof typeof QueryErrorCodes];
@@ -89,6 +91,10 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
     "no dead-lettered webhook delivery with that id in the key's tenant (404).",
   VIGIL_ERR_WEBHOOK_DELIVERY_FAILED:
     'a webhook receiver did not answer 2xx in time (or redirected, which is not followed); the delivery is retried with backoff, then dead-lettered.',
+  VIGIL_ERR_ALERT_NOT_FOUND:
+    "no alert with that id in the key's tenant (alerts of other tenants, and of restricted subjects, answer the same) (404).",
+  VIGIL_ERR_TRIAGE_UNAVAILABLE:
+    'this process cannot record audit events (it has no log), so it makes no triage change; use a server that runs the collector (503).',
 };
 
 export class QueryError extends VigilError {

@@ -231,3 +231,16 @@ export {
 export type { DeliveryObserver, RetryPolicy, DispatcherOptions } from './webhooks/dispatcher.js';
 export { registerWebhookRoutes } from './http/webhook-routes.js';
 export type { WebhookRoutesOptions } from './http/webhook-routes.js';
+export { AlertTriage, TRIAGE_STATES, ALERT_GROUPS } from './alerts/triage.js';
+export type {
+  Triage,
+  TriagedAlert,
+  TriageChange,
+  TriageState,
+  AlertGroup,
+  AlertGrouping,
+  AlertQuery,
+} from './alerts/triage.js';
+export { AlertPrivacy, pseudonymiseAlert } from './alerts/privacy.js';
+export { registerAlertRoutes, ALERT_ACTIONS } from './http/alert-routes.js';
+export type { AlertRoutesOptions } from './http/alert-routes.js';

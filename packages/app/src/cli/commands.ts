@@ -3,6 +3,7 @@ import { configCommand } from './config-command.js';
 import { roleCommands } from './role-commands.js';
 import { holdsCommand, retentionCommand } from './retention.js';
 import { searchCommand } from './search.js';
+import { alertsCommand } from './alerts.js';
 import { proofCommand } from './proof.js';
 import { verifyCommand } from './verify.js';
 import { checkpointsCommand } from './checkpoints.js';
@@ -22,6 +23,7 @@ import {
 export const COMMANDS: readonly CliCommand[] = [
   ...roleCommands,
   searchCommand,
+  alertsCommand,
   proofCommand,
   verifyCommand,
   checkpointsCommand,

@@ -11,6 +11,8 @@ const SUMMARIES: Readonly<Record<Role, string>> = {
   collector: 'Run the ingest role (POST /v1/events) against Kafka.',
   sink: 'Run the sink role: consume the log, check chains, store events.',
   query: 'Run the query role (GET /v1/events) against a ClickHouse server.',
+  detect:
+    'Run the detector role: its own consumer group on the log, rules in event time, alerts to the store.',
 };
 
 function roleCommand(role: Role): CliCommand {
@@ -51,5 +53,5 @@ function roleCommand(role: Role): CliCommand {
 }
 
 export const roleCommands: readonly CliCommand[] = (
-  ['start', 'collector', 'sink', 'query'] as const
+  ['start', 'collector', 'sink', 'query', 'detect'] as const
 ).map(roleCommand);
