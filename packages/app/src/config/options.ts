@@ -675,7 +675,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: [],
     description:
       "Internal addresses tenants' alert webhooks may reach (comma-separated CIDRs, addresses or host names, e.g. 127.0.0.1/32). Loopback, private, link-local, CGNAT, unspecified, multicast and reserved addresses are refused otherwise, when a webhook is created and at every connection.",
-    roles: ['start', 'collector'],
+    roles: ['start', 'collector', 'detect'],
   },
   {
     key: 'webhooks.timeoutSeconds',
@@ -685,7 +685,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 10,
     description:
       'How long a webhook receiver has to answer 2xx (connect to last byte); a slower answer is a failed attempt.',
-    roles: ['start', 'collector'],
+    roles: ['start', 'collector', 'detect'],
   },
   {
     key: 'webhooks.maxAttempts',
@@ -695,7 +695,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 10,
     description:
       'Attempts per webhook delivery (exponential backoff with jitter, 5 s doubling to at most 1 h) before it becomes a dead letter.',
-    roles: ['start', 'collector'],
+    roles: ['start', 'collector', 'detect'],
   },
   {
     key: 'webhooks.maxAgeHours',
@@ -705,7 +705,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 24,
     description:
       'A webhook delivery still failing this long after it was queued (or re-driven) becomes a dead letter.',
-    roles: ['start', 'collector'],
+    roles: ['start', 'collector', 'detect'],
   },
   {
     key: 'webhooks.maxQueue',
@@ -715,7 +715,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 10000,
     description:
       'Webhook deliveries waiting in the outbox (all tenants); beyond, new ones become dead letters at once, counted, to re-drive later.',
-    roles: ['start', 'collector'],
+    roles: ['start', 'collector', 'detect'],
   },
   {
     key: 'privacy.keyFile',

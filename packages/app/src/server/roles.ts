@@ -55,8 +55,8 @@ export interface RunningRole {
   readonly recorder: SystemRecorder | undefined;
   readonly metrics: Metrics;
   /**
-   * Alert webhooks (roles with a store): `webhooks.output` is the alert output a detector
-   * publishes to; the dispatcher runs in `start` (with its sink).
+   * Alert webhooks (roles with a store): `webhooks.output` is the detector's second alert
+   * output; the dispatcher runs where the detector runs, and in `start`.
    */
   readonly webhooks: Webhooks | undefined;
   /** Set on the first start of an empty store (role start or query). */
@@ -214,9 +214,29 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       sink = runner;
     }
 
+    // Alert webhooks: the detector's second output (after the alerts table) queues deliveries
+    // in the store's outbox; the dispatcher sends from it where the detector runs, and in
+    // `start` (re-driven dead letters), never in a CLI's in-process API. The configuration API
+    // is on the roles where changes can be recorded (start, collector).
+    const webhooks = store
+      ? openWebhooks(config.webhooks, config.privacy.keyFile, store, metrics, logger)
+      : undefined;
+    if (webhooks && (runDetector || (role === 'start' && io.sink !== false))) {
+      webhooks.dispatcher.start();
+      closers.push(() => webhooks.dispatcher.stop());
+    }
+
     let detector: DetectorRunner | undefined;
     if (store && log && runDetector) {
-      const runner = openDetector({ config, store, log, enrichment, metrics, logger });
+      const runner = openDetector({
+        config,
+        store,
+        log,
+        enrichment,
+        metrics,
+        logger,
+        ...(webhooks ? { outputs: [webhooks.output] } : {}),
+      });
       // Not awaited, like the sink: /readyz reports it until it runs.
       runner
         .start()
@@ -262,16 +282,6 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       logger.info({ tenant: tenantId, key: actorKeyId, event }, 'retention change');
       return Promise.resolve();
     };
-
-    // Alert webhooks: configuration API where changes can be recorded (start, collector); the
-    // dispatcher sends from the store's outbox in `start` (not in a CLI's in-process API).
-    const webhooks = store
-      ? openWebhooks(config.webhooks, config.privacy.keyFile, store, metrics, logger)
-      : undefined;
-    if (webhooks && role === 'start' && io.sink !== false) {
-      webhooks.dispatcher.start();
-      closers.push(() => webhooks.dispatcher.stop());
-    }
 
     let storeOk = true;
     let storeCheckedAt = 0;
