@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { DetectionEvent, FieldValue } from '../event.js';
 import { DetectError, DetectErrorCodes } from '../errors.js';
-import { allowed, compileOverrides, isEmptyAllow, type TenantSettings } from '../overrides.js';
+import {
+  allowed,
+  compileOverrides,
+  isEmptyAllow,
+  keyVerdict,
+  type TenantSettings,
+} from '../overrides.js';
 import type { CompiledRule } from '../rules/load.js';
 import { haversineKm } from './geo.js';
 
@@ -250,6 +256,20 @@ export class DetectionEngine {
     const mapped = settings.actions.get(input.action);
     if (mapped !== undefined) {
       event = { ...input, action: mapped.action, outcome: mapped.outcome ?? input.outcome };
+    }
+    // Derived fields are the engine's: a caller's are dropped, the key's verdict is computed.
+    if (event.derived !== undefined) {
+      const { derived: _dropped, ...rest } = event;
+      event = rest;
+    }
+    if (
+      settings.apiKeys.size > 0 &&
+      event.actor.type === 'api_key' &&
+      event.actor.id !== undefined
+    ) {
+      const list = settings.apiKeys.get(event.actor.id);
+      const allowlist = list === undefined ? undefined : keyVerdict(list, event);
+      if (allowlist !== undefined) event = { ...event, derived: { apikey: { allowlist } } };
     }
     const zone = settings.timeZone;
     const out: AlertUpdate[] = [];

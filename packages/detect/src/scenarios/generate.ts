@@ -352,7 +352,7 @@ export function generateScenario(options: ScenarioOptions): Scenario {
       apiKeys: Object.fromEntries(
         tenant.services.map((s) => [s.key, { cidrs: [`${CLOUD.prefix}.0.0/16`] }]),
       ),
-    } as NonNullable<DetectOverrides['tenants']>[string];
+    };
     tenants.push(tenant);
   }
 
@@ -697,7 +697,6 @@ function travelDay(b: Builder, tenant: Tenant, u: User, day: number, trip: [numb
   const [dep, ret] = trip;
   if (day === dep || day === ret) {
     const fromCity = day === dep ? u.city : dest;
-    const toCity = day === dep ? dest : u.city;
     const fromSrc = day === dep ? (u.officeSrc ?? u.home) : hotel;
     const toSrc = day === dep ? hotel : u.home;
     // A short morning where the traveller starts, the flight, then a login on arrival.
@@ -777,7 +776,8 @@ function inject(
   const off = tenant.city.offset;
   const evalDay = (weekdayOnly: boolean): number => {
     for (;;) {
-      const d = r.int(learning, days - 2);
+      // From the day after the learning period: a night in Tokyo is the previous UTC day.
+      const d = r.int(learning + 1, days - 2);
       if (!weekdayOnly || d % 7 < 5) return d;
     }
   };
@@ -959,7 +959,7 @@ function inject(
       const t = slot(b, tenant, sunday);
       const src: Source =
         kind === 'new_country'
-          ? hostileSrc(b, USER_AGENTS[0] as Source['ua'])
+          ? hostileSrc(b, USER_AGENTS[0])
           : { ip: b.ip(VPN), net: VPN, geo: { ...u.home.geo }, ua: u.home.ua };
       quiet(u, t, 26 * HOUR, 26 * HOUR);
       const s = b.session();
