@@ -104,7 +104,7 @@ function compileAllow(
       prefix < 0 ||
       prefix > (family === 4 ? 32 : 128)
     ) {
-      problems.push({ path: `${at}/allow/cidrs`, message: `not a CIDR block: ${c}` });
+      problems.push({ path: `${at}/cidrs`, message: `not a CIDR block: ${c}` });
       continue;
     }
     (list ??= new BlockList()).addSubnet(addr as string, prefix, family === 4 ? 'ipv4' : 'ipv6');
@@ -199,7 +199,7 @@ export function compileOverrides(
         compileAllow(
           base?.rules?.[id]?.allow,
           t?.rules?.[id]?.allow,
-          `${at}/rules/${id}`,
+          `${at}/rules/${id}/allow`,
           problems,
         ),
       );
@@ -230,7 +230,7 @@ export function compileOverrides(
       apiKeys,
       disabled: new Set([...(base?.disable ?? []), ...(t?.disable ?? [])]),
       thresholds: new Map(Object.entries({ ...base?.thresholds, ...t?.thresholds })),
-      allow: compileAllow(base?.allow, t?.allow, at, problems),
+      allow: compileAllow(base?.allow, t?.allow, `${at}/allow`, problems),
       ruleAllow,
       actions,
     };
