@@ -149,6 +149,17 @@ class GroupTable {
   readonly map = new Map<string, Group>();
   private head: Group | undefined;
   private tail: Group | undefined;
+  /**
+   * For the sweep (not state): a lower bound of every entry's time and every open alert's
+   * last + timespan, and whether a group may be empty. A table whose bound is not behind the
+   * sweep's horizon has nothing to free and is not visited.
+   */
+  low = -Infinity;
+  hasEmpty = false;
+
+  note(t: number): void {
+    if (t < this.low) this.low = t;
+  }
 
   get size(): number {
     return this.map.size;
@@ -222,6 +233,7 @@ export interface EngineSnapshot {
 }
 
 const NO_WATERMARK = -Infinity;
+const NO_VALUES: string[] = [];
 const MAX_ALERTS_PER_GROUP = 4;
 const SWEEP_EVERY_MS = 60_000;
 const MAX_CACHED_ACTIONS = 10_000;
@@ -399,6 +411,10 @@ export class DetectionEngine {
         const v = str((groupBy[0] as (typeof groupBy)[number])(event, zone));
         if (v === undefined) continue;
         groupKey = v;
+      } else if (groupBy.length === 0) {
+        // The whole tenant is one entity (JSON of the empty list, without building it).
+        groupKey = '[]';
+        values = NO_VALUES;
       } else {
         values = [];
         for (let g = 0; g < groupBy.length; g++) {
@@ -429,9 +445,11 @@ export class DetectionEngine {
       for (const [ruleId, groups] of rules) {
         const rule = byId.get(ruleId);
         const span = rule?.timespanMs ?? 0;
+        // No event at or after the horizon can share a window with an entry older than this.
+        const keepFrom = horizon - span;
+        if (!groups.hasEmpty && groups.low >= keepFrom) continue;
+        let low = Infinity;
         for (const [key, group] of groups.map) {
-          // No event at or after the horizon can share a window with an entry older than this.
-          const keepFrom = horizon - span;
           const cut = lowerBound(group.entries, keepFrom);
           if (cut > 0) {
             group.entries.splice(0, cut);
@@ -440,8 +458,16 @@ export class DetectionEngine {
           if (group.alerts.some((a) => a.last + span < keepFrom)) {
             group.alerts = group.alerts.filter((a) => a.last + span >= keepFrom);
           }
-          if (group.entries.length === 0 && group.alerts.length === 0) groups.remove(key);
+          if (group.entries.length === 0 && group.alerts.length === 0) {
+            groups.remove(key);
+            continue;
+          }
+          const first = group.entries[0];
+          if (first !== undefined && first.t < low) low = first.t;
+          for (const a of group.alerts) if (a.last + span < low) low = a.last + span;
         }
+        groups.low = low;
+        groups.hasEmpty = false;
       }
     }
     const longest = Math.max(0, ...this.rules.map((r) => r.timespanMs));
@@ -608,7 +634,11 @@ export class DetectionEngine {
       if ((entries[i] as Entry).id === event.id) return undefined;
     }
     const entry = this.entryOf(rule, event, zone, step);
-    if (entry === undefined) return undefined;
+    if (entry === undefined) {
+      if (entries.length === 0 && group.alerts.length === 0) groups.hasEmpty = true;
+      return undefined;
+    }
+    groups.note(entry.t);
     let at = pos;
     while (
       at < entries.length &&
@@ -631,7 +661,7 @@ export class DetectionEngine {
 
     const trigger = this.evaluate(rule, ri, settings, group, entry);
     if (trigger === undefined) return undefined;
-    return this.raise(rule, event.tenant, group, entry, trigger);
+    return this.raise(rule, event.tenant, groups, group, entry, trigger);
   }
 
   private entryOf(
@@ -921,6 +951,7 @@ export class DetectionEngine {
   private raise(
     rule: CompiledRule,
     tenant: string,
+    table: GroupTable,
     group: Group,
     entry: Entry,
     trigger: Trigger,
@@ -951,6 +982,7 @@ export class DetectionEngine {
     }
     alert.first = Math.min(alert.first, first);
     alert.last = Math.max(alert.last, last);
+    table.note(alert.last + span);
     alert.version++;
     alert.evidence = trigger.evidence;
     for (const e of trigger.window) {
