@@ -32,9 +32,11 @@ import { Random } from './random.js';
  *   users live in another city, some in another country or time zone), Monday to Friday;
  * - one office NAT address shared by ≥ 30 users (each office user is there on about 3 days in 4);
  * - typos: about 6 % of logins are preceded by one or two failed attempts, 4 % of MFA challenges
- *   by one failure; ≥ 1 user a fortnight with a broken authenticator (3–5 denials, then success);
- * - travel: ≥ 2 trips a week (each traveller flies every other week: Paris→New York in 8 h,
- *   Lyon→London in 2 h …), half with an in-flight satellite Wi-Fi login on the way (AS22351);
+ *   by one failure; up to one user a fortnight with a broken authenticator (3–5 denials, then
+ *   success);
+ * - travel: 3 trips a week but the last (each traveller flies every other week: Paris→New York
+ *   in 8 h, Tokyo→Singapore in 7 h …), half with an in-flight satellite Wi-Fi login on the way
+ *   (AS22351);
  *   travellers' destinations are in their history (a trip in the learning week): a first trip
  *   to a new country is what auth.new_country reports and is not generated as normal traffic;
  * - relays: ≈ 15 % of users sometimes log in through iCloud Private Relay (AS36183) geolocated
@@ -42,13 +44,16 @@ import { Random } from './random.js';
  * - service accounts: 2 per tenant (in the tenant's serviceAccounts list), an API request every
  *   ≈ 6 min around the clock and a nightly bulk export of 150–300 files; 2 API keys used by them
  *   every ≈ 30 min from the cloud (in the tenant's per-key allow-list);
- * - API keys: ≥ 1 created a week by an administrator and used from the same network; ≥ 1 a week
- *   for CI, used from the cloud (the tenant allow-lists the cloud ASN for api.key_new_source);
+ * - API keys: about 7 a week created by administrators, half used from the same network by a
+ *   script, half by CI from the cloud (the tenant allow-lists the cloud ASN for
+ *   api.key_new_source);
  * - leave: 3 users per tenant away 20–38 days (below the 45-day dormancy threshold);
- * - MFA replaced: ≥ 1 user a month disables MFA and enrols a new device;
- * - role grants by administrators (viewer, editor, billing) about one day in three; no admin
- *   grant in normal traffic (access.privileged_grant alerts on every one by design);
- * - denials: ≈ 2 % of API requests are denied; 0.1 % of events carry the `backfill` flag;
+ * - MFA replaced: up to one user a month disables MFA and enrols a new device;
+ * - role grants by administrators (viewer, editor, billing, sysadmin_readonly: not an admin
+ *   role) about one day in three each; no admin grant in normal traffic
+ *   (access.privileged_grant alerts on every one by design);
+ * - denials: ≈ 2 % of API requests are denied; 1 % of the service accounts' bulk exports carry
+ *   the `backfill` flag (not a chain finding);
  * - arrival order: each event arrives up to 30 s late (events are sorted by arrival).
  *
  * Attacks: `attacksPerKind` (default 2) of each kind per tenant, at distinct times ≥ 3 h apart
