@@ -192,3 +192,22 @@ export type { ScopeFilter } from './verify/scope.js';
 export type { TreeResult } from './verify/tree.js';
 export { registerVerifyRoutes } from './http/verify-routes.js';
 export type { VerifyRoutesOptions } from './http/verify-routes.js';
+export { factsOf, hasFacts } from './access/facts.js';
+export type { AccessFactRow, FactKind, FactOptions } from './access/facts.js';
+export { AccessProjection, ACCESS_TABLE, erasedFact } from './access/projection.js';
+export {
+  REVIEW_FLAGS,
+  REVIEW_FLAG_MEANINGS,
+  DEFAULT_REVIEW_POLICY,
+  parsePolicyLists,
+} from './access/policy.js';
+export type { ReviewFlag, ReviewPolicy } from './access/policy.js';
+export { AccessReviewer } from './access/review.js';
+export type {
+  ReviewRow,
+  ReviewScope,
+  ReviewSnapshot,
+  Use,
+  UseState,
+  SubjectState,
+} from './access/review.js';

@@ -529,6 +529,48 @@ WHERE leaf_hash != '' AND row_version = 0`,
       ];
     },
   },
+  {
+    version: 9,
+    name: 'access projection',
+    statements: (store) =>
+      createTable(store, {
+        name: 'access_projection',
+        // Facts of access/access.ts, one row each, kept without TTL: a right granted years ago
+        // still holds after its event expired by retention. Grants and revocations are separate
+        // rows joined when read (a revocation may be stored before its grant: other stream, other
+        // partition). subject_key is the keyed digest of the subject's plain id (PROTOCOL.md
+        // §17.2), the same before and after pseudonymisation and what erasure names a person by;
+        // subject_id and subject_name are shown to reviewers (the pseudonym where the tenant
+        // pseudonymises ids) and blanked by an erasure, which writes the row again with
+        // version + 1 and erased = 1.
+        columns: `
+  tenant_id LowCardinality(String),
+  kind LowCardinality(String),
+  subject_key String,
+  subject_type LowCardinality(String),
+  subject_id String,
+  subject_name String,
+  right_kind LowCardinality(String),
+  right_name String,
+  resource_type LowCardinality(String),
+  resource_id String,
+  at DateTime64(3, 'UTC'),
+  received_at DateTime64(3, 'UTC'),
+  event_id UUID,
+  action LowCardinality(String),
+  granted_by_key String,
+  granted_by_id String,
+  ticket String,
+  reason String,
+  expires_at Nullable(DateTime64(3, 'UTC')),
+  erased UInt8 DEFAULT 0,
+  version UInt32 DEFAULT 0`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: 'ORDER BY (tenant_id, subject_key, kind, right_kind, right_name, resource_type, resource_id, at, event_id)',
+        shardingKey: 'cityHash64(tenant_id, subject_key)',
+      }),
+  },
 ];
 
 export interface MigrationReport {
