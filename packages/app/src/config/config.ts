@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CATEGORIES, type Category } from '@vigil/protocol';
-import type { StoreConfig } from '@vigil/query';
+import { parsePolicyLists, type ReviewPolicy, type StoreConfig } from '@vigil/query';
 import { ConfigError } from '@vigil/collector';
 import { DEFAULT_RETENTION_DAYS } from '@vigil/collector';
 import type {
@@ -65,6 +65,8 @@ export interface Config {
   readonly bootstrap: boolean;
   /** Data-subject rights and pseudonymisation (privacy/). */
   readonly privacy: { readonly keyFile: string };
+  /** Access reviews (access.*): flags and how use is measured. */
+  readonly access: ReviewPolicy;
 }
 
 type Flat = Record<string, unknown>;
@@ -304,6 +306,13 @@ function build(role: Role, f: Flat): Config {
     problems.push('keys.token is set but keys.url is not');
   }
 
+  const accessLists = parsePolicyLists({
+    permissionActions: f['access.permissionActions'] as string[],
+    sodPairs: f['access.sodPairs'] as string[],
+    flags: f['access.flags'] as string[],
+  });
+  problems.push(...accessLists.problems);
+
   if (problems.length > 0) {
     throw new ConfigError(
       'invalid configuration',
@@ -356,6 +365,16 @@ function build(role: Role, f: Flat): Config {
       keyFile: resolve(
         optionalString('privacy.keyFile') ?? resolve(dataDir, 'keys', 'privacy.key'),
       ),
+    },
+    access: {
+      dormantDays: n('access.dormantDays'),
+      loginActions: f['access.loginActions'] as string[],
+      permissionActions: accessLists.permissionActions,
+      privileged: f['access.privileged'] as string[],
+      sodPairs: accessLists.sodPairs,
+      mfaEnrolledActions: f['access.mfaEnrolledActions'] as string[],
+      leaverActions: f['access.leaverActions'] as string[],
+      flags: accessLists.flags,
     },
   };
 }
