@@ -17,6 +17,7 @@ import { incompleteOnError } from './streaming.js';
 import { ProofService } from '../proof/proofs.js';
 import { correctionEvent } from '../privacy/corrections.js';
 import { Eraser, type ErasurePlan } from '../privacy/erasure.js';
+import { AccessProjection } from '../access/projection.js';
 import { SubjectExporter, type DocumentSigner, type ExportFormat } from '../privacy/export.js';
 import { PSEUDONYM_FIELDS, type PseudonymField } from '../privacy/pseudonyms.js';
 import { newRestrictionId, Restrictions } from '../privacy/restrictions.js';
@@ -106,6 +107,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   const proofs = new ProofService(store);
   const exporter = new SubjectExporter(store, privacy, proofs);
   const eraser = new Eraser(store, privacy);
+  const accessProjection = new AccessProjection(store);
   const restrictions = new Restrictions(store, privacy);
   const tags = ['privacy'];
   const security = [{ bearer: [] }];
@@ -220,6 +222,8 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
             holds: 'legal holds that cover the erasure',
             heldEvents: 'events under a hold',
             counts: 'counts of the signed receipt',
+            accessRows:
+              'rows of the access projection rewritten: the person shows as erased in access reviews (not in the signed counts, whose members PROTOCOL.md closes)',
             receipt: 'the signed erasure receipt (PROTOCOL.md)',
             purged: 'with purge: what is left of old row versions',
             physicalDeletion: 'without purge: when the bytes leave the disk',
@@ -316,6 +320,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           ...summary,
           events: receipt.statement.counts.events,
           counts: receipt.statement.counts,
+          accessRows: receipt.accessRows,
           receipt: receipt.signed,
           ...(purged
             ? { purged: { oldVersionsLeft: purged.oldVersions } }
@@ -333,10 +338,16 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     why: string,
     override: { holds: string[]; reason: string } | undefined,
     signer: DocumentSigner,
-  ): Promise<{ statement: ErasureReceiptStatement; signed: SignedErasureReceipt }> {
+  ): Promise<{
+    statement: ErasureReceiptStatement;
+    signed: SignedErasureReceipt;
+    accessRows: number;
+  }> {
     const at = Date.now();
     await eraser.markStarted(plan, at);
     const applied = await eraser.apply(plan);
+    // The access projection names the person by the same digests (access/facts.ts).
+    const accessRows = await accessProjection.erase(plan.tenant, plan.digests);
     const log = options.eraseLog
       ? await options.eraseLog(
           plan.tenant,
@@ -368,7 +379,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     const text = encodeErasureReceipt(statement);
     const signed = signedErasureReceipt(text, await signer.sign(erasureReceiptSigningInput(text)));
     await eraser.finish(plan, at, { id: signed.id, text: JSON.stringify(signed) });
-    return { statement, signed };
+    return { statement, signed, accessRows };
   }
 
   app.get(
