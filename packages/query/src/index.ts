@@ -211,3 +211,16 @@ export type {
   UseState,
   SubjectState,
 } from './access/review.js';
+export {
+  reviewCsv,
+  reviewJson,
+  reviewNdjson,
+  reviewFile,
+  reviewRowJson,
+  parseAsOf,
+  REVIEW_COLUMNS,
+  REVIEW_FORMATS,
+} from './access/export.js';
+export type { ReviewFormat } from './access/export.js';
+export { registerAccessRoutes } from './http/access-routes.js';
+export type { AccessRoutesOptions } from './http/access-routes.js';

@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import {
   registerQueryRoutes,
   registerPrivacyRoutes,
+  registerAccessRoutes,
   type PrivacyRoutesOptions,
   registerProofRoutes,
   registerVerifyRoutes,
@@ -16,6 +17,7 @@ import {
   type KeyRegistry,
   type RetentionRoutesOptions,
   type Store,
+  type ReviewPolicy,
 } from '@vigil/query';
 import type { EventInput } from '@vigil/protocol';
 import { registerIngestRoutes } from '@vigil/collector';
@@ -64,6 +66,8 @@ export interface AppOptions {
   readonly retention?: Pick<RetentionRoutesOptions, 'defaults' | 'recordChange' | 'refreshSeconds'>;
   /** Data-subject rights and pseudonymisation (admin API on the query store, with a recorder). */
   readonly privacy?: Omit<PrivacyRoutesOptions, 'store' | 'registry' | 'onAuthFailure'>;
+  /** Access reviews (/v1/access/…); they need the privacy service and the recorder too. */
+  readonly access?: { readonly policy: ReviewPolicy };
   readonly version: string;
 }
 
@@ -250,6 +254,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ...options.privacy,
       store: options.query.store,
       registry: options.registry,
+      onAuthFailure,
+    });
+  }
+  if (options.query && options.registry && options.privacy && options.access) {
+    registerAccessRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      privacy: options.privacy.privacy,
+      recorder: options.privacy.recorder,
+      policy: options.access.policy,
       onAuthFailure,
     });
   }

@@ -297,6 +297,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
             }),
           }
         : {}),
+      access: { policy: config.access },
       rateLimits: config.rateLimits,
       retention: {
         defaults: config.retentionDays,
