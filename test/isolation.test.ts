@@ -510,6 +510,24 @@ const ROUTES: Record<string, RouteCase> = {
         ...body,
       }),
   },
+  'GET /v1/access/review': {
+    request: (key, _id, { query }) =>
+      call('GET', `/v1/access/review?asOf=2099-01-01&format=json${q(query, '&')}`, key),
+    async check() {
+      // B has a grant of its own (its review shows it); A's review shows none of it.
+      const own = await call('GET', '/v1/access/review?asOf=2099-01-01&format=json', B.query);
+      expect((own.body as { rows: { right: string }[] }).rows.map((r) => r.right)).toEqual([
+        'b-role',
+      ]);
+      const res = await call('GET', '/v1/access/review?asOf=2099-01-01&format=json', A.query);
+      expect(res.status).toBe(200);
+      expect((res.body as { rows: unknown[] }).rows).toEqual([]);
+      expect((await call('GET', '/v1/access/review?asOf=2099-01-01', A.admin)).status).toBe(403);
+    },
+  },
+  'GET /v1/access/columns': {
+    request: (key, _id, { query }) => call('GET', `/v1/access/columns${q(query)}`, key),
+  },
   'GET /v1/admin/erasures': {
     request: (key, _id, { query }) => call('GET', `/v1/admin/erasures${q(query)}`, key),
   },
@@ -635,12 +653,27 @@ describe('tenant isolation across every route', () => {
     expect(
       (
         await call('POST', '/v1/events', B.ingest, {
-          events: [0, 1, 2].map(() => unchained(B_ACTOR)),
+          // The first grants B_ACTOR a role: B's access review has a row.
+          events: [0, 1, 2].map((i) =>
+            unchained(
+              B_ACTOR,
+              i === 0
+                ? {
+                    access: {
+                      change: 'grant',
+                      subject: { type: 'user', id: B_ACTOR },
+                      role: 'b-role',
+                    },
+                  }
+                : {},
+            ),
+          ),
         })
       ).status,
     ).toBe(202);
     const chain = sealedOn(SHARED_STREAM, 0, '0'.repeat(64), 3);
     b.sharedHashes = chain.map((e) => e.hash);
+    bMarkers.add('b-role');
     expect((await call('POST', '/v1/events', B.ingest, { events: chain })).status).toBe(202);
     const victim = JSON.parse(
       await cli(

@@ -8,6 +8,7 @@ import { verifyCommand } from './verify.js';
 import { checkpointsCommand } from './checkpoints.js';
 import { tenantsCommand } from './tenants.js';
 import { keysCommand } from './keys.js';
+import { accessCommand } from './access.js';
 import {
   correctCommand,
   eraseCommand,
@@ -34,5 +35,6 @@ export const COMMANDS: readonly CliCommand[] = [
   correctCommand,
   restrictCommand,
   pseudonymsCommand,
+  accessCommand,
   configCommand,
 ];
