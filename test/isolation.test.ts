@@ -75,6 +75,7 @@ const b = {
   checkpointId: '',
   erasureId: '',
   restrictionId: '',
+  reviewId: '',
   /** The stream of B's unchained events (`key/<keyId>`): only B writes to it. */
   keyStream: '',
 };
@@ -524,6 +525,37 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /v1/access/columns': {
     request: (key, _id, { query }) => call('GET', `/v1/access/columns${q(query)}`, key),
   },
+  'POST /v1/reviews': {
+    hasBody: true,
+    request: (key, _id, { query, body }) =>
+      call('POST', `/v1/reviews${q(query)}`, key, { asOf: '2099-01-01', ...body }),
+  },
+  'GET /v1/reviews': {
+    request: (key, _id, { query }) => call('GET', `/v1/reviews${q(query)}`, key),
+  },
+  'GET /v1/reviews/{id}': {
+    ids: () => ({ b: b.reviewId, absent: 'rev_0123456789abcdef' }),
+    request: (key, id, { query }) => call('GET', `/v1/reviews/${id}${q(query)}`, key),
+  },
+  'GET /v1/reviews/{id}/worksheet': {
+    ids: () => ({ b: b.reviewId, absent: 'rev_0123456789abcdef' }),
+    request: (key, id, { query }) => call('GET', `/v1/reviews/${id}/worksheet${q(query)}`, key),
+  },
+  'POST /v1/reviews/{id}/decisions': {
+    hasBody: true,
+    ids: () => ({ b: b.reviewId, absent: 'rev_0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('POST', `/v1/reviews/${id}/decisions${q(query)}`, key, {
+        decisions: [{ item: 'x', decision: 'approve', reviewer: 'a' }],
+        ...body,
+      }),
+  },
+  'POST /v1/reviews/{id}/close': {
+    hasBody: true,
+    ids: () => ({ b: b.reviewId, absent: 'rev_0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('POST', `/v1/reviews/${id}/close${q(query)}`, key, { ...body }),
+  },
   'GET /v1/admin/erasures': {
     request: (key, _id, { query }) => call('GET', `/v1/admin/erasures${q(query)}`, key),
   },
@@ -603,6 +635,7 @@ async function snapshotOfB(): Promise<Record<string, unknown>> {
     holds: (await call('GET', '/v1/admin/holds?all=true', B.admin)).body,
     erasures: (await call('GET', '/v1/admin/erasures', B.admin)).body,
     restrictions: (await call('GET', '/v1/admin/restrictions?all=true', B.admin)).body,
+    reviews: (await call('GET', '/v1/reviews', B.admin)).body,
     privacy: (await call('GET', '/v1/admin/privacy', B.admin)).body,
   };
 }
@@ -768,6 +801,11 @@ describe('tenant isolation across every route', () => {
       20_000,
       "B's grant in B's access review",
     );
+    // B's access review campaign, open: A must neither see nor decide on nor close it.
+    const review = await call('POST', '/v1/reviews', B.admin, { asOf: '2099-01-01' });
+    expect(review.status).toBe(201);
+    b.reviewId = (review.body as { campaign: { id: string } }).campaign.id;
+    bMarkers.add(b.reviewId);
     const page = await call('GET', '/v1/events?limit=1', B.query);
     b.cursor = (page.body as { nextCursor: string }).nextCursor;
     // B's own requests above are recorded as audit events of B; wait until the last of them is

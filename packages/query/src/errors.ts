@@ -28,6 +28,8 @@ export const QueryErrorCodes = {
   RECEIPT_NOT_FOUND: 'VIGIL_ERR_RECEIPT_NOT_FOUND',
   SIGNER_UNAVAILABLE: 'VIGIL_ERR_SIGNER_UNAVAILABLE',
   EXPORT_INCOMPLETE: 'VIGIL_ERR_EXPORT_INCOMPLETE',
+  REVIEW_NOT_FOUND: 'VIGIL_ERR_REVIEW_NOT_FOUND',
+  REVIEW_CLOSED: 'VIGIL_ERR_REVIEW_CLOSED',
 } as const;
 
 export type QueryErrorCode = (typeof QueryErrorCodes)[keyof typeof QueryErrorCodes];
@@ -78,6 +80,9 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
     'this process has no signing key for bundles and receipts (checkpoint.signer); use a role that has one (503).',
   VIGIL_ERR_EXPORT_INCOMPLETE:
     'a streamed export failed after its first bytes were sent: the last line names the error and the connection is closed without ending the response, so the file is incomplete; retry, and run vigil verify if it persists.',
+  VIGIL_ERR_REVIEW_NOT_FOUND: "no access review campaign with that id in the key's tenant (404).",
+  VIGIL_ERR_REVIEW_CLOSED:
+    'the access review campaign is closed: its evidence pack is signed, it takes no more decisions; start a new one (409).',
 };
 
 export class QueryError extends VigilError {

@@ -224,3 +224,28 @@ export {
 export type { ReviewFormat } from './access/export.js';
 export { registerAccessRoutes } from './http/access-routes.js';
 export type { AccessRoutesOptions } from './http/access-routes.js';
+export {
+  ReviewCampaigns,
+  DECISIONS,
+  DECISION_COLUMNS,
+  itemIdOf,
+  newCampaignId,
+} from './access/campaigns.js';
+export type {
+  Campaign,
+  Decision,
+  DecisionInput,
+  StoredDecision,
+  ReviewItem,
+} from './access/campaigns.js';
+export {
+  verifyEvidence,
+  encodeEvidence,
+  evidenceFileOf,
+  signedEvidence,
+  evidenceSigningInput,
+  EVIDENCE_DOMAIN,
+  EVIDENCE_TYPE,
+  MANIFEST_FILE,
+} from './access/evidence.js';
+export type { EvidenceFile, EvidenceStatement, SignedEvidenceManifest } from './access/evidence.js';

@@ -9,6 +9,7 @@ import { checkpointsCommand } from './checkpoints.js';
 import { tenantsCommand } from './tenants.js';
 import { keysCommand } from './keys.js';
 import { accessCommand } from './access.js';
+import { reviewCommand } from './review.js';
 import {
   correctCommand,
   eraseCommand,
@@ -36,5 +37,6 @@ export const COMMANDS: readonly CliCommand[] = [
   restrictCommand,
   pseudonymsCommand,
   accessCommand,
+  reviewCommand,
   configCommand,
 ];

@@ -264,6 +264,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       privacy: options.privacy.privacy,
       recorder: options.privacy.recorder,
       policy: options.access.policy,
+      ...(options.privacy.signer ? { signer: options.privacy.signer } : {}),
       onAuthFailure,
     });
   }

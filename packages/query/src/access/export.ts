@@ -51,7 +51,11 @@ function useCells(u: Use): [string, string] {
   return [u.state === 'used' ? csvTime(u.at) : '', u.state];
 }
 
-function csvRow(r: ReviewRow, s: ReviewSnapshot): unknown[] {
+/** The cells of one row of the review CSV, in the order of REVIEW_COLUMNS. */
+export function reviewCells(
+  r: ReviewRow,
+  s: Pick<ReviewSnapshot, 'asOf' | 'trackingSince'>,
+): unknown[] {
   return [
     csvTime(s.asOf),
     r.subjectKey,
@@ -85,7 +89,7 @@ export function reviewCsv(snapshot: ReviewSnapshot, options: CsvOptions = {}): s
     csvHeader(
       REVIEW_COLUMNS.map(([name]) => name),
       options,
-    ) + csvRows(snapshot.rows.map((r) => csvRow(r, snapshot)))
+    ) + csvRows(snapshot.rows.map((r) => reviewCells(r, snapshot)))
   );
 }
 

@@ -1,4 +1,5 @@
-import type { Store } from '../store/store.js';
+import { localName } from '../store/schema.js';
+import { onCluster, type Store } from '../store/store.js';
 import type { AccessFactRow } from './facts.js';
 
 /**
@@ -24,7 +25,8 @@ export class AccessProjection {
    * Erases a person from the projection (GDPR Art. 17): the rows they are the subject of keep
    * their key (the keyed digest erasure receipts name them by) and lose the id, name and the
    * free-text reason, and are marked erased, so a review shows "erased", never a new person;
-   * where they granted a right, the grantor's id is blanked. Returns the rows rewritten.
+   * where they granted a right, the grantor's id is blanked; in the snapshots of review
+   * campaigns their id and name are blanked. Returns the rows rewritten.
    */
   async erase(tenant: string, digests: readonly string[]): Promise<number> {
     if (digests.length === 0) return 0;
@@ -49,7 +51,25 @@ export class AccessProjection {
     });
     for (let i = 0; i < next.length; i += BATCH)
       await this.store.insert(this.store.table(ACCESS_TABLE), next.slice(i, i + BATCH));
-    return next.length;
+    return next.length + (await this.eraseFromCampaigns(tenant, digests));
+  }
+
+  /** Blanks the person in the snapshots of review campaigns (a mutation, waited for). */
+  private async eraseFromCampaigns(tenant: string, digests: readonly string[]): Promise<number> {
+    const where = `tenant_id = {tenant:String} AND subject_key IN {digests:Array(String)} AND (subject_id != '' OR subject_name != '' OR erased = 0)`;
+    const params = { tenant, digests: [...digests] };
+    const [row] = await this.store.query<{ n: number | string }>(
+      `SELECT count() AS n FROM ${this.store.table('review_items')} WHERE ${where}`,
+      params,
+    );
+    const n = Number(row?.n ?? 0);
+    if (n > 0)
+      await this.store.command(
+        `ALTER TABLE ${this.store.table(localName(this.store, 'review_items'))}${onCluster(this.store)} UPDATE subject_id = '', subject_name = '', erased = 1 WHERE ${where}`,
+        params,
+        { mutations_sync: '2' },
+      );
+    return n;
   }
 }
 

@@ -531,9 +531,9 @@ WHERE leaf_hash != '' AND row_version = 0`,
   },
   {
     version: 9,
-    name: 'access projection',
-    statements: (store) =>
-      createTable(store, {
+    name: 'access projection and review campaigns',
+    statements: (store) => [
+      ...createTable(store, {
         name: 'access_projection',
         // Facts of access/access.ts, one row each, kept without TTL: a right granted years ago
         // still holds after its event expired by retention. Grants and revocations are separate
@@ -570,6 +570,62 @@ WHERE leaf_hash != '' AND row_version = 0`,
         tail: 'ORDER BY (tenant_id, subject_key, kind, right_kind, right_name, resource_type, resource_id, at, event_id)',
         shardingKey: 'cityHash64(tenant_id, subject_key)',
       }),
+      ...createTable(store, {
+        name: 'review_campaigns',
+        // One row per state of a campaign (open, then closed with its signed manifest).
+        columns: `
+  tenant_id String,
+  campaign_id String,
+  as_of DateTime64(3, 'UTC'),
+  tracking_since Nullable(DateTime64(3, 'UTC')),
+  scope String,
+  status LowCardinality(String),
+  started_at DateTime64(3, 'UTC'),
+  started_by String,
+  closed_at Nullable(DateTime64(3, 'UTC')),
+  manifest String,
+  version UInt32`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: 'ORDER BY (tenant_id, campaign_id)',
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+      ...createTable(store, {
+        name: 'review_items',
+        // The snapshot a campaign was started with, one row per right held. The subject's id and
+        // name are columns of their own, so an erasure can blank them (access/campaigns.ts).
+        columns: `
+  tenant_id String,
+  campaign_id String,
+  position UInt32,
+  item_id String,
+  subject_key String,
+  subject_id String,
+  subject_name String,
+  erased UInt8 DEFAULT 0,
+  row String CODEC(ZSTD(3))`,
+        engine: 'MergeTree',
+        tail: 'ORDER BY (tenant_id, campaign_id, position)',
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+      ...createTable(store, {
+        name: 'review_decisions',
+        // Append-only: every decision with who took it and why; the latest per item counts.
+        columns: `
+  tenant_id String,
+  campaign_id String,
+  item_id String,
+  decision LowCardinality(String),
+  reviewer String,
+  justification String,
+  decided_at DateTime64(3, 'UTC'),
+  key_id String,
+  event_id String`,
+        engine: 'MergeTree',
+        tail: 'ORDER BY (tenant_id, campaign_id, item_id, decided_at)',
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+    ],
   },
 ];
 
