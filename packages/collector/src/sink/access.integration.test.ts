@@ -5,7 +5,9 @@ import {
   randomSaltSource,
   sealEvent,
   ZERO_HASH,
-  type CompleteInput,
+  type AccessChange,
+  type Category,
+  type Party,
 } from '@vigil/protocol';
 import {
   AccessProjection,
@@ -44,8 +46,13 @@ const user = (id: string) => ({ type: 'user', id, name: `Name ${id}` });
 
 interface Step {
   readonly day: number;
-  readonly input: Omit<CompleteInput, 'id' | 'time' | 'category' | 'outcome'> &
-    Partial<Pick<CompleteInput, 'category' | 'outcome'>>;
+  readonly input: {
+    readonly action: string;
+    readonly category?: Category;
+    readonly actor: Party;
+    readonly target?: Party;
+    readonly access?: AccessChange;
+  };
   /** Days before the engine's now that the collector received it (default 1). */
   readonly receivedDaysAgo?: number;
 }
@@ -168,7 +175,7 @@ describe('access projection through the sink, reviewed as of several dates', () 
           ...input,
           id: newEventId(time),
           time: new Date(time).toISOString(),
-        } as CompleteInput,
+        },
         { stream, seq: 0, prev: ZERO_HASH },
         salts,
       ).event;

@@ -86,7 +86,7 @@ describe('access review files', () => {
     expect(Buffer.from(text, 'utf8').subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
     const records = parse(text, { columns: true, bom: true }) as Record<string, string>[];
     expect(records[0]?.['as_of (UTC)']).toBe('2026-03-31 23:59:59');
-    expect(records[0]?.subject_name).toBe('Zoë Müller');
+    expect(records[0]?.['subject_name']).toBe('Zoë Müller');
   });
 
   it('gives the same rows as JSON and NDJSON, times in the protocol form', () => {
