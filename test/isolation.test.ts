@@ -792,20 +792,38 @@ describe('tenant isolation across every route', () => {
     for (const p of (JSON.parse(checkpoint.checkpoint) as { partitions: { root: string }[] })
       .partitions)
       bMarkers.add(p.root);
-    // B's grant is in B's access review (recorded as B's audit event, before the snapshot).
+    // B's grant is in B's access review (recorded as B's audit event, before the snapshot),
+    // through the CLI as an auditor would ask.
     await waitFor(
-      () => call('GET', '/v1/access/review?asOf=2099-01-01&format=json', B.query),
-      (res) =>
-        JSON.stringify((res.body as { rows?: { right: string }[] }).rows?.map((r) => r.right)) ===
-        '["b-role"]',
+      async () =>
+        (
+          JSON.parse(
+            await cli(
+              'access',
+              'review',
+              '--as-of',
+              '2099-01-01',
+              '--format',
+              'json',
+              '--key',
+              B.query,
+            ),
+          ) as { rows: { right: string }[] }
+        ).rows.map((r) => r.right),
+      (rights) => JSON.stringify(rights) === '["b-role"]',
       20_000,
       "B's grant in B's access review",
     );
     // B's access review campaign, open: A must neither see nor decide on nor close it.
-    const review = await call('POST', '/v1/reviews', B.admin, { asOf: '2099-01-01' });
-    expect(review.status).toBe(201);
-    b.reviewId = (review.body as { campaign: { id: string } }).campaign.id;
+    const review = JSON.parse(
+      await cli('review', 'start', '--as-of', '2099-01-01', '--json', '--key', B.admin),
+    ) as { campaign: { id: string }; items: number };
+    expect(review.items).toBe(1);
+    b.reviewId = review.campaign.id;
     bMarkers.add(b.reviewId);
+    expect(await cli('review', 'status', b.reviewId, '--key', B.admin)).toContain(
+      '0 of 1 rights decided, 1 undecided',
+    );
     const page = await call('GET', '/v1/events?limit=1', B.query);
     b.cursor = (page.body as { nextCursor: string }).nextCursor;
     // B's own requests above are recorded as audit events of B; wait until the last of them is
