@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, preValidationHookHandler } from 'fastify';
 import type { JsonObject } from '@vigil/protocol';
 import { REVIEW_FLAG_MEANINGS, REVIEW_FLAGS, type ReviewPolicy } from '../access/policy.js';
 import { AccessReviewer, type ReviewScope } from '../access/review.js';
@@ -44,6 +44,12 @@ export interface AccessRoutesOptions {
   readonly signer?: DocumentSigner;
   readonly onAuthFailure?: AuthObserver;
 }
+
+/** A POST without a body validates as `{}`: the body schema then says what may be in it. */
+const emptyBodyIsObject: preValidationHookHandler = (request, _reply, done) => {
+  if (request.body === undefined || request.body === null) request.body = {};
+  done();
+};
 
 /** Decisions per request. */
 const MAX_DECISIONS = 10_000;
@@ -402,6 +408,33 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
         bodyLimit: MAX_CSV_BYTES,
         schema: {
           params: idParams,
+          querystring: noQuery,
+          // The JSON form is checked in full by decisionProblems, which names every field.
+          body: {
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['decisions'],
+                  additionalProperties: false,
+                  properties: {
+                    decisions: {
+                      type: 'array',
+                      maxItems: MAX_DECISIONS,
+                      items: { type: 'object' },
+                      description: 'item, decision, reviewer, justification',
+                    },
+                  },
+                },
+              },
+              'text/csv': {
+                schema: {
+                  type: 'string',
+                  description: 'the worksheet (GET …/worksheet) with decisions filled in',
+                },
+              },
+            },
+          },
           response: {
             200: openAnswer('the decisions stored', {
               decided: 'decisions stored by this request',
@@ -467,8 +500,11 @@ export function registerAccessRoutes(app: FastifyInstance, options: AccessRoutes
     '/v1/reviews/:id/close',
     {
       onRequest: admin,
+      preValidation: emptyBodyIsObject,
       schema: {
         params: idParams,
+        querystring: noQuery,
+        body: { type: 'object', additionalProperties: false, properties: {} },
         response: {
           200: openAnswer('the evidence pack', {
             campaign: 'the campaign, closed',
