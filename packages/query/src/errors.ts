@@ -34,6 +34,8 @@ export const QueryErrorCodes = {
   WEBHOOK_DELIVERY_FAILED: 'VIGIL_ERR_WEBHOOK_DELIVERY_FAILED',
   ALERT_NOT_FOUND: 'VIGIL_ERR_ALERT_NOT_FOUND',
   TRIAGE_UNAVAILABLE: 'VIGIL_ERR_TRIAGE_UNAVAILABLE',
+  REVIEW_NOT_FOUND: 'VIGIL_ERR_REVIEW_NOT_FOUND',
+  REVIEW_CLOSED: 'VIGIL_ERR_REVIEW_CLOSED',
 } as const;
 
 export type QueryErrorCode = (typeof QueryErrorCodes)[keyof typeof QueryErrorCodes];
@@ -95,6 +97,9 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
     "no alert with that id in the key's tenant (alerts of other tenants, and of restricted subjects, answer the same) (404).",
   VIGIL_ERR_TRIAGE_UNAVAILABLE:
     'this process cannot record audit events (it has no log), so it makes no triage change; use a server that runs the collector (503).',
+  VIGIL_ERR_REVIEW_NOT_FOUND: "no access review campaign with that id in the key's tenant (404).",
+  VIGIL_ERR_REVIEW_CLOSED:
+    'the access review campaign is closed: its evidence pack is signed, it takes no more decisions; start a new one (409).',
 };
 
 export class QueryError extends VigilError {

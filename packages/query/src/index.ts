@@ -244,3 +244,60 @@ export type {
 export { AlertPrivacy, pseudonymiseAlert } from './alerts/privacy.js';
 export { registerAlertRoutes, ALERT_ACTIONS } from './http/alert-routes.js';
 export type { AlertRoutesOptions } from './http/alert-routes.js';
+export { factsOf, hasFacts } from './access/facts.js';
+export type { AccessFactRow, FactKind, FactOptions } from './access/facts.js';
+export { AccessProjection, ACCESS_TABLE, erasedFact } from './access/projection.js';
+export {
+  REVIEW_FLAGS,
+  REVIEW_FLAG_MEANINGS,
+  DEFAULT_REVIEW_POLICY,
+  parsePolicyLists,
+} from './access/policy.js';
+export type { ReviewFlag, ReviewPolicy } from './access/policy.js';
+export { AccessReviewer } from './access/review.js';
+export type {
+  ReviewRow,
+  ReviewScope,
+  ReviewSnapshot,
+  Use,
+  UseState,
+  SubjectState,
+} from './access/review.js';
+export {
+  reviewCsv,
+  reviewJson,
+  reviewNdjson,
+  reviewFile,
+  reviewRowJson,
+  parseAsOf,
+  REVIEW_COLUMNS,
+  REVIEW_FORMATS,
+} from './access/export.js';
+export type { ReviewFormat } from './access/export.js';
+export { registerAccessRoutes } from './http/access-routes.js';
+export type { AccessRoutesOptions } from './http/access-routes.js';
+export {
+  ReviewCampaigns,
+  DECISIONS,
+  DECISION_COLUMNS,
+  itemIdOf,
+  newCampaignId,
+} from './access/campaigns.js';
+export type {
+  Campaign,
+  Decision,
+  DecisionInput,
+  StoredDecision,
+  ReviewItem,
+} from './access/campaigns.js';
+export {
+  verifyEvidence,
+  encodeEvidence,
+  evidenceFileOf,
+  signedEvidence,
+  evidenceSigningInput,
+  EVIDENCE_DOMAIN,
+  EVIDENCE_TYPE,
+  MANIFEST_FILE,
+} from './access/evidence.js';
+export type { EvidenceFile, EvidenceStatement, SignedEvidenceManifest } from './access/evidence.js';

@@ -10,6 +10,8 @@ import { checkpointsCommand } from './checkpoints.js';
 import { tenantsCommand } from './tenants.js';
 import { keysCommand } from './keys.js';
 import { webhooksCommand } from './webhooks.js';
+import { accessCommand } from './access.js';
+import { reviewCommand } from './review.js';
 import {
   correctCommand,
   eraseCommand,
@@ -38,5 +40,7 @@ export const COMMANDS: readonly CliCommand[] = [
   correctCommand,
   restrictCommand,
   pseudonymsCommand,
+  accessCommand,
+  reviewCommand,
   configCommand,
 ];

@@ -5,8 +5,42 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION_DAYS, loadConfig } from './config.js';
 import { configMarkdownTable } from './markdown.js';
 import { OPTIONS } from './options.js';
+import { REVIEW_FLAGS } from '@vigil/query';
 
 describe('loadConfig', () => {
+  it('parses the access review options and names the entry that is wrong', () => {
+    const c = loadConfig({
+      role: 'start',
+      env: {
+        VIGIL_ACCESS_PERMISSION_ACTIONS: 'invoice.export=invoice.exported|report.*',
+        VIGIL_ACCESS_SOD_PAIRS: 'payment.create|payment.approve',
+        VIGIL_ACCESS_FLAGS: 'dormant,leaver',
+      },
+    });
+    expect(c.access).toMatchObject({
+      dormantDays: 90,
+      permissionActions: { 'invoice.export': ['invoice.exported', 'report.*'] },
+      sodPairs: [['payment.create', 'payment.approve']],
+      flags: ['dormant', 'leaver'],
+    });
+    expect(loadConfig({ role: 'start' }).access.flags).toEqual(REVIEW_FLAGS);
+    for (const [env, message] of [
+      [{ VIGIL_ACCESS_SOD_PAIRS: 'payment.create' }, /access.sodPairs: "payment.create"/],
+      [{ VIGIL_ACCESS_PERMISSION_ACTIONS: 'invoice.export' }, /access.permissionActions/],
+      [{ VIGIL_ACCESS_FLAGS: 'dormnt' }, /access.flags: "dormnt" is not a flag/],
+    ] as const) {
+      let messages = '';
+      try {
+        loadConfig({ role: 'start', env });
+      } catch (e) {
+        messages = ((e as { details?: { message: string }[] }).details ?? [])
+          .map((d) => d.message)
+          .join('\n');
+      }
+      expect(messages, JSON.stringify(env)).toMatch(message);
+    }
+  });
+
   it('runs on embedded defaults with nothing given', () => {
     const c = loadConfig({ role: 'start' });
     expect(c).toMatchObject({

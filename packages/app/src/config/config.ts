@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CATEGORIES, type Category } from '@vigil/protocol';
-import { AddressGuard, type StoreConfig } from '@vigil/query';
+import { AddressGuard, parsePolicyLists, type ReviewPolicy, type StoreConfig } from '@vigil/query';
 import { ConfigError } from '@vigil/collector';
 import { DEFAULT_RETENTION_DAYS } from '@vigil/collector';
 import type {
@@ -80,6 +80,8 @@ export interface Config {
   readonly bootstrap: boolean;
   /** Data-subject rights and pseudonymisation (privacy/). */
   readonly privacy: { readonly keyFile: string };
+  /** Access reviews (access.*): flags and how use is measured. */
+  readonly access: ReviewPolicy;
   /** Alerts of the detector: how long they and their triage are kept. */
   readonly alerts: { readonly retentionDays: number };
   /** Delivery of alerts to tenants' webhooks (server/webhooks.ts). */
@@ -362,6 +364,12 @@ function build(role: Role, f: Flat): Config {
   if (webhooks.timeoutMs < 1000) problems.push('webhooks.timeoutSeconds must be at least 1');
   if (webhooks.maxAttempts < 1) problems.push('webhooks.maxAttempts must be at least 1');
   if (webhooks.maxQueue < 1) problems.push('webhooks.maxQueue must be at least 1');
+  const accessLists = parsePolicyLists({
+    permissionActions: f['access.permissionActions'] as string[],
+    sodPairs: f['access.sodPairs'] as string[],
+    flags: f['access.flags'] as string[],
+  });
+  problems.push(...accessLists.problems);
 
   if (problems.length > 0) {
     throw new ConfigError(
@@ -419,6 +427,16 @@ function build(role: Role, f: Flat): Config {
       ),
     },
     webhooks,
+    access: {
+      dormantDays: n('access.dormantDays'),
+      loginActions: f['access.loginActions'] as string[],
+      permissionActions: accessLists.permissionActions,
+      privileged: f['access.privileged'] as string[],
+      sodPairs: accessLists.sodPairs,
+      mfaEnrolledActions: f['access.mfaEnrolledActions'] as string[],
+      leaverActions: f['access.leaverActions'] as string[],
+      flags: accessLists.flags,
+    },
   };
 }
 

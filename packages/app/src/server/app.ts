@@ -8,6 +8,7 @@ import {
   type PrivacyService,
   registerQueryRoutes,
   registerPrivacyRoutes,
+  registerAccessRoutes,
   type PrivacyRoutesOptions,
   registerProofRoutes,
   registerVerifyRoutes,
@@ -21,6 +22,7 @@ import {
   type KeyRegistry,
   type RetentionRoutesOptions,
   type Store,
+  type ReviewPolicy,
 } from '@vigil/query';
 import type { EventInput } from '@vigil/protocol';
 import { registerIngestRoutes } from '@vigil/collector';
@@ -80,6 +82,8 @@ export interface AppOptions {
   readonly privacy?: Omit<PrivacyRoutesOptions, 'store' | 'registry' | 'onAuthFailure'>;
   /** Tenants' alert webhooks (admin API; changes recorded through its recorder). */
   readonly webhooks?: Omit<WebhookRoutesOptions, 'registry' | 'onAuthFailure'>;
+  /** Access reviews (/v1/access/…); they need the privacy service and the recorder too. */
+  readonly access?: { readonly policy: ReviewPolicy };
   readonly version: string;
 }
 
@@ -266,6 +270,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ...options.privacy,
       store: options.query.store,
       registry: options.registry,
+      onAuthFailure,
+    });
+  }
+  if (options.query && options.registry && options.privacy && options.access) {
+    registerAccessRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      privacy: options.privacy.privacy,
+      recorder: options.privacy.recorder,
+      policy: options.access.policy,
+      ...(options.privacy.signer ? { signer: options.privacy.signer } : {}),
       onAuthFailure,
     });
   }

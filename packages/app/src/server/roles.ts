@@ -365,6 +365,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       ...(webhooks && recorder && (role === 'start' || role === 'collector')
         ? { webhooks: webhooks.routes(recorder) }
         : {}),
+      access: { policy: config.access },
       rateLimits: config.rateLimits,
       // Alerts and their triage; triage is recorded through the system recorder (a role
       // without a log has none, and refuses triage changes).

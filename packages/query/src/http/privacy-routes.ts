@@ -18,6 +18,7 @@ import { ProofService } from '../proof/proofs.js';
 import { correctionEvent } from '../privacy/corrections.js';
 import { Eraser, type ErasurePlan } from '../privacy/erasure.js';
 import { AlertPrivacy, subjectNeedles } from '../alerts/privacy.js';
+import { AccessProjection } from '../access/projection.js';
 import { SubjectExporter, type DocumentSigner, type ExportFormat } from '../privacy/export.js';
 import { PSEUDONYM_FIELDS, type PseudonymField } from '../privacy/pseudonyms.js';
 import { newRestrictionId, Restrictions } from '../privacy/restrictions.js';
@@ -107,6 +108,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   const proofs = new ProofService(store);
   const exporter = new SubjectExporter(store, privacy, proofs);
   const eraser = new Eraser(store, privacy);
+  const accessProjection = new AccessProjection(store);
   const restrictions = new Restrictions(store, privacy);
   const alertPrivacy = new AlertPrivacy(store);
   const tags = ['privacy'];
@@ -238,6 +240,8 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
             holds: 'legal holds that cover the erasure',
             heldEvents: 'events under a hold',
             counts: 'counts of the signed receipt',
+            accessRows:
+              'rows of the access projection rewritten: the person shows as erased in access reviews (not in the signed counts, whose members PROTOCOL.md closes)',
             receipt: 'the signed erasure receipt (PROTOCOL.md)',
             purged: 'with purge: what is left of old row versions',
             physicalDeletion: 'without purge: when the bytes leave the disk',
@@ -340,6 +344,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           ...summary,
           events: receipt.statement.counts.events,
           counts: receipt.statement.counts,
+          accessRows: receipt.accessRows,
           receipt: receipt.signed,
           ...(purged
             ? { purged: { oldVersionsLeft: purged.oldVersions } }
@@ -357,7 +362,11 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     why: string,
     override: { holds: string[]; reason: string } | undefined,
     signer: DocumentSigner,
-  ): Promise<{ statement: ErasureReceiptStatement; signed: SignedErasureReceipt }> {
+  ): Promise<{
+    statement: ErasureReceiptStatement;
+    signed: SignedErasureReceipt;
+    accessRows: number;
+  }> {
     const at = Date.now();
     await eraser.markStarted(plan, at);
     // Read before the events lose them: the values the person's alerts may list.
@@ -371,6 +380,8 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
       ),
       needles,
     );
+    // The access projection names the person by the same digests (access/facts.ts).
+    const accessRows = await accessProjection.erase(plan.tenant, plan.digests);
     const log = options.eraseLog
       ? await options.eraseLog(
           plan.tenant,
@@ -403,7 +414,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     const text = encodeErasureReceipt(statement);
     const signed = signedErasureReceipt(text, await signer.sign(erasureReceiptSigningInput(text)));
     await eraser.finish(plan, at, { id: signed.id, text: JSON.stringify(signed) });
-    return { statement, signed };
+    return { statement, signed, accessRows };
   }
 
   app.get(
