@@ -75,7 +75,7 @@ describe('packages installed from their npm pack tarballs', () => {
     work = mkdtempSync(join(tmpdir(), 'vigil-packaging-'));
     const packs = join(work, 'packs');
     mkdirSync(packs);
-    const names = ['protocol', 'sdk', 'query', 'collector', 'app'];
+    const names = ['protocol', 'sdk', 'detect', 'query', 'collector', 'app'];
     const packed = await run(
       'npm',
       ['pack', '--pack-destination', packs, ...names.flatMap((n) => ['-w', `@vigil/${n}`])],
@@ -164,7 +164,7 @@ console.log(JSON.stringify({ stream: audit.stream, sent: audit.stats().sent }));
     const app = freshApp(work, 'ops');
     await npmInstall(
       app,
-      ['protocol', 'sdk', 'query', 'collector', 'app'].map((n) => tarball[n] as string),
+      ['protocol', 'sdk', 'detect', 'query', 'collector', 'app'].map((n) => tarball[n] as string),
     );
     const help = await run('npx', ['--no-install', 'vigil', '--help'], app);
     expect(help.code, help.out).toBe(0);
