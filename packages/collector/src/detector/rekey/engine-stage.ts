@@ -93,6 +93,12 @@ function add(a: EngineStats, b: EngineStats): EngineStats {
 export class EngineStage {
   private consumer: LogConsumer | undefined;
   private parts = new Map<number, Part>();
+  /**
+   * The highest watermark the engines were advanced to. The minimum over instances and
+   * partitions can step back (an instance that was idle reads an old event and says so); the
+   * engines' watermark never does, and an engine created later starts from here.
+   */
+  private highMark = -Infinity;
   private stopped = false;
   private joined = false;
   private failures = 0;
@@ -145,6 +151,11 @@ export class EngineStage {
     const consumer = this.consumer;
     this.consumer = undefined;
     await consumer?.stop();
+  }
+
+  /** The watermark the engines were advanced to (never steps back). */
+  engineWatermark(): number {
+    return this.highMark;
   }
 
   /** The minimum over the owned partitions of each one's watermark. */
@@ -229,7 +240,8 @@ export class EngineStage {
     if (engine === undefined) {
       engine = this.options.engine(set);
       if (engine === undefined) return undefined;
-      const mark = this.watermark();
+      let mark = this.highMark;
+      for (const other of part.engines.values()) mark = Math.max(mark, other.currentWatermark());
       if (Number.isFinite(mark)) engine.advanceWatermark(mark);
       part.engines.set(set, engine);
     }
@@ -268,7 +280,8 @@ export class EngineStage {
     const last = batch.records.at(-1);
     if (last) part.offset = Math.max(part.offset, last.offset + 1);
     part.skipped += skipped;
-    const mark = this.watermark();
+    const mark = Math.max(this.highMark, this.watermark());
+    this.highMark = mark;
     if (Number.isFinite(mark))
       for (const engine of part.engines.values()) engine.advanceWatermark(mark);
     for (const output of this.options.outputs) await output.publish(updates);

@@ -56,6 +56,7 @@ export class RekeyStage {
   readonly instance: string;
   private consumer: LogConsumer | undefined;
   private watermark = new Watermark();
+  private readonly partitions = new Set<number>();
   private readonly reader: DetectionReader;
   private readonly keys: string[];
   private timer: NodeJS.Timeout | undefined;
@@ -86,6 +87,11 @@ export class RekeyStage {
 
   get error(): Error | undefined {
     return this.lastError;
+  }
+
+  /** Log partitions owned now. */
+  owned(): number[] {
+    return [...this.partitions].sort((a, b) => a - b);
   }
 
   stats(): RekeyStats {
@@ -145,17 +151,20 @@ export class RekeyStage {
     const { log, group, maxBatchRecords, logger } = this.options;
     // A new generation: partitions are assigned afresh.
     this.watermark = new Watermark();
+    this.partitions.clear();
     const consumer = log.consume({
       group,
       maxBatchRecords,
       handleBatch: (batch) => this.handle(batch),
       onAssign: async (partitions) => {
         logger.info({ partitions }, 'detector re-key stage owns log partitions');
+        for (const p of partitions) this.partitions.add(p);
         const lag = await log.groupLag(group);
         this.watermark.pending(partitions.filter((p) => (lag.get(p) ?? 0) > 0));
       },
       onRevoke: (partitions) => {
         logger.info({ partitions }, 'detector re-key stage released log partitions');
+        for (const p of partitions) this.partitions.delete(p);
         this.watermark.release(partitions);
       },
       onError: (error) => this.failed(error),

@@ -33,35 +33,42 @@ const salts = randomSaltSource();
 const RULES = builtinRules();
 const SETS = new Map(rekeySets(RULES).map((s) => [s.id, s]));
 const BASE = Date.UTC(2030, 0, 7, 9, 0, 0);
-const topic = uniqueKafkaName('vigil-events');
-const rekeyTopic = `${topic}.detect`;
+// One log and re-key topic per test: a new group reads its topic from the start.
+const topics = [uniqueKafkaName('vigil-events'), uniqueKafkaName('vigil-events')];
 const dir = mkdtempSync(join(tmpdir(), 'vigil-rekey-'));
 
 let mock: KafkaMock;
 let log: KafkaLog;
 let rekey: KafkaLog;
+let rekeyTopic: string;
+const opened: KafkaLog[] = [];
 const running: { stop(): Promise<void> }[] = [];
 /** Every record appended to the log, in append order, for the reference engine. */
 const appended: ConsumedRecord[] = [];
 
 beforeAll(async () => {
   mock = await startKafkaMock({
-    topics: [
-      { name: topic, partitions: PARTITIONS },
-      { name: rekeyTopic, partitions: PARTITIONS },
-    ],
+    topics: topics.flatMap((name) => [
+      { name, partitions: PARTITIONS },
+      { name: `${name}.detect`, partitions: PARTITIONS },
+    ]),
   });
+}, 30_000);
+
+async function useTopics(n: number): Promise<void> {
+  const topic = topics[n] as string;
+  rekeyTopic = `${topic}.detect`;
   log = await openTestLog(mock.brokers, topic, PARTITIONS);
   rekey = await openTestLog(mock.brokers, rekeyTopic, PARTITIONS);
-}, 30_000);
+  opened.push(log, rekey);
+}
 
 afterEach(async () => {
   for (const r of running.splice(0)) await r.stop();
 });
 
 afterAll(async () => {
-  await rekey?.close();
-  await log?.close();
+  for (const l of opened) await l.close();
   await mock?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -213,7 +220,7 @@ function summary(alerts: Map<string, Alert>): string[] {
 
 describe.skipIf(kafkaTestsSkipped())('detector re-key on Kafka', () => {
   it('two engine members split the re-key partitions, survive a restart mid-window, and raise the alerts one engine raises', async () => {
-    appended.length = 0;
+    await useTopics(0);
     const g1 = uniqueKafkaName('vigil-detector-rekey');
     const g2 = uniqueKafkaName('vigil-detector');
     const checkpoints = join(dir, 'split');
@@ -283,5 +290,62 @@ describe.skipIf(kafkaTestsSkipped())('detector re-key on Kafka', () => {
     const raised = updates.filter((u) => u.status === 'new').map((u) => u.alert.id);
     expect(raised.sort()).toEqual([...latest(updates).keys()].sort());
     expect(raised).toHaveLength(reference().size);
+  }, 60_000);
+
+  it('carries the watermark across the re-key: an idle stage-1 instance holds nothing back, and events later than the lateness bound are dropped', async () => {
+    await useTopics(1);
+    const g1 = uniqueKafkaName('vigil-detector-rekey');
+    const g2 = uniqueKafkaName('vigil-detector');
+    const busy = stage1(g1, 'stage1-busy');
+    const idle = stage1(g1, 'stage1-idle');
+    const member = stage2(g2, join(dir, 'watermark'));
+    await Promise.all([busy.start(), member.stage.start()]);
+    await waitFor(() => busy.owned().length === PARTITIONS, 'stage 1 to own every log partition');
+    await idle.start();
+    await waitFor(
+      () => idle.owned().length > 0 && busy.owned().length + idle.owned().length === PARTITIONS,
+      'the log partitions to be split between the two stage-1 instances',
+      30_000,
+    );
+    await waitFor(() => member.stage.owned().length === PARTITIONS, 'the engine member');
+    const streamOn = (owner: RekeyStage, prefix: string): string => {
+      for (let i = 0; ; i++)
+        if (owner.owned().includes(log.partitionFor(`t2/${prefix}-${i}`))) return `${prefix}-${i}`;
+    };
+
+    // Traffic through the busy instance only: the engine stage's watermark follows it although
+    // the other instance has read nothing.
+    const T = BASE + 10 * 60_000;
+    await append('t2', streamOn(busy, 'busy'), [
+      failure('someone', T - 60_000),
+      failure('someone', T),
+    ]);
+    await waitFor(
+      () => member.stage.watermark() === T,
+      () => `the engine watermark to reach the busy instance's (${member.stage.watermark()})`,
+    );
+    expect(idle.stats().punctuations).toBe(0);
+
+    // Through the idle instance: an event older than the lateness bound is dropped (and
+    // counted, by each group-by set's engine it went to); one within it is counted by the rules.
+    const lateStream = streamOn(idle, 'late');
+    await append('t2', lateStream, [failure('victim', T - LATENESS_MS - 1_000)]);
+    await waitFor(() => idle.stats().produced > 0, 'the idle instance to re-key the late event');
+    const copies = idle.stats().produced;
+    await waitFor(
+      () => member.stage.stats().droppedLate === copies,
+      () => `the late event to be dropped: ${JSON.stringify(member.stage.stats())}`,
+    );
+    const counted = member.stage.stats().events;
+    await append('t2', lateStream, [failure('victim', T - LATENESS_MS + 5_000)]);
+    await waitFor(
+      () => member.stage.stats().events === counted + copies,
+      'the event within the bound',
+    );
+    expect(member.stage.stats().droppedLate).toBe(copies);
+    // The idle instance now punctuates its own (older) watermark: the engines' stays.
+    await waitFor(() => idle.stats().punctuations > 0, 'the idle instance to punctuate');
+    expect(member.stage.stats().watermark).toBeLessThan(T);
+    expect(member.stage.engineWatermark()).toBe(T);
   }, 60_000);
 });
