@@ -30,8 +30,7 @@ import { SystemRecorder } from '@vigil/collector';
 import { openPrivacyService, privacyRoutes } from '../privacy/setup.js';
 import { VERSION } from '@vigil/collector';
 import { openEnrichment, type EnrichmentPlugin } from '@vigil/collector';
-import { openDetector } from './detector.js';
-import type { DetectorRunner } from '@vigil/collector';
+import { openDetector, type DetectorHandle } from './detector.js';
 
 export interface RunningRole {
   readonly app: FastifyInstance;
@@ -43,7 +42,7 @@ export interface RunningRole {
   readonly ingestor: Ingestor | undefined;
   readonly sink: SinkRunner | undefined;
   /** The detector (detect role, and start unless detect.enabled is false). */
-  readonly detector: DetectorRunner | undefined;
+  readonly detector: DetectorHandle | undefined;
   /** Admission control of ingest (roles that ingest): the lag it judges by. */
   readonly admission: Admission | undefined;
   /** The sink's signer, checkpointer and witnesses (roles that run a sink). */
@@ -208,7 +207,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       sink = runner;
     }
 
-    let detector: DetectorRunner | undefined;
+    let detector: DetectorHandle | undefined;
     if (store && log && runDetector) {
       const runner = openDetector({ config, store, log, enrichment, metrics, logger });
       // Not awaited, like the sink: /readyz reports it until it runs.
