@@ -508,7 +508,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 'auto',
     choices: ['auto', 'single', 'rekey'],
     description:
-      'single: one detector reads every log partition (one per group); rekey: on Kafka, events are re-keyed by (tenant, entity) through the detector\'s own topic so that detectors scale out (README, "Detection"); auto: single on the embedded log, rekey on Kafka.',
+      'single: one detector reads every log partition (one per group); rekey: on Kafka, events are re-keyed by (tenant, entity) through the detector\'s own topic so that detectors scale out (README, "Architecture"); auto: single on the embedded log, rekey on Kafka.',
     roles: DETECT,
   },
   {
