@@ -7,6 +7,33 @@ import { Watermark } from '../watermark.js';
 import { eventMessage, partitionKeys, punctuationMessages } from './messages.js';
 import type { RekeyRouter } from './route.js';
 
+/** Bounds of one append to the re-key topic (values and keys; compressed on the wire). */
+const MAX_APPEND_BYTES = 512 * 1024;
+const MAX_APPEND_MESSAGES = 2_000;
+
+/** `messages` in order, cut into runs of at most `maxBytes` (one larger message alone). */
+export function chunks(
+  messages: readonly LogMessage[],
+  maxBytes: number,
+  maxMessages: number,
+): LogMessage[][] {
+  const out: LogMessage[][] = [];
+  let current: LogMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = m.value.length + m.key.length + 64;
+    if (current.length > 0 && (bytes + size > maxBytes || current.length >= maxMessages)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
 export interface RekeyStageOptions {
   /** The event log (read). */
   readonly log: Log;
@@ -201,8 +228,11 @@ export class RekeyStage {
         );
       }
     }
-    // Acknowledged by the re-key topic before the batch resolves (and its offsets are committed).
-    if (messages.length > 0) await this.options.rekey.append(messages);
+    // Acknowledged by the re-key topic before the batch resolves (and its offsets are committed),
+    // in appends of bounded size (a broker refuses a produce request above its message.max.bytes,
+    // 1 MiB by default), one after the other so that a key's messages keep their order.
+    for (const chunk of chunks(messages, MAX_APPEND_BYTES, MAX_APPEND_MESSAGES))
+      await this.options.rekey.append(chunk);
     const last = batch.records.at(-1);
     if (last)
       this.watermark.observe(batch.partition, maxTime, last.offset + 1 >= batch.highWatermark);

@@ -3,6 +3,7 @@ import { builtinRules, DetectionEngine, type DetectionEvent } from '@vigil/detec
 import { partitionKeys, PartitionPunctuations } from './messages.js';
 import { overridesFor, RekeyRouter, rekeySets } from './route.js';
 import { partitionForKey } from '../../log/partitioner.js';
+import { chunks } from './rekey-stage.js';
 
 const RULES = builtinRules();
 const T = Date.UTC(2030, 0, 7, 9, 0, 0);
@@ -144,5 +145,18 @@ describe('punctuation', () => {
     const copy = new PartitionPunctuations(1_000);
     copy.load(JSON.parse(JSON.stringify(p.toJSON())) as ReturnType<typeof p.toJSON>);
     expect(copy.value()).toBe(1_200);
+  });
+});
+
+describe('re-key appends', () => {
+  it('are cut in order into runs of bounded size, a larger message alone', () => {
+    const m = (n: number) => ({ key: 'k', value: Buffer.alloc(n) });
+    const runs = chunks([m(100), m(100), m(1000), m(10), m(10), m(10)], 400, 2);
+    expect(runs.map((r) => r.map((x) => x.value.length))).toEqual([
+      [100, 100],
+      [1000],
+      [10, 10],
+      [10],
+    ]);
   });
 });
