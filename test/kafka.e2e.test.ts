@@ -198,6 +198,11 @@ describe('Vigil on Kafka with two collectors', () => {
       return m ? Number(m[1]) : 0;
     };
     expect(await waitFor(raised, (n) => n >= 1, 20_000, 'an alert raised')).toBe(1);
+    // Through the re-key topic: one message per group-by set that counts a failed login.
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(Number(/^vigil_detect_rekey_messages_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(
+      0,
+    );
   });
 
   it('survives a sink killed mid-stream: nothing lost, nothing stored twice', async () => {

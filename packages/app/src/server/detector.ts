@@ -160,6 +160,7 @@ class RekeyDetector implements DetectorHandle {
           maxBatchRecords: settings.maxBatchRecords,
           punctuationMs: settings.punctuationMs,
           logger: child,
+          observer: this.deps.metrics.rekeyObserver(),
         }),
       );
     if (settings.stage !== 'rekey') {

@@ -34,6 +34,16 @@ export function chunks(
   return out;
 }
 
+/** What one batch of the re-key stage did, for the metrics. */
+export interface RekeyObserver {
+  batch(report: {
+    records: number;
+    events: number;
+    produced: number;
+    skippedRecords: number;
+  }): void;
+}
+
 export interface RekeyStageOptions {
   /** The event log (read). */
   readonly log: Log;
@@ -47,6 +57,7 @@ export interface RekeyStageOptions {
   /** Period of the watermark punctuations. */
   readonly punctuationMs: number;
   readonly logger: DetectorLogger;
+  readonly observer?: RekeyObserver;
   /** This instance's id in its punctuations (default: a random UUID per start). */
   readonly instance?: string;
   readonly clock?: () => number;
@@ -240,6 +251,12 @@ export class RekeyStage {
     this.counters.events += events;
     this.counters.produced += messages.length;
     this.counters.skippedRecords += skipped;
+    this.options.observer?.batch({
+      records: batch.records.length,
+      events,
+      produced: messages.length,
+      skippedRecords: skipped,
+    });
   }
 
   private failed(error: Error): void {
