@@ -148,6 +148,11 @@ class RekeyDetector implements DetectorHandle {
     }
     this.opening = undefined;
     const rekey = this.rekeyLog;
+    if (this.stopped) {
+      // Stopped while the topic was being opened.
+      await rekey.close();
+      return;
+    }
     const child = logger.child({ component: 'detector' });
     if (settings.stage !== 'engine')
       this.stages.push(
