@@ -3,11 +3,15 @@ import { configCommand } from './config-command.js';
 import { roleCommands } from './role-commands.js';
 import { holdsCommand, retentionCommand } from './retention.js';
 import { searchCommand } from './search.js';
+import { alertsCommand } from './alerts.js';
 import { proofCommand } from './proof.js';
 import { verifyCommand } from './verify.js';
 import { checkpointsCommand } from './checkpoints.js';
 import { tenantsCommand } from './tenants.js';
 import { keysCommand } from './keys.js';
+import { webhooksCommand } from './webhooks.js';
+import { accessCommand } from './access.js';
+import { reviewCommand } from './review.js';
 import {
   correctCommand,
   eraseCommand,
@@ -21,6 +25,7 @@ import {
 export const COMMANDS: readonly CliCommand[] = [
   ...roleCommands,
   searchCommand,
+  alertsCommand,
   proofCommand,
   verifyCommand,
   checkpointsCommand,
@@ -28,11 +33,14 @@ export const COMMANDS: readonly CliCommand[] = [
   keysCommand,
   retentionCommand,
   holdsCommand,
+  webhooksCommand,
   exportCommand,
   eraseCommand,
   erasuresCommand,
   correctCommand,
   restrictCommand,
   pseudonymsCommand,
+  accessCommand,
+  reviewCommand,
   configCommand,
 ];

@@ -3,8 +3,12 @@ import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
+  AlertTriage,
+  registerAlertRoutes,
+  type PrivacyService,
   registerQueryRoutes,
   registerPrivacyRoutes,
+  registerAccessRoutes,
   type PrivacyRoutesOptions,
   registerProofRoutes,
   registerVerifyRoutes,
@@ -13,9 +17,12 @@ import {
   type ChangeRecorder,
   type TenantDirectory,
   registerRetentionRoutes,
+  registerWebhookRoutes,
+  type WebhookRoutesOptions,
   type KeyRegistry,
   type RetentionRoutesOptions,
   type Store,
+  type ReviewPolicy,
 } from '@vigil/query';
 import type { EventInput } from '@vigil/protocol';
 import { registerIngestRoutes } from '@vigil/collector';
@@ -62,8 +69,21 @@ export interface AppOptions {
   readonly keyDirectory?: TenantDirectory;
   /** Retention policies and legal holds (admin API, on the query store). */
   readonly retention?: Pick<RetentionRoutesOptions, 'defaults' | 'recordChange' | 'refreshSeconds'>;
+  /**
+   * Alerts (`/v1/alerts`, on the query store): triage is recorded through `recorder` (else that
+   * of admin or privacy); without any, triage changes are refused. `privacy` shows pseudonyms.
+   */
+  readonly alerts?: {
+    readonly retentionDays?: number;
+    readonly recorder?: ChangeRecorder;
+    readonly privacy?: PrivacyService;
+  };
   /** Data-subject rights and pseudonymisation (admin API on the query store, with a recorder). */
   readonly privacy?: Omit<PrivacyRoutesOptions, 'store' | 'registry' | 'onAuthFailure'>;
+  /** Tenants' alert webhooks (admin API; changes recorded through its recorder). */
+  readonly webhooks?: Omit<WebhookRoutesOptions, 'registry' | 'onAuthFailure'>;
+  /** Access reviews (/v1/access/…); they need the privacy service and the recorder too. */
+  readonly access?: { readonly policy: ReviewPolicy };
   readonly version: string;
 }
 
@@ -253,6 +273,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       onAuthFailure,
     });
   }
+  if (options.query && options.registry && options.privacy && options.access) {
+    registerAccessRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      privacy: options.privacy.privacy,
+      recorder: options.privacy.recorder,
+      policy: options.access.policy,
+      ...(options.privacy.signer ? { signer: options.privacy.signer } : {}),
+      onAuthFailure,
+    });
+  }
   if (options.query && options.registry) {
     // Public keys, checkpoints, inclusion and consistency proofs (PROTOCOL.md §15.4).
     registerProofRoutes(app, {
@@ -286,6 +317,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       registry: options.registry,
       onAuthFailure,
     });
+  }
+  if (options.webhooks && options.registry) {
+    registerWebhookRoutes(app, { ...options.webhooks, registry: options.registry, onAuthFailure });
+  }
+  if (options.query && options.registry) {
+    const recorder =
+      options.alerts?.recorder ?? options.admin?.recorder ?? options.privacy?.recorder;
+    const privacy = options.alerts?.privacy ?? options.privacy?.privacy;
+    const retentionDays = options.alerts?.retentionDays;
+    registerAlertRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      ...(recorder ? { recorder } : {}),
+      ...(privacy ? { privacy } : {}),
+      ...(retentionDays !== undefined ? { retentionDays } : {}),
+      onTriage: (state, alerts) => metrics.triageChanges.inc({ state }, alerts),
+      onAuthFailure,
+    });
+    metrics.watchOpenAlerts(new AlertTriage(options.query.store));
   }
   if (options.keyDirectory && options.registry) {
     registerKeyDirectoryRoutes(app, {

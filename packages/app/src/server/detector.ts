@@ -79,7 +79,11 @@ export function openDetector(deps: DetectorDeps): DetectorHandle {
       checkpointIntervalMs: settings.checkpointIntervalMs,
     },
     engine,
-    outputs: [new AlertStoreOutput(new AlertStore(store)), ...(deps.outputs ?? [])],
+    // Alerts expire alerts.retentionDays after their last event (their own retention).
+    outputs: [
+      new AlertStoreOutput(new AlertStore(store, { retentionDays: config.alerts.retentionDays })),
+      ...(deps.outputs ?? []),
+    ],
     checkpoints,
     enrichment: deps.enrichment,
     logger: logger.child({ component: 'detector' }),

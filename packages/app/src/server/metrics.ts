@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { IngestObserver } from '@vigil/collector';
 import type { SinkObserver } from '@vigil/collector';
 import type { DetectorObserver, RekeyObserver } from '@vigil/collector';
+import type { DeliveryObserver } from '@vigil/query';
 
 /**
  * Prometheus metrics of one process (`GET /metrics`). One registry per process (not the global
@@ -22,6 +23,10 @@ export class Metrics {
   readonly chainIssues: Counter<'kind'>;
   readonly sinkRejectedRecords: Counter;
   readonly consumerLag: Gauge<'partition'>;
+  readonly triageChanges: Counter<'state'>;
+  readonly webhookDeliveries: Counter<'outcome'>;
+  readonly webhookQueueDepth: Gauge;
+  readonly webhookDeadLetters: Gauge;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'vigil_process_' });
@@ -94,11 +99,72 @@ export class Metrics {
       help: 'Log records the sink could not decode or that fail its checks (kept in rejected_records).',
       registers: r,
     });
+    this.triageChanges = new Counter({
+      name: 'vigil_alert_triage_changes_total',
+      help: 'Alerts changed by triage, by the state set ("none" for an assignment or a note alone).',
+      labelNames: ['state'],
+      registers: r,
+    });
     this.consumerLag = new Gauge({
       name: 'vigil_consumer_lag_records',
       help: 'Log records not yet stored by the sink, per partition.',
       labelNames: ['partition'],
       registers: r,
+    });
+    this.webhookDeliveries = new Counter({
+      name: 'vigil_webhook_deliveries_total',
+      help: 'Webhook delivery outcomes: delivered, retry (an attempt failed), dead (dead-lettered after the last attempt), cancelled (webhook deleted or disabled), overflow (dead-lettered at once: outbox full).',
+      labelNames: ['outcome'],
+      registers: r,
+    });
+    this.webhookQueueDepth = new Gauge({
+      name: 'vigil_webhook_queue_depth',
+      help: 'Webhook deliveries waiting in the outbox (all tenants), as the dispatcher last counted.',
+      registers: r,
+    });
+    this.webhookDeadLetters = new Gauge({
+      name: 'vigil_webhook_dead_letters',
+      help: 'Webhook deliveries in the dead-letter list (all tenants), as the dispatcher last counted.',
+      registers: r,
+    });
+  }
+
+  webhookObserver(): DeliveryObserver {
+    return {
+      outcome: (kind, count = 1) => this.webhookDeliveries.inc({ outcome: kind }, count),
+      depth: (pending, dead) => {
+        this.webhookQueueDepth.set(pending);
+        this.webhookDeadLetters.set(dead);
+      },
+    };
+  }
+
+  /**
+   * `vigil_alerts_open`: open alerts (in force: an expired accepted risk counts) by severity,
+   * over all tenants. No tenant label: one series per tenant would grow with the tenants
+   * (Prometheus' advice on label cardinality); per tenant, ask GET /v1/alerts. Read from the
+   * store at most every 30 s, whatever the scrape interval.
+   */
+  watchOpenAlerts(source: { openBySeverity(): Promise<Map<string, number>> }): void {
+    let last = 0;
+    let cached = new Map<string, number>();
+    new Gauge({
+      name: 'vigil_alerts_open',
+      help: 'Open alerts by severity, over all tenants (an accepted risk past its expiry counts as open).',
+      labelNames: ['severity'],
+      registers: [this.registry],
+      async collect() {
+        if (Date.now() - last >= 30_000) {
+          try {
+            cached = await source.openBySeverity();
+            last = Date.now();
+          } catch {
+            // The store is down: keep the last values (readiness reports the store).
+          }
+        }
+        this.reset();
+        for (const [severity, n] of cached) this.set({ severity }, n);
+      },
     });
   }
 

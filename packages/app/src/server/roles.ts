@@ -31,6 +31,7 @@ import { openPrivacyService, privacyRoutes } from '../privacy/setup.js';
 import { VERSION } from '@vigil/collector';
 import { openEnrichment, type EnrichmentPlugin } from '@vigil/collector';
 import { openDetector, type DetectorHandle } from './detector.js';
+import { openWebhooks, type Webhooks } from './webhooks.js';
 
 export interface RunningRole {
   readonly app: FastifyInstance;
@@ -52,6 +53,11 @@ export interface RunningRole {
   /** Records changes to tenants, keys and retention as audit events (roles with a log). */
   readonly recorder: SystemRecorder | undefined;
   readonly metrics: Metrics;
+  /**
+   * Alert webhooks (roles with a store): `webhooks.output` is the detector's second alert
+   * output; the dispatcher runs where the detector runs, and in `start`.
+   */
+  readonly webhooks: Webhooks | undefined;
   /** Set on the first start of an empty store (role start or query). */
   readonly credentials: BootstrapCredentials | undefined;
   /** Graceful stop: no new requests, in-flight requests and the sink's batch finish. */
@@ -207,9 +213,29 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       sink = runner;
     }
 
+    // Alert webhooks: the detector's second output (after the alerts table) queues deliveries
+    // in the store's outbox; the dispatcher sends from it where the detector runs, and in
+    // `start` (re-driven dead letters), never in a CLI's in-process API. The configuration API
+    // is on the roles where changes can be recorded (start, collector).
+    const webhooks = store
+      ? openWebhooks(config.webhooks, config.privacy.keyFile, store, metrics, logger)
+      : undefined;
+    if (webhooks && (runDetector || (role === 'start' && io.sink !== false))) {
+      webhooks.dispatcher.start();
+      closers.push(() => webhooks.dispatcher.stop());
+    }
+
     let detector: DetectorHandle | undefined;
     if (store && log && runDetector) {
-      const runner = openDetector({ config, store, log, enrichment, metrics, logger });
+      const runner = openDetector({
+        config,
+        store,
+        log,
+        enrichment,
+        metrics,
+        logger,
+        ...(webhooks ? { outputs: [webhooks.output] } : {}),
+      });
       // Not awaited, like the sink: /readyz reports it until it runs.
       runner
         .start()
@@ -335,7 +361,18 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
             }),
           }
         : {}),
+      ...(webhooks && recorder && (role === 'start' || role === 'collector')
+        ? { webhooks: webhooks.routes(recorder) }
+        : {}),
+      access: { policy: config.access },
       rateLimits: config.rateLimits,
+      // Alerts and their triage; triage is recorded through the system recorder (a role
+      // without a log has none, and refuses triage changes).
+      alerts: {
+        retentionDays: config.alerts.retentionDays,
+        ...(recorder ? { recorder } : {}),
+        ...(privacy ? { privacy } : {}),
+      },
       retention: {
         defaults: config.retentionDays,
         refreshSeconds: (config.sink.policyRefreshMs ?? 10_000) / 1000,
@@ -374,6 +411,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       directory,
       recorder,
       metrics,
+      webhooks,
       credentials,
       close: closeAll,
     };
