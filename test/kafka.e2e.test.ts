@@ -69,7 +69,13 @@ describe('Vigil on Kafka with two collectors', () => {
     startVigil({ dataDir: dataA.dir, env: env(), ...(port ? { port } : {}), timeoutMs: 30_000 });
 
   beforeAll(async () => {
-    kafka = await startKafkaMock({ topics: [{ name: topic, partitions: PARTITIONS }] });
+    kafka = await startKafkaMock({
+      topics: [
+        { name: topic, partitions: PARTITIONS },
+        // The detector's re-key topic (detect.mode auto is rekey on Kafka).
+        { name: `${topic}.detect`, partitions: PARTITIONS },
+      ],
+    });
     a = await startA();
     creds = a.credentials();
     b = await startVigil({
@@ -159,6 +165,44 @@ describe('Vigil on Kafka with two collectors', () => {
       .filter((id) => events.some((x) => x.id === id));
     expect(ids.sort()).toEqual(events.map((e) => e.id).sort());
     expect(found.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('detects through the re-key topic: a brute force posted to the other collector is one alert', async () => {
+    await waitFor(
+      async () =>
+        (await (await fetch(`${a.url}/readyz`)).json()) as { checks: Record<string, string> },
+      (r) => r.checks['detector'] === 'ok',
+      20_000,
+      'the detector in /readyz',
+    );
+    const audit = createAuditClient({
+      endpoint: b.url,
+      apiKey: creds.ingestKey,
+      service: 'kafka-login',
+      batch: { maxEvents: 4, maxDelayMs: 10 },
+      logger: false,
+    });
+    for (let i = 0; i < 12; i++)
+      await audit.record({
+        action: 'user.login',
+        category: 'authentication',
+        outcome: 'failure',
+        actor: { type: 'user', id: 'kafka-alice' },
+        context: { ip: '81.2.69.10' },
+      });
+    expect(await audit.flush({ deadlineMs: 10_000 })).toBe(true);
+    await audit.close({ deadlineMs: 5000 });
+    const raised = async (): Promise<number> => {
+      const text = await (await fetch(`${a.url}/metrics`)).text();
+      const m = /^vigil_detect_alerts_total\{status="new"\} (\d+)/m.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    expect(await waitFor(raised, (n) => n >= 1, 20_000, 'an alert raised')).toBe(1);
+    // Through the re-key topic: one message per group-by set that counts a failed login.
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(Number(/^vigil_detect_rekey_messages_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(
+      0,
+    );
   });
 
   it('survives a sink killed mid-stream: nothing lost, nothing stored twice', async () => {

@@ -126,8 +126,18 @@ export type {
 } from './detector/runner.js';
 export { DetectionReader, SeenHeads } from './detector/events.js';
 export { FileCheckpointStore, TableCheckpointStore } from './detector/checkpoint.js';
-export type { CheckpointStore, DetectorCheckpoint } from './detector/checkpoint.js';
+export type {
+  CheckpointFormat,
+  CheckpointStore,
+  DetectorCheckpoint,
+} from './detector/checkpoint.js';
 export { AlertStoreOutput } from './detector/outputs.js';
 export type { AlertOutput } from './detector/outputs.js';
 export { Watermark } from './detector/watermark.js';
 export { loadDetectorRules, loadDetectorOverrides } from './detector/setup.js';
+export { RekeyStage } from './detector/rekey/rekey-stage.js';
+export type { RekeyObserver, RekeyStageOptions, RekeyStats } from './detector/rekey/rekey-stage.js';
+export { EngineStage, partitionCheckpointName } from './detector/rekey/engine-stage.js';
+export type { EngineStageOptions, PartitionCheckpoint } from './detector/rekey/engine-stage.js';
+export { RekeyRouter, rekeySets, overridesFor } from './detector/rekey/route.js';
+export type { RekeySet, Routed } from './detector/rekey/route.js';

@@ -173,6 +173,34 @@ describe('loadConfig', () => {
     expect(new Set(OPTIONS.map((o) => o.flag)).size).toBe(OPTIONS.length);
   });
 
+  it('re-keys the detector on Kafka and not on the embedded log, unless told', () => {
+    expect(loadConfig({ role: 'start' }).detect).toMatchObject({ mode: 'single' });
+    const kafka = { VIGIL_LOG: 'kafka', VIGIL_KAFKA_BROKERS: 'k:9092', VIGIL_LOG_PARTITIONS: '8' };
+    expect(loadConfig({ role: 'start', env: kafka }).detect).toMatchObject({
+      mode: 'rekey',
+      stage: 'both',
+      topic: 'vigil.events.detect',
+      partitions: 8,
+      retentionMs: 24 * 3_600_000,
+    });
+    expect(
+      loadConfig({
+        role: 'start',
+        env: {
+          ...kafka,
+          VIGIL_DETECT_MODE: 'single',
+          VIGIL_DETECT_TOPIC: 'd',
+          VIGIL_DETECT_PARTITIONS: '3',
+        },
+      }).detect,
+    ).toMatchObject({ mode: 'single', topic: 'd', partitions: 3 });
+    expect(() => loadConfig({ role: 'start', env: { VIGIL_DETECT_MODE: 'rekey' } })).toThrow(
+      expect.objectContaining({
+        details: [expect.objectContaining({ message: expect.stringContaining('log.kind kafka') })],
+      }),
+    );
+  });
+
   it('lets a collector load keys from another node instead of a store, and says what is missing', () => {
     const c = loadConfig({
       role: 'collector',

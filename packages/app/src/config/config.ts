@@ -38,6 +38,15 @@ export interface DetectConfig {
   readonly latenessMs: number;
   readonly checkpointIntervalMs: number;
   readonly maxBatchRecords: number;
+  /** single or rekey (auto resolved: rekey on Kafka). */
+  readonly mode: 'single' | 'rekey';
+  /** With rekey: which stages run in this process. */
+  readonly stage: 'both' | 'rekey' | 'engine';
+  /** The re-key topic, its partitions and the retention it must have. */
+  readonly topic: string;
+  readonly partitions: number;
+  readonly retentionMs: number;
+  readonly punctuationMs: number;
 }
 
 /** Requests per minute per API key and scope, per instance; 0: no limit. */
@@ -326,7 +335,25 @@ function build(role: Role, f: Flat): Config {
     latenessMs: n('detect.latenessSeconds') * 1000,
     checkpointIntervalMs: n('detect.checkpointIntervalMs'),
     maxBatchRecords: n('detect.maxBatchRecords'),
+    mode:
+      s('detect.mode') === 'auto'
+        ? s('log.kind') === 'kafka'
+          ? 'rekey'
+          : 'single'
+        : (s('detect.mode') as 'single' | 'rekey'),
+    stage: s('detect.stage') as 'both' | 'rekey' | 'engine',
+    topic: optionalString('detect.topic') ?? `${s('log.topic')}.detect`,
+    partitions: n('detect.partitions') || n('log.partitions'),
+    retentionMs: n('detect.retentionHours') * 3_600_000,
+    punctuationMs: n('detect.punctuationMs'),
   };
+  if (detect.mode === 'rekey' && s('log.kind') !== 'kafka')
+    problems.push(
+      'detect.mode rekey needs log.kind kafka: the embedded log has one detector, which reads every partition',
+    );
+  if (detect.partitions < 1) problems.push('detect.partitions must be at least 1 (or 0)');
+  if (n('detect.retentionHours') < 1) problems.push('detect.retentionHours must be at least 1');
+  if (detect.punctuationMs < 10) problems.push('detect.punctuationMs must be at least 10');
   if (detect.latenessMs < 0) problems.push('detect.latenessSeconds must be 0 or more');
   if (detect.checkpointIntervalMs < 0)
     problems.push('detect.checkpointIntervalMs must be 0 (after every batch) or more');

@@ -501,6 +501,67 @@ export const OPTIONS: readonly OptionSpec[] = [
     roles: DETECT,
   },
   {
+    key: 'detect.mode',
+    env: 'VIGIL_DETECT_MODE',
+    flag: 'detect-mode',
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'single', 'rekey'],
+    description:
+      'single: one detector reads every log partition (one per group); rekey: on Kafka, events are re-keyed by (tenant, entity) through the detector\'s own topic so that detectors scale out (README, "Architecture"); auto: single on the embedded log, rekey on Kafka.',
+    roles: DETECT,
+  },
+  {
+    key: 'detect.stage',
+    env: 'VIGIL_DETECT_STAGE',
+    flag: 'detect-stage',
+    type: 'string',
+    default: 'both',
+    choices: ['both', 'rekey', 'engine'],
+    description:
+      "With detect.mode rekey: run both stages in this process, or only the re-key stage (log to the detector's topic) or only the engine stage (rules over the topic), to scale them apart.",
+    roles: DETECT,
+  },
+  {
+    key: 'detect.topic',
+    env: 'VIGIL_DETECT_TOPIC',
+    flag: 'detect-topic',
+    type: 'string',
+    description:
+      'Kafka topic of the re-key (default: the log topic followed by ".detect"). Created by operations like the log topic, with detect.partitions partitions and a retention of detect.retentionHours: it holds opened events, which are personal data.',
+    roles: DETECT,
+  },
+  {
+    key: 'detect.partitions',
+    env: 'VIGIL_DETECT_PARTITIONS',
+    flag: 'detect-partitions',
+    type: 'integer',
+    default: 0,
+    description:
+      'Partitions of the re-key topic: the most engine-stage detectors that share the work (0: as many as log.partitions).',
+    roles: DETECT,
+  },
+  {
+    key: 'detect.retentionHours',
+    env: 'VIGIL_DETECT_RETENTION_HOURS',
+    flag: 'detect-retention-hours',
+    type: 'integer',
+    default: 24,
+    description:
+      'Retention the re-key topic must have: its retention.ms, set by operations when they create the topic (a start without the topic fails with the command to create it). Keep it short: the topic holds opened events, and an erasure does not reach copies in it before they expire.',
+    roles: DETECT,
+  },
+  {
+    key: 'detect.punctuationMs',
+    env: 'VIGIL_DETECT_PUNCTUATION_MS',
+    flag: 'detect-punctuation-ms',
+    type: 'integer',
+    default: 1000,
+    description:
+      "Period of the re-key stage's watermark messages to every partition of the re-key topic; a re-key stage silent for ten periods no longer holds the engines' watermark back.",
+    roles: DETECT,
+  },
+  {
     key: 'geoip.enabled',
     env: 'VIGIL_GEOIP_ENABLED',
     flag: 'geoip-enabled',

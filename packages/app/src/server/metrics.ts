@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { IngestObserver } from '@vigil/collector';
 import type { SinkObserver } from '@vigil/collector';
-import type { DetectorObserver } from '@vigil/collector';
+import type { DetectorObserver, RekeyObserver } from '@vigil/collector';
 import type { DeliveryObserver } from '@vigil/query';
 
 /**
@@ -248,6 +248,43 @@ export class Metrics {
         if (report.evictions > 0) evictions.inc(report.evictions);
       },
       watermarkLag: (seconds) => lag.set(seconds),
+    };
+  }
+
+  /**
+   * Metrics of the detector's re-key stage on Kafka (collector/src/detector/rekey/). With the
+   * re-key, vigil_detect_events_total counts the engine stage's event messages: an event once
+   * per group-by set that counts it.
+   */
+  rekeyObserver(): RekeyObserver {
+    const r = [this.registry];
+    const records = new Counter({
+      name: 'vigil_detect_rekey_records_total',
+      help: 'Log records the re-key stage read.',
+      registers: r,
+    });
+    const events = new Counter({
+      name: 'vigil_detect_rekey_events_total',
+      help: 'Events the re-key stage read from the log records.',
+      registers: r,
+    });
+    const produced = new Counter({
+      name: 'vigil_detect_rekey_messages_total',
+      help: 'Messages the re-key stage produced to the re-key topic (an event once per group-by set that counts it; none for events no rule counts).',
+      registers: r,
+    });
+    const skipped = new Counter({
+      name: 'vigil_detect_rekey_skipped_records_total',
+      help: 'Log records the re-key stage could not read and skipped.',
+      registers: r,
+    });
+    return {
+      batch: (report) => {
+        records.inc(report.records);
+        events.inc(report.events);
+        produced.inc(report.produced);
+        if (report.skippedRecords > 0) skipped.inc(report.skippedRecords);
+      },
     };
   }
 }

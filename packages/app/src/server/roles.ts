@@ -30,8 +30,7 @@ import { SystemRecorder } from '@vigil/collector';
 import { openPrivacyService, privacyRoutes } from '../privacy/setup.js';
 import { VERSION } from '@vigil/collector';
 import { openEnrichment, type EnrichmentPlugin } from '@vigil/collector';
-import { openDetector } from './detector.js';
-import type { DetectorRunner } from '@vigil/collector';
+import { openDetector, type DetectorHandle } from './detector.js';
 import { openWebhooks, type Webhooks } from './webhooks.js';
 
 export interface RunningRole {
@@ -44,7 +43,7 @@ export interface RunningRole {
   readonly ingestor: Ingestor | undefined;
   readonly sink: SinkRunner | undefined;
   /** The detector (detect role, and start unless detect.enabled is false). */
-  readonly detector: DetectorRunner | undefined;
+  readonly detector: DetectorHandle | undefined;
   /** Admission control of ingest (roles that ingest): the lag it judges by. */
   readonly admission: Admission | undefined;
   /** The sink's signer, checkpointer and witnesses (roles that run a sink). */
@@ -226,7 +225,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       closers.push(() => webhooks.dispatcher.stop());
     }
 
-    let detector: DetectorRunner | undefined;
+    let detector: DetectorHandle | undefined;
     if (store && log && runDetector) {
       const runner = openDetector({
         config,

@@ -24,17 +24,28 @@ export interface DetectorCheckpoint {
   readonly writtenAt: number;
 }
 
-/** Where checkpoints are kept: a file embedded, a table with a ClickHouse server. */
-export interface CheckpointStore {
-  readonly where: string;
-  load(): Promise<DetectorCheckpoint | undefined>;
-  /** Durable when it resolves; a crash during it leaves the previous checkpoint whole. */
-  save(checkpoint: DetectorCheckpoint): Promise<void>;
+/** What a checkpoint store keeps: JSON with a format name and version 1. */
+export interface CheckpointFormat {
+  readonly format: string;
+  readonly version: 1;
+  readonly writtenAt: number;
 }
 
-function parse(text: string, where: string): DetectorCheckpoint {
-  const value = JSON.parse(text) as DetectorCheckpoint | null;
-  if (value?.format !== 'vigil-detector-checkpoint' || value.version !== 1)
+/**
+ * Where checkpoints are kept: a file embedded, a table with a ClickHouse server. The single
+ * detector keeps a `DetectorCheckpoint` under its group; the engine stage of the Kafka re-key
+ * keeps one checkpoint per re-key partition (rekey/engine-stage.ts) under a name of its own.
+ */
+export interface CheckpointStore<T extends CheckpointFormat = DetectorCheckpoint> {
+  readonly where: string;
+  load(): Promise<T | undefined>;
+  /** Durable when it resolves; a crash during it leaves the previous checkpoint whole. */
+  save(checkpoint: T): Promise<void>;
+}
+
+function parse<T extends CheckpointFormat>(text: string, where: string, format: string): T {
+  const value = JSON.parse(text) as T | null;
+  if (value?.format !== format || value.version !== 1)
     throw new Error(`${where} is not a detector checkpoint`);
   return value;
 }
@@ -46,14 +57,21 @@ function parse(text: string, where: string): DetectorCheckpoint {
  * Asynchronous, unlike private-file.ts, because a checkpoint can be megabytes and is written
  * while the server answers requests.
  */
-export class FileCheckpointStore implements CheckpointStore {
+export class FileCheckpointStore<
+  T extends CheckpointFormat = DetectorCheckpoint,
+> implements CheckpointStore<T> {
   readonly where: string;
 
-  constructor(dir: string, group: string) {
+  /** `group`: the name the checkpoint is kept under; `format`: the format it must have. */
+  constructor(
+    dir: string,
+    group: string,
+    private readonly format: string = 'vigil-detector-checkpoint',
+  ) {
     this.where = join(dir, `${group.replace(/[^A-Za-z0-9_.-]/g, '_')}.checkpoint.json`);
   }
 
-  async load(): Promise<DetectorCheckpoint | undefined> {
+  async load(): Promise<T | undefined> {
     let text: string;
     try {
       text = await readFile(this.where, 'utf8');
@@ -61,10 +79,10 @@ export class FileCheckpointStore implements CheckpointStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    return parse(text, this.where);
+    return parse<T>(text, this.where, this.format);
   }
 
-  async save(checkpoint: DetectorCheckpoint): Promise<void> {
+  async save(checkpoint: T): Promise<void> {
     const dir = dirname(this.where);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const tmp = `${this.where}.tmp-${process.pid}`;
@@ -91,18 +109,22 @@ export class FileCheckpointStore implements CheckpointStore {
  * their own processes against a ClickHouse server: one row per checkpoint, written by one
  * INSERT (atomic), the newest version per group read back.
  */
-export class TableCheckpointStore implements CheckpointStore {
+export class TableCheckpointStore<
+  T extends CheckpointFormat = DetectorCheckpoint,
+> implements CheckpointStore<T> {
   readonly where: string;
   private version = 0;
 
+  /** `group`: the `consumer_group` the rows are kept under; `format`: the format they must have. */
   constructor(
     private readonly store: Store,
     private readonly group: string,
+    private readonly format: string = 'vigil-detector-checkpoint',
   ) {
     this.where = `${store.table('detector_state')} (group ${group})`;
   }
 
-  async load(): Promise<DetectorCheckpoint | undefined> {
+  async load(): Promise<T | undefined> {
     const rows = await this.store.query<{ version: string; state: string }>(
       `SELECT toString(version) AS version, state FROM ${this.store.table('detector_state')} FINAL
 WHERE consumer_group = {group:String} ORDER BY version DESC LIMIT 1`,
@@ -111,10 +133,10 @@ WHERE consumer_group = {group:String} ORDER BY version DESC LIMIT 1`,
     const row = rows[0];
     if (!row) return undefined;
     this.version = Number(row.version);
-    return parse(row.state, this.where);
+    return parse<T>(row.state, this.where, this.format);
   }
 
-  async save(checkpoint: DetectorCheckpoint): Promise<void> {
+  async save(checkpoint: T): Promise<void> {
     // Versions only grow, even if the clock steps back: ReplacingMergeTree keeps the highest.
     this.version = Math.max(this.version + 1, checkpoint.writtenAt);
     await this.store.insert(this.store.table('detector_state'), [

@@ -16,6 +16,11 @@ export interface LogMessage {
   readonly value: Buffer;
   /** Epoch milliseconds; defaults to the time of the append. */
   readonly timestamp?: number;
+  /**
+   * Record headers (Kafka only: the embedded log does not keep them, and nothing that appends
+   * to it sets any). The detector's re-key topic names a message's group-by set in one.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface AppendedPosition {
@@ -29,6 +34,8 @@ export interface ConsumedRecord {
   readonly key: string;
   readonly value: Buffer;
   readonly timestamp: number;
+  /** The record's headers, where the log keeps them (Kafka). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface ConsumedBatch {

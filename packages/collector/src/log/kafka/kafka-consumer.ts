@@ -275,13 +275,22 @@ export class KafkaLogConsumer implements LogConsumer {
 }
 
 function toRecord(partition: number, message: KafkaMessage): ConsumedRecord {
-  return {
+  const record = {
     partition,
     offset: Number(message.offset),
     key: message.key === null ? '' : message.key.toString('utf8'),
     value: message.value ?? EMPTY,
     timestamp: Number(message.timestamp),
   };
+  const raw = message.headers;
+  if (raw === undefined || Object.keys(raw).length === 0) return record;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    // A header repeated under one name arrives as an array: the last one counts.
+    const one = Array.isArray(value) ? value.at(-1) : value;
+    if (one !== undefined) headers[name] = Buffer.isBuffer(one) ? one.toString('utf8') : one;
+  }
+  return { ...record, headers };
 }
 
 function asError(error: unknown): Error {

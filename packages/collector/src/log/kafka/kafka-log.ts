@@ -205,6 +205,7 @@ export class KafkaLog implements Log {
         value: message.value,
         partition,
         timestamp: message.timestamp === undefined ? now : String(message.timestamp),
+        ...(message.headers === undefined ? {} : { headers: { ...message.headers } }),
       });
     }
 
