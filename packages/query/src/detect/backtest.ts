@@ -359,7 +359,11 @@ export function* formatBacktest(
   options: { readonly bom?: boolean } = {},
 ): Generator<string> {
   if (format === 'json') {
-    yield JSON.stringify({ summary: result.summary, alerts: result.alerts.map(alertJson) }, null, 2);
+    yield JSON.stringify(
+      { summary: result.summary, alerts: result.alerts.map(alertJson) },
+      null,
+      2,
+    );
     yield '\n';
     return;
   }

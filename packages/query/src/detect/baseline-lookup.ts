@@ -169,7 +169,13 @@ export class StoreBaselines implements BaselineLookup {
     else this.tenants.delete(tenant);
   }
 
-  usual(tenant: string, facet: string, entity: string, value: string | number, at?: number): Verdict {
+  usual(
+    tenant: string,
+    facet: string,
+    entity: string,
+    value: string | number,
+    at?: number,
+  ): Verdict {
     const e = this.entity(tenant, entity, at ?? this.time);
     const values = e?.facets.get(facet);
     if (values === undefined || values.size === 0) return 'no_history';
