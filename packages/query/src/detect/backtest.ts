@@ -145,9 +145,9 @@ export function checkBacktestRequest(input: {
 
 interface Row extends Partial<Record<keyof DerivedColumns, unknown>> {
   tenant_id: string;
-  id: string;
+  event_id: string;
   hash: string;
-  time: string;
+  event_time: string;
   record: string;
   disclosures: string;
   pseudonyms: string;
@@ -214,7 +214,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
   for (;;) {
     options.signal?.throwIfAborted();
     const page = await store.query<Row>(
-      `SELECT tenant_id, toString(id) AS id, hash, toString(time) AS time, record, disclosures,
+      `SELECT tenant_id, toString(id) AS event_id, hash, toString(time) AS event_time, record, disclosures,
               pseudonyms, pseudonym_key, protected_disclosures, flags, ${DERIVED_SELECT}
        FROM ${store.table('events')} FINAL
        WHERE ${where.join(' AND ')}
@@ -233,7 +233,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
     if (stored instanceof StoreBaselines) {
       const span = new Map<string, [number, number]>();
       for (const r of page) {
-        const t = fromChTime(r.time);
+        const t = fromChTime(r.event_time);
         const s = span.get(r.tenant_id);
         span.set(r.tenant_id, s ? [Math.min(s[0], t), Math.max(s[1], t)] : [t, t]);
       }
@@ -266,10 +266,10 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
       }
     }
     const last = page[page.length - 1] as Row;
-    cursor = { t: last.time, id: last.id, tn: last.tenant_id, h: last.hash };
+    cursor = { t: last.event_time, id: last.event_id, tn: last.tenant_id, h: last.hash };
     // In time order, the input is complete up to the last event read.
-    engine.advanceWatermark(fromChTime(last.time));
-    options.onProgress?.({ events, time: fromChTime(last.time), alerts: latest.size });
+    engine.advanceWatermark(fromChTime(last.event_time));
+    options.onProgress?.({ events, time: fromChTime(last.event_time), alerts: latest.size });
     if (page.length < pageSize) break;
   }
   const alerts = [...latest.values()]
@@ -302,7 +302,7 @@ async function open(row: Row, privacy: PrivacyService | undefined) {
     let disclosures = row.disclosures;
     let pseudonyms = row.pseudonyms;
     if (privacy && row.protected_disclosures !== '') {
-      const plain = await privacy.plainDisclosures(row as Row & { tenant_id: string });
+      const plain = await privacy.plainDisclosures({ ...row, id: row.event_id });
       if (plain.readable) {
         disclosures = JSON.stringify(plain.disclosures);
         pseudonyms = '';
