@@ -21,6 +21,7 @@ import {
   type SignedErasureReceipt,
 } from '@vigil/protocol';
 import {
+  BaselineRefresher,
   CheckpointStore,
   eventRow,
   KeyRegistry,
@@ -536,6 +537,19 @@ describe('data-subject rights on chDB and the embedded log', () => {
     const heads = await h.store.query<{ e: string }>(
       `SELECT sum(events) AS e FROM ${h.store.table('stream_heads')} WHERE tenant_id = 'acme'`,
     );
+    // Detection baselines learned the person (an actor of successful events).
+    await new BaselineRefresher(h.store).refresh(Date.now() + 60_000, ['acme']);
+    const learned = async (): Promise<number> =>
+      Number(
+        (
+          await h.store.query<{ n: string }>(
+            `SELECT count() AS n FROM ${h.store.table('baselines')} WHERE entity = {s:String}`,
+            { s: SUBJECT },
+          )
+        )[0]?.n,
+      );
+    const inBaselines = await learned();
+    expect(inBaselines).toBeGreaterThan(0);
     const res = await h.call('POST', '/v1/admin/subjects/erase', admin, {
       subject: SUBJECT,
       emails: [EMAIL],
@@ -548,6 +562,7 @@ describe('data-subject rights on chDB and the embedded log', () => {
     const body = JSON.parse(res.body) as {
       receipt: SignedErasureReceipt;
       counts: Record<string, number>;
+      detection: { baselineRows: number };
       purged: { oldVersionsLeft: number };
     };
     // The receipt verifies with the public key and names the person only by digests.
@@ -560,6 +575,8 @@ describe('data-subject rights on chDB and the embedded log', () => {
     expect(body.counts['logRecords']).toBeGreaterThan(0);
     expect(body.counts['derivedColumns']).toBeGreaterThan(0);
     expect(body.purged.oldVersionsLeft).toBe(0);
+    expect(body.detection.baselineRows).toBe(inBaselines);
+    expect(await learned()).toBe(0);
 
     const after = await rows(h.store, 'acme');
     expect(mentions(after)).toEqual([]);

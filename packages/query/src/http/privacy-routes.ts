@@ -16,6 +16,7 @@ import { QueryError, QueryErrorCodes } from '../errors.js';
 import { incompleteOnError } from './streaming.js';
 import { ProofService } from '../proof/proofs.js';
 import { correctionEvent } from '../privacy/corrections.js';
+import { eraseFromBaselines } from '../detect/baselines.js';
 import { Eraser, type ErasurePlan } from '../privacy/erasure.js';
 import { SubjectExporter, type DocumentSigner, type ExportFormat } from '../privacy/export.js';
 import { PSEUDONYM_FIELDS, type PseudonymField } from '../privacy/pseudonyms.js';
@@ -220,6 +221,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
             holds: 'legal holds that cover the erasure',
             heldEvents: 'events under a hold',
             counts: 'counts of the signed receipt',
+            detection: 'baselineRows: rows of detection baselines deleted (every generation)',
             receipt: 'the signed erasure receipt (PROTOCOL.md)',
             purged: 'with purge: what is left of old row versions',
             physicalDeletion: 'without purge: when the bytes leave the disk',
@@ -316,6 +318,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           ...summary,
           events: receipt.statement.counts.events,
           counts: receipt.statement.counts,
+          detection: receipt.detection,
           receipt: receipt.signed,
           ...(purged
             ? { purged: { oldVersionsLeft: purged.oldVersions } }
@@ -333,7 +336,11 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     why: string,
     override: { holds: string[]; reason: string } | undefined,
     signer: DocumentSigner,
-  ): Promise<{ statement: ErasureReceiptStatement; signed: SignedErasureReceipt }> {
+  ): Promise<{
+    statement: ErasureReceiptStatement;
+    signed: SignedErasureReceipt;
+    detection: { baselineRows: number };
+  }> {
     const at = Date.now();
     await eraser.markStarted(plan, at);
     const applied = await eraser.apply(plan);
@@ -346,6 +353,10 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
         )
       : undefined;
     const rejected = await eraser.eraseRejected(plan.tenant, plan.subject);
+    // Detection baselines name the person by id (plain or pseudonym): every generation loses
+    // their rows. Counted in the answer (detection.baselineRows), not in the signed receipt,
+    // whose counts are fixed by PROTOCOL.md §17.
+    const baselineRows = await eraseFromBaselines(store, plan.tenant, plan.forms.ids);
     const statement: ErasureReceiptStatement = {
       v: 1,
       type: 'vigil.erasure-receipt',
@@ -368,7 +379,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     const text = encodeErasureReceipt(statement);
     const signed = signedErasureReceipt(text, await signer.sign(erasureReceiptSigningInput(text)));
     await eraser.finish(plan, at, { id: signed.id, text: JSON.stringify(signed) });
-    return { statement, signed };
+    return { statement, signed, detection: { baselineRows } };
   }
 
   app.get(
