@@ -201,6 +201,7 @@ export {
   BASELINE_FACETS,
   eraseFromBaselines,
   listGenerations,
+  timeZonesOf,
 } from './detect/baselines.js';
 export type {
   BaselineRefreshOptions,

@@ -4,3 +4,5 @@
  */
 export { openTestStore, storeNow } from './store/store.testkit.js';
 export type { TestStore } from './store/store.testkit.js';
+export { storeDetectEvents, inputId } from './detect/detect.testkit.js';
+export type { DetectInput } from './detect/detect.testkit.js';

@@ -3,6 +3,7 @@ import { configCommand } from './config-command.js';
 import { roleCommands } from './role-commands.js';
 import { holdsCommand, retentionCommand } from './retention.js';
 import { searchCommand } from './search.js';
+import { detectCommand } from './detect.js';
 import { proofCommand } from './proof.js';
 import { verifyCommand } from './verify.js';
 import { checkpointsCommand } from './checkpoints.js';
@@ -34,5 +35,6 @@ export const COMMANDS: readonly CliCommand[] = [
   correctCommand,
   restrictCommand,
   pseudonymsCommand,
+  detectCommand,
   configCommand,
 ];

@@ -26,6 +26,7 @@ import {
   type BootstrapCredentials,
 } from './bootstrap.js';
 import { Metrics } from './metrics.js';
+import { startBaselineRefresh } from './baselines.js';
 import { SystemRecorder } from '@vigil/collector';
 import { openPrivacyService, privacyRoutes } from '../privacy/setup.js';
 import { VERSION } from '@vigil/collector';
@@ -188,6 +189,9 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       closers.push(() => runner.stop());
       sink = runner;
     }
+    // Detection baselines, recomputed on a schedule where the store is written.
+    if (store && (role === 'start' || role === 'sink'))
+      closers.push(startBaselineRefresh(config, store, logger));
 
     // Admission control of ingest: 503 + Retry-After while the sink of this process has failed
     // or stopped, or while the sinks' group lags more than ingest.maxLagRecords behind the log

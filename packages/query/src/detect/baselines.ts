@@ -1,4 +1,5 @@
 import type { ClickHouseSettings } from '@clickhouse/client';
+import { compileOverrides, type CompiledRule } from '@vigil/detect';
 import { QueryError, QueryErrorCodes } from '../errors.js';
 import { UNRESTRICTED_SQL } from '../privacy/restrictions.js';
 import { fromChTime } from '../store/rows.js';
@@ -246,9 +247,10 @@ export class BaselineRefresher {
   }
 
   /**
-   * Refreshes every `periodMs` (the first run at once, asOf = the clock at each run). A run
-   * still going when the next is due is not doubled. `onError` hears failures; the schedule
-   * goes on.
+   * Refreshes every `periodMs`, the first run at once. asOf is the clock rounded down to a
+   * multiple of the period, so processes refreshing one store compute each generation once
+   * (the others find it done). A run still going when the next is due is not doubled.
+   * `onError` hears failures; the schedule goes on.
    */
   start(
     periodMs: number,
@@ -261,7 +263,8 @@ export class BaselineRefresher {
     if (this.timer !== undefined) return;
     const tick = (): void => {
       if (this.running !== undefined) return;
-      this.running = this.refresh((hooks.now ?? Date.now)());
+      const now = (hooks.now ?? Date.now)();
+      this.running = this.refresh(Math.floor(now / periodMs) * periodMs);
       this.running.then(
         (report) => hooks.onRefresh?.(report),
         (error: unknown) => hooks.onError?.(error),
@@ -283,6 +286,18 @@ export class BaselineRefresher {
     this.timer = undefined;
     await this.running?.catch(() => undefined);
   }
+}
+
+/**
+ * The time zone of each tenant as the detect overrides set it (`timeZone`, validated by the
+ * engine's own compileOverrides), for the `hours` facet: the rules' `time.hour` uses the same.
+ */
+export function timeZonesOf(
+  overrides: unknown,
+  rules: readonly CompiledRule[],
+): (tenant: string) => string {
+  const compiled = compileOverrides(overrides, new Set(rules.map((r) => r.id)));
+  return (tenant) => (compiled.tenants.get(tenant) ?? compiled.defaults).timeZone;
 }
 
 /** A stored generation, as readers list them. */
