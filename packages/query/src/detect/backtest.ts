@@ -103,6 +103,10 @@ export interface BacktestResult {
   readonly summary: BacktestSummary;
 }
 
+const HOUR = 3_600_000;
+/** The widest slice of event time one page query reads. */
+const MAX_SLICE_MS = 7 * 24 * HOUR;
+
 /** At most this range per backtest (the store is scanned once, but windows cost memory). */
 export const MAX_BACKTEST_RANGE_MS = 400 * 86_400_000;
 
@@ -201,35 +205,64 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
   const latest = new Map<string, Alert>();
   const generations = new Map<string, Set<number>>();
   const where = [
-    'time >= {from:DateTime64(3)}',
-    'time < {to:DateTime64(3)}',
+    'time >= {lo:DateTime64(3)}',
+    'time < {hi:DateTime64(3)}',
     UNRESTRICTED_SQL,
     '(expires_at > now() OR legal_hold = 1)',
   ];
   if (options.tenant !== undefined) where.push('tenant_id = {tenant:String}');
   const chTime = (ms: number): string => new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
-  let cursor: { t: string; id: string; tn: string; h: string } | undefined;
   let events = 0;
   let unreadable = 0;
-  for (;;) {
-    options.signal?.throwIfAborted();
-    const page = await store.query<Row>(
-      `SELECT tenant_id, toString(id) AS event_id, hash, toString(time) AS event_time, record, disclosures,
-              pseudonyms, pseudonym_key, protected_disclosures, flags, ${DERIVED_SELECT}
-       FROM ${store.table('events')} FINAL
-       WHERE ${where.join(' AND ')}
-         ${cursor ? 'AND (time, id, tenant_id, hash) > ({ct:DateTime64(3)}, {cid:UUID}, {ctn:String}, {ch:String})' : ''}
-       ORDER BY time, id, tenant_id, hash
-       LIMIT {limit:UInt32}`,
-      {
-        from: chTime(readFrom),
-        to: chTime(to),
-        limit: pageSize,
-        ...(options.tenant !== undefined ? { tenant: options.tenant } : {}),
-        ...(cursor ? { ct: cursor.t, cid: cursor.id, ctn: cursor.tn, ch: cursor.h } : {}),
-      },
-    );
-    if (page.length === 0) break;
+  // The range is read in slices of event time [lo, hi), each in pages by keyset: a page query
+  // reads only its slice (the sorting key starts with tenant and time), never the rest of the
+  // range again. The slice widens while slices are sparse and narrows after dense ones.
+  let span = HOUR;
+  for (let lo = readFrom; lo < to;) {
+    const hi = Math.min(to, lo + span);
+    let cursor: { t: string; id: string; tn: string; h: string } | undefined;
+    let inSlice = 0;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const page = await store.query<Row>(
+        `SELECT tenant_id, toString(id) AS event_id, hash, toString(time) AS event_time, record,
+                disclosures, pseudonyms, pseudonym_key, protected_disclosures, flags, ${DERIVED_SELECT}
+         FROM ${store.table('events')} FINAL
+         WHERE ${where.join(' AND ')}
+           ${cursor ? 'AND (time, id, tenant_id, hash) > ({ct:DateTime64(3)}, {cid:UUID}, {ctn:String}, {ch:String})' : ''}
+         ORDER BY time, id, tenant_id, hash
+         LIMIT {limit:UInt32}`,
+        {
+          lo: chTime(lo),
+          hi: chTime(hi),
+          limit: pageSize,
+          ...(options.tenant !== undefined ? { tenant: options.tenant } : {}),
+          ...(cursor ? { ct: cursor.t, cid: cursor.id, ctn: cursor.tn, ch: cursor.h } : {}),
+        },
+      );
+      inSlice += page.length;
+      if (page.length > 0) {
+        const counts = await processPage(page);
+        events += counts.events;
+        unreadable += counts.unreadable;
+        const last = page[page.length - 1] as Row;
+        cursor = { t: last.event_time, id: last.event_id, tn: last.tenant_id, h: last.hash };
+        // In time order, the input is complete up to the last event read.
+        engine.advanceWatermark(fromChTime(last.event_time));
+        options.onProgress?.({ events, time: fromChTime(last.event_time), alerts: latest.size });
+      }
+      if (page.length < pageSize) break;
+    }
+    lo = hi;
+    if (inSlice > 4 * pageSize) span = Math.max(1000, Math.floor(span / 2));
+    else if (inSlice < pageSize / 2) span = Math.min(MAX_SLICE_MS, span * 2);
+  }
+
+  async function processPage(
+    page: readonly Row[],
+  ): Promise<{ events: number; unreadable: number }> {
+    let read = 0;
+    let bad = 0;
     if (stored instanceof StoreBaselines) {
       const span = new Map<string, [number, number]>();
       for (const r of page) {
@@ -242,10 +275,10 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
     for (const r of page) {
       const event = await open(r, options.privacy);
       if (event === undefined) {
-        unreadable++;
+        bad++;
         continue;
       }
-      events++;
+      read++;
       if (stored instanceof StoreBaselines) {
         stored.at(event.time);
         const g = stored.generationAt(event.tenant, event.time);
@@ -265,12 +298,7 @@ export async function runBacktest(options: BacktestOptions): Promise<BacktestRes
         latest.set(alert.id, alert);
       }
     }
-    const last = page[page.length - 1] as Row;
-    cursor = { t: last.event_time, id: last.event_id, tn: last.tenant_id, h: last.hash };
-    // In time order, the input is complete up to the last event read.
-    engine.advanceWatermark(fromChTime(last.event_time));
-    options.onProgress?.({ events, time: fromChTime(last.event_time), alerts: latest.size });
-    if (page.length < pageSize) break;
+    return { events: read, unreadable: bad };
   }
   const alerts = [...latest.values()]
     .filter((a) => a.lastEventTime >= from && a.lastEventTime < to)
