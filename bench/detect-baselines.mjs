@@ -61,7 +61,7 @@ for (const [label, asOf] of [
   const report = await refresher.refresh(asOf);
   const rows = report.generations.reduce((n, g) => n + g.rows, 0);
   console.log(
-    `${label}: ${((performance.now() - t) / 1000).toFixed(2)} s, ${report.generations.length} tenants, ${rows} baseline rows, ${report.skipped.length} skipped`,
+    `${label}: ${((performance.now() - t) / 1000).toFixed(2)} s, ${report.generations.length} tenants, ${rows} baseline rows, ${report.skipped.length} skipped, steps ${JSON.stringify(report.steps)}`,
   );
 }
 const lookup = new StoreBaselines(store);

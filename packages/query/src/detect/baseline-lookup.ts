@@ -254,17 +254,17 @@ export class StoreBaselines implements BaselineLookup {
       const rows = await this.store.query<{
         entity: string;
         facet: string;
-        value: string;
-        count: string | number;
+        vals: string[];
+        val_counts: (string | number)[];
         ls: string | number;
         p50: number;
         p95: number;
         peak: number;
       }>(
-        `SELECT entity, facet, value, count, toUnixTimestamp64Milli(last_seen) AS ls, p50, p95, peak
+        `SELECT entity, facet, vals, val_counts, toUnixTimestamp64Milli(last_seen) AS ls, p50, p95, peak
          FROM ${table} FINAL
          WHERE ${where} ${chosen}
-         ORDER BY entity, facet, value
+         ORDER BY entity, facet
          LIMIT {limit:UInt32} OFFSET {offset:UInt64}`,
         { ...params, limit: this.pageRows, offset },
       );
@@ -274,9 +274,9 @@ export class StoreBaselines implements BaselineLookup {
         if (r.facet === 'last_seen') e.lastSeen = Number(r.ls);
         else if (r.facet === 'rate') e.rate = { p50: r.p50, p95: r.p95, peak: r.peak };
         else {
-          let values = e.facets.get(r.facet);
-          if (values === undefined) e.facets.set(r.facet, (values = new Map()));
-          values.set(r.value, Number(r.count));
+          const values = new Map<string, number>();
+          r.vals.forEach((v, i) => values.set(v, Number(r.val_counts[i])));
+          e.facets.set(r.facet, values);
         }
       }
       if (rows.length < this.pageRows) break;

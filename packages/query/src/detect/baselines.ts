@@ -168,29 +168,34 @@ export class BaselineRefresher {
     };
     for (const [zone, group] of byZone) {
       const params = { ...window, tenants: group, tz: zone, expires };
-      // Every facet in one scan: each successful event gives one (facet, value) pair per facet.
+      // Every facet in one scan: each successful event gives one (facet, value) pair per
+      // facet; then one row per (entity, facet) with its values, counts and last times.
       await this.store.command(
-        `INSERT INTO ${table} (tenant_id, as_of, entity_type, entity, facet, value, count, first_seen, last_seen, expires_at)
-         SELECT tenant_id, {asOf:DateTime64(3)}, ${ENTITY_TYPE} AS et, actor_id, f.1 AS facet, f.2 AS v,
-                count(), min(time), max(time), {expires:DateTime}
-         FROM ${events} FINAL
-         ARRAY JOIN [
-           ('countries', geo_country),
-           ('asns', if(isNull(geo_asn), '', toString(geo_asn))),
-           ('hours', toString(toHour(toTimeZone(time, {tz:String})))),
-           ('devices', ua_device),
-           ('ua_families', ua_browser),
-           ('last_seen', '-')
-         ] AS f
-         WHERE ${common} AND outcome = 'success' AND f.2 != ''
-         GROUP BY tenant_id, et, actor_id, facet, v`,
+        `INSERT INTO ${table} (tenant_id, as_of, entity_type, entity, facet, count, first_seen, last_seen, vals, val_counts, val_last, expires_at)
+         SELECT tenant_id, {asOf:DateTime64(3)}, et, actor_id, facet, sum(n), min(f), max(l),
+                groupArray(v), groupArray(n), groupArray(l), {expires:DateTime}
+         FROM (
+           SELECT tenant_id, ${ENTITY_TYPE} AS et, actor_id, p.1 AS facet, p.2 AS v,
+                  count() AS n, min(time) AS f, max(time) AS l
+           FROM ${events} FINAL
+           ARRAY JOIN [
+             ('countries', geo_country),
+             ('asns', if(isNull(geo_asn), '', toString(geo_asn))),
+             ('hours', toString(toHour(toTimeZone(time, {tz:String})))),
+             ('devices', ua_device),
+             ('ua_families', ua_browser),
+             ('last_seen', '-')
+           ] AS p
+           WHERE ${common} AND outcome = 'success' AND p.2 != ''
+           GROUP BY tenant_id, et, actor_id, facet, v)
+         GROUP BY tenant_id, et, actor_id, facet`,
         params,
       );
       step('facets');
       // Request rates: events per active hour of each entity, every outcome counted.
       await this.store.command(
-        `INSERT INTO ${table} (tenant_id, as_of, entity_type, entity, facet, value, count, first_seen, last_seen, p50, p95, peak, expires_at)
-         SELECT tenant_id, {asOf:DateTime64(3)}, et, actor_id, 'rate', '', sum(n), min(f), max(l),
+        `INSERT INTO ${table} (tenant_id, as_of, entity_type, entity, facet, count, first_seen, last_seen, p50, p95, peak, expires_at)
+         SELECT tenant_id, {asOf:DateTime64(3)}, et, actor_id, 'rate', sum(n), min(f), max(l),
                 quantileExact(0.5)(n), quantileExact(0.95)(n), max(n), {expires:DateTime}
          FROM (
            SELECT tenant_id, ${ENTITY_TYPE} AS et, actor_id, toStartOfHour(time) AS h,
