@@ -210,6 +210,8 @@ export type {
   GenerationInfo,
 } from './detect/baselines.js';
 export { StoreBaselines } from './detect/baseline-lookup.js';
+export { registerDetectRoutes } from './http/detect-routes.js';
+export type { DetectRoutesOptions } from './http/detect-routes.js';
 export type {
   BaselineLookupOptions,
   BaselineLookupStats,

@@ -13,6 +13,7 @@ import {
   type ChangeRecorder,
   type TenantDirectory,
   registerRetentionRoutes,
+  registerDetectRoutes,
   type KeyRegistry,
   type RetentionRoutesOptions,
   type Store,
@@ -267,6 +268,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       store: options.query.store,
       registry: options.registry,
       onAuthFailure,
+    });
+  }
+  if (options.query && options.registry) {
+    // Detection backtests over the key's tenant (detect/backtest.ts).
+    registerDetectRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      onAuthFailure,
+      ...(options.privacy?.privacy ? { privacy: options.privacy.privacy } : {}),
     });
   }
   if (options.query && options.registry && options.retention) {
