@@ -100,7 +100,12 @@ for (let i = 0; i < B; i++) {
     expiresAt: Math.floor(time / 1000) + 400 * 86_400,
     flags: [],
   });
-  Object.assign(row, { geo_country: 'FR', geo_latitude: 48.85, geo_longitude: 2.35, geo_asn: 3215 });
+  Object.assign(row, {
+    geo_country: 'FR',
+    geo_latitude: 48.85,
+    geo_longitude: 2.35,
+    geo_asn: 3215,
+  });
   rows.push(row);
   if (rows.length === 10_000) await store.insert(store.table('events'), rows.splice(0));
 }

@@ -14,7 +14,7 @@ export function startBaselineRefresh(
   timeZone?: (tenant: string) => string,
 ): () => Promise<void> {
   const b = config.baselines;
-  if (b.refreshMs === 0) return async () => undefined;
+  if (b.refreshMs === 0) return () => Promise.resolve();
   const refresher = new BaselineRefresher(store, {
     historyMs: b.historyMs,
     keepMs: b.keepMs,

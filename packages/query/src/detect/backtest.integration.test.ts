@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'csv-parse/sync';
 import { builtinRules, DetectionEngine, type Alert, type DetectionEvent } from '@vigil/detect';
-import { QueryError } from '../errors.js';
+import type { QueryError } from '../errors.js';
 import { openTestStore, type TestStore } from '../store/store.testkit.js';
 import { StoreBaselines } from './baseline-lookup.js';
 import { BaselineRefresher } from './baselines.js';

@@ -160,23 +160,24 @@ interface Row extends Partial<Record<keyof DerivedColumns, unknown>> {
   flags: string[];
 }
 
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 const num = (v: unknown): number | null =>
   v === null || v === undefined || v === '' ? null : Number(v);
 
 function derivedOf(row: Row): Partial<DerivedColumns> {
   return {
-    geo_country: String(row.geo_country ?? ''),
-    geo_region: String(row.geo_region ?? ''),
-    geo_city: String(row.geo_city ?? ''),
+    geo_country: text(row.geo_country),
+    geo_region: text(row.geo_region),
+    geo_city: text(row.geo_city),
     geo_latitude: num(row.geo_latitude),
     geo_longitude: num(row.geo_longitude),
     geo_asn: num(row.geo_asn),
-    geo_as_org: String(row.geo_as_org ?? ''),
-    ua_browser: String(row.ua_browser ?? ''),
-    ua_browser_version: String(row.ua_browser_version ?? ''),
-    ua_os: String(row.ua_os ?? ''),
-    ua_os_version: String(row.ua_os_version ?? ''),
-    ua_device: String(row.ua_device ?? ''),
+    geo_as_org: text(row.geo_as_org),
+    ua_browser: text(row.ua_browser),
+    ua_browser_version: text(row.ua_browser_version),
+    ua_os: text(row.ua_os),
+    ua_os_version: text(row.ua_os_version),
+    ua_device: text(row.ua_device),
   };
 }
 

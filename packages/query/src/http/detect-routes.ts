@@ -85,9 +85,7 @@ export function registerDetectRoutes(app: FastifyInstance, options: DetectRoutes
           : loadRules([{ file: 'rules', text: body.rules }]);
       // The overrides apply to this tenant only: whatever the body names, it is this tenant's.
       const overrides =
-        body.overrides === undefined
-          ? undefined
-          : { tenants: { [tenant]: body.overrides as Record<string, unknown> } };
+        body.overrides === undefined ? undefined : { tenants: { [tenant]: body.overrides } };
       // Refuses bad overrides (400, each setting named) before the answer starts.
       new DetectionEngine({ rules, overrides });
       const result = await runBacktest({
@@ -99,9 +97,11 @@ export function registerDetectRoutes(app: FastifyInstance, options: DetectRoutes
         overrides,
         ...(options.privacy ? { privacy: options.privacy } : {}),
       });
-      async function* chunks(): AsyncGenerator<string> {
+      // An async generator over the formatted chunks, as incompleteOnError takes one.
+      const chunks = async function* (): AsyncGenerator<string> {
+        await Promise.resolve();
         yield* formatBacktest(result, format);
-      }
+      };
       return reply
         .header('content-type', MEDIA[format])
         .header('x-vigil-alerts', String(result.alerts.length))
