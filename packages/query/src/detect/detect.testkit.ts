@@ -8,6 +8,7 @@ import {
 import type { DetectionEvent } from '@vigil/detect';
 import { eventRow, type EventFlag } from '../store/rows.js';
 import type { Store } from '../store/store.js';
+import type { RowPrivacy } from '../privacy/pseudonyms.js';
 
 const salts = randomSaltSource();
 
@@ -47,6 +48,8 @@ export function inputId(e: DetectInput, index: number): string {
 export async function storeDetectEvents(
   store: Store,
   inputs: readonly DetectInput[],
+  /** The pseudonymisation of one tenant's rows, as the sink applies it. */
+  privacy?: RowPrivacy,
 ): Promise<DetectionEvent[]> {
   const chains = new Map<string, { seq: number; prev: string }>();
   const rows: object[] = [];
@@ -66,18 +69,24 @@ export async function storeDetectEvents(
     };
     const { event, record } = sealEvent(input, { stream, ...chain }, salts);
     chains.set(stream, { seq: chain.seq + 1, prev: event.hash });
-    const row = eventRow(event, record, event.disclosures, {
-      tenantId: e.tenant,
-      receivedAt: e.receivedAt ?? e.time,
-      keyId: 'k',
-      source: 'sealed',
-      submittedDigest: '',
-      logPartition: 0,
-      logOffset: index,
-      logIndex: 0,
-      expiresAt: Math.floor(e.time / 1000) + 400 * 86_400,
-      flags: [...(e.flags ?? [])],
-    });
+    const row = eventRow(
+      event,
+      record,
+      event.disclosures,
+      {
+        tenantId: e.tenant,
+        receivedAt: e.receivedAt ?? e.time,
+        keyId: 'k',
+        source: 'sealed',
+        submittedDigest: '',
+        logPartition: 0,
+        logOffset: index,
+        logIndex: 0,
+        expiresAt: Math.floor(e.time / 1000) + 400 * 86_400,
+        flags: [...(e.flags ?? [])],
+      },
+      privacy && privacy.tenant === e.tenant ? privacy : undefined,
+    );
     Object.assign(row, {
       geo_country: e.country ?? '',
       geo_latitude: e.lat ?? null,
