@@ -798,6 +798,20 @@ describe('data-subject rights on chDB and the embedded log', () => {
           events: Item[];
         }
       ).events;
+    // Detection baselines learned the person before the restriction.
+    await new BaselineRefresher(h.store).refresh(Date.now() + 60_000, ['delta']);
+    const learned = async (): Promise<number> =>
+      Number(
+        (
+          await h.store.query<{ n: string }>(
+            `SELECT count() AS n FROM ${h.store.table('baselines')}
+             WHERE tenant_id = 'delta' AND entity = {s:String}`,
+            { s: SUBJECT },
+          )
+        )[0]?.n,
+      );
+    const inBaselines = await learned();
+    expect(inBaselines).toBeGreaterThan(0);
     const placed = await h.call('POST', '/v1/admin/subjects/restrict', admin, {
       subject: SUBJECT,
       reason: 'accuracy contested (Art. 18(1)(a))',
@@ -806,8 +820,12 @@ describe('data-subject rights on chDB and the embedded log', () => {
     const restriction = JSON.parse(placed.body) as {
       restriction: { id: string; digests: string[] };
       restrictedEvents: number;
+      detection: { baselineRows: number };
     };
     expect(restriction.restrictedEvents).toBe(4);
+    // Hidden from detection: gone from every generation of the baselines.
+    expect(restriction.detection.baselineRows).toBe(inBaselines);
+    expect(await learned()).toBe(0);
     expect(mentions([restriction])).toEqual([]);
     // New events of the person are restricted as they arrive.
     await ingest(

@@ -452,7 +452,10 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
       onRequest: admin,
       schema: {
         response: {
-          201: openAnswer('the restriction placed (GDPR Art. 18)', { tenant: tenantMember }),
+          201: openAnswer('the restriction placed (GDPR Art. 18)', {
+            tenant: tenantMember,
+            detection: 'baselineRows: rows of detection baselines deleted (every generation)',
+          }),
         },
         description:
           "Restricts processing of a person's data (GDPR Art. 18): their events are kept but hidden from search, analytics and detection until the restriction is lifted; an admin sees them with includeRestricted=true (recorded).",
@@ -486,7 +489,11 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
         },
         () => restrictions.place(tenant, subject, body.reason, keyId, id),
       );
-      return reply.status(201).send({ tenant, ...placed });
+      // Hidden from detection too: the person leaves every generation of the baselines now
+      // (refreshes leave restricted events out; after the lift they learn them again).
+      const forms = await privacy.subjectForms(tenant, subject);
+      const baselineRows = await eraseFromBaselines(store, tenant, forms.ids);
+      return reply.status(201).send({ tenant, ...placed, detection: { baselineRows } });
     },
   );
 
