@@ -75,6 +75,7 @@ const b = {
   checkpointId: '',
   erasureId: '',
   restrictionId: '',
+  alertId: 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0',
   /** The stream of B's unchained events (`key/<keyId>`): only B writes to it. */
   keyStream: '',
 };
@@ -563,6 +564,37 @@ const ROUTES: Record<string, RouteCase> = {
     request: (key, _id, { query, body }) =>
       call('POST', `/v1/admin/privacy/destroy-key${q(query)}`, key, {
         reason: 'a-destroy',
+        ...body,
+      }),
+  },
+  // Alerts: no detector runs here yet, so B has none and B's id below is one B's detector would
+  // give; packages/app/src/server/alerts-api.integration.test.ts checks every alert route of A
+  // against B's stored alerts.
+  'GET /v1/alerts': {
+    request: (key, _id, { query }) => call('GET', `/v1/alerts${q(query)}`, key),
+  },
+  'GET /v1/alerts/{id}': {
+    ids: () => ({ b: b.alertId, absent: '0123456789abcdef0123456789abcdef' }),
+    request: (key, id, { query }) => call('GET', `/v1/alerts/${id}${q(query)}`, key),
+  },
+  'PATCH /v1/alerts/{id}': {
+    hasBody: true,
+    ids: () => ({ b: b.alertId, absent: '0123456789abcdef0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('PATCH', `/v1/alerts/${id}${q(query)}`, key, { state: 'closed', ...body }),
+  },
+  'POST /v1/alerts/{id}/notes': {
+    hasBody: true,
+    ids: () => ({ b: b.alertId, absent: '0123456789abcdef0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('POST', `/v1/alerts/${id}/notes${q(query)}`, key, { text: 'a-note', ...body }),
+  },
+  'POST /v1/alerts/bulk': {
+    hasBody: true,
+    request: (key, _id, { query, body }) =>
+      call('POST', `/v1/alerts/bulk${q(query)}`, key, {
+        ids: [b.alertId],
+        change: { state: 'closed' },
         ...body,
       }),
   },

@@ -395,5 +395,17 @@ class HostileDocuments(unittest.TestCase):
             self.assertIsInstance(vv.verify_bundle(data, keys, SPEC), list)
 
 
+class CommandLine(unittest.TestCase):
+    def test_a_missing_witness_directory_is_a_usage_error_not_a_traceback(self):
+        import contextlib
+        import io
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = vv.main(["witness", "/nonexistent-witness-dir", "--key=AAAA"])
+        self.assertEqual(rc, 2)
+        self.assertIn("not a directory", err.getvalue())
+
+
 if __name__ == "__main__":
     unittest.main()

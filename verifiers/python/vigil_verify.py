@@ -23,6 +23,7 @@ import hmac
 import ipaddress
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -1738,7 +1739,7 @@ def receipt_statement_problems(st: Any, spec: Spec) -> list[str]:
             probs.append(f"receipt events[{i}].paths must be a non-empty sorted list of JSON pointers without repeats")
     if any(a >= b for a, b in zip(keys_seen, keys_seen[1:])):
         probs.append("receipt events must be sorted by id then hash, without repeats")
-    cp = closed(st["counts"], ("events", "disclosures", "derivedColumns", "logRecords", "rejectedRecords"), what="receipt counts")
+    cp = closed(st["counts"], ("events", "disclosures", "derivedColumns", "logRecords", "rejectedRecords"), ("alerts",), what="receipt counts")
     if not cp:
         if not all(is_int(v) and 0 <= v <= MAX_SAFE for v in st["counts"].values()):
             cp.append("receipt counts must be integers 0 … 2^53-1")
@@ -2771,6 +2772,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     keys = _read_keys(getattr(a, "key", []))
     problems: list[str] = []
     if a.cmd == "witness":
+        if not os.path.isdir(a.dir):
+            print(f"vigil_verify: {a.dir}: not a directory (a directory witness, §14.7)", file=sys.stderr)
+            return 2
         problems, count = verify_witness_dir(a.dir, keys, spec)
         print(f"{count} checkpoints read")
         for x in problems:

@@ -114,3 +114,18 @@ export type { EventMessage } from './log/event-message.js';
 export { PrivacyPlugin } from './sink/privacy.js';
 export { subjectLogTransform } from './privacy/log-erasure.js';
 export { openMasterKey } from './privacy/master-key.js';
+export { DetectorRunner } from './detector/runner.js';
+export type {
+  DetectorConfig,
+  DetectorRunnerOptions,
+  DetectorObserver,
+  DetectorBatchReport,
+  DetectorLogger,
+} from './detector/runner.js';
+export { DetectionReader, SeenHeads } from './detector/events.js';
+export { FileCheckpointStore, TableCheckpointStore } from './detector/checkpoint.js';
+export type { CheckpointStore, DetectorCheckpoint } from './detector/checkpoint.js';
+export { AlertStoreOutput } from './detector/outputs.js';
+export type { AlertOutput } from './detector/outputs.js';
+export { Watermark } from './detector/watermark.js';
+export { loadDetectorRules, loadDetectorOverrides } from './detector/setup.js';

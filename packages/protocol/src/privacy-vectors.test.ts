@@ -242,6 +242,19 @@ describe('privacy vectors (PROTOCOL.md §16-§18)', () => {
     expect(() =>
       encodeErasureReceipt({ ...statement, counts: { ...statement.counts, events: 3 } }),
     ).toThrow(/counts.events/);
+    // counts.alerts is optional (receipts made before alerts existed lack it), and a count.
+    expect(() =>
+      encodeErasureReceipt({ ...statement, counts: { ...statement.counts, alerts: 2 } }),
+    ).not.toThrow();
+    expect(() =>
+      encodeErasureReceipt({ ...statement, counts: { ...statement.counts, alerts: -1 } }),
+    ).toThrow(/counts/);
+    expect(() =>
+      encodeErasureReceipt({
+        ...statement,
+        counts: { ...statement.counts, baselines: 1 } as typeof statement.counts,
+      }),
+    ).toThrow(/unknown member "baselines"/);
     expect(() =>
       encodeErasureReceipt({
         ...statement,

@@ -42,6 +42,11 @@ export interface ErasureCounts {
   readonly logRecords: number;
   /** Undecodable log records kept for inspection that held a value, deleted. */
   readonly rejectedRecords: number;
+  /**
+   * Alerts deleted (about the person) or rewritten without the person's values. Optional: a
+   * receipt made before alerts existed has no such member.
+   */
+  readonly alerts?: number;
 }
 
 export interface ErasureReceiptStatement {
@@ -90,6 +95,7 @@ const COUNT_MEMBERS = [
   'logRecords',
   'rejectedRecords',
 ] as const;
+const OPTIONAL_COUNT_MEMBERS = ['alerts'] as const;
 
 function sortedStrings(list: readonly string[]): boolean {
   for (let i = 1; i < list.length; i++)
@@ -184,13 +190,13 @@ export function erasureReceiptProblem(value: unknown): string | undefined {
     previous = e as ErasedEvent;
   }
   const counts = s['counts'];
-  const countMembers = membersProblem(counts, 'counts', COUNT_MEMBERS);
+  const countMembers = membersProblem(counts, 'counts', COUNT_MEMBERS, OPTIONAL_COUNT_MEMBERS);
   if (countMembers) return countMembers;
   if (
-    !hasMembers(counts, COUNT_MEMBERS) ||
-    !COUNT_MEMBERS.every((k) => Number.isSafeInteger(counts[k]) && (counts[k] as number) >= 0)
+    !hasMembers(counts, COUNT_MEMBERS, OPTIONAL_COUNT_MEMBERS) ||
+    !Object.values(counts).every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
   )
-    return `counts must have exactly the members ${COUNT_MEMBERS.join(', ')}, each a whole number`;
+    return `counts must have exactly the members ${COUNT_MEMBERS.join(', ')} (and optionally ${OPTIONAL_COUNT_MEMBERS.join(', ')}), each a whole number`;
   if (counts['events'] !== events.length) return 'counts.events must be the number of events';
   return undefined;
 }

@@ -30,6 +30,8 @@ export const QueryErrorCodes = {
   EXPORT_INCOMPLETE: 'VIGIL_ERR_EXPORT_INCOMPLETE',
   BASELINE_CONFIG_INVALID: 'VIGIL_ERR_BASELINE_CONFIG_INVALID',
   BACKTEST_INVALID: 'VIGIL_ERR_BACKTEST_INVALID',
+  ALERT_NOT_FOUND: 'VIGIL_ERR_ALERT_NOT_FOUND',
+  TRIAGE_UNAVAILABLE: 'VIGIL_ERR_TRIAGE_UNAVAILABLE',
 } as const;
 
 export type QueryErrorCode = (typeof QueryErrorCodes)[keyof typeof QueryErrorCodes];
@@ -84,6 +86,10 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
     'a detection baseline setting is invalid (history, keep or activation period, cache size); the message names it.',
   VIGIL_ERR_BACKTEST_INVALID:
     'a backtest request is invalid (from/to missing, not times, to not after from, range too long, unknown format); details name each field (400).',
+  VIGIL_ERR_ALERT_NOT_FOUND:
+    "no alert with that id in the key's tenant (alerts of other tenants, and of restricted subjects, answer the same) (404).",
+  VIGIL_ERR_TRIAGE_UNAVAILABLE:
+    'this process cannot record audit events (it has no log), so it makes no triage change; use a server that runs the collector (503).',
 };
 
 export class QueryError extends VigilError {

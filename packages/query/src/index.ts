@@ -232,3 +232,16 @@ export type {
   BacktestProgress,
   BacktestFormat,
 } from './detect/backtest.js';
+export { AlertTriage, TRIAGE_STATES, ALERT_GROUPS } from './alerts/triage.js';
+export type {
+  Triage,
+  TriagedAlert,
+  TriageChange,
+  TriageState,
+  AlertGroup,
+  AlertGrouping,
+  AlertQuery,
+} from './alerts/triage.js';
+export { AlertPrivacy, pseudonymiseAlert } from './alerts/privacy.js';
+export { registerAlertRoutes, ALERT_ACTIONS } from './http/alert-routes.js';
+export type { AlertRoutesOptions } from './http/alert-routes.js';

@@ -41,7 +41,7 @@ export function defaultUrl(config: Config): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** The headers and body of a request with `key`, and `body` as JSON when there is one. */
 function requestParts(

@@ -3,7 +3,7 @@ import { configCommand } from './config-command.js';
 import { roleCommands } from './role-commands.js';
 import { holdsCommand, retentionCommand } from './retention.js';
 import { searchCommand } from './search.js';
-import { detectCommand } from './detect.js';
+import { alertsCommand } from './alerts.js';
 import { proofCommand } from './proof.js';
 import { verifyCommand } from './verify.js';
 import { checkpointsCommand } from './checkpoints.js';
@@ -22,6 +22,7 @@ import {
 export const COMMANDS: readonly CliCommand[] = [
   ...roleCommands,
   searchCommand,
+  alertsCommand,
   proofCommand,
   verifyCommand,
   checkpointsCommand,
@@ -35,6 +36,5 @@ export const COMMANDS: readonly CliCommand[] = [
   correctCommand,
   restrictCommand,
   pseudonymsCommand,
-  detectCommand,
   configCommand,
 ];

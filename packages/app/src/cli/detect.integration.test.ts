@@ -6,7 +6,9 @@ import { parse } from 'csv-parse/sync';
 import { migrate, openStore } from '@vigil/query';
 import { storeDetectEvents, storeNow, type DetectInput } from '@vigil/query/testing';
 import { parseCommandLine } from './args.js';
-import { detectCommand } from './detect.js';
+import { roleCommands } from './role-commands.js';
+
+const detectCommand = roleCommands.find((c) => c.name === 'detect')!;
 
 /**
  * `vigil detect backtest` and `vigil detect baselines refresh` on an embedded store that no

@@ -16,7 +16,7 @@ import { ConfigError, openMasterKey } from '@vigil/collector';
 import type { Config } from '../config/config.js';
 import { defaultUrl, explainLockedStore } from './api.js';
 import type { ParsedArgs } from './args.js';
-import type { CliCommand, CliContext } from './command.js';
+import type { CliContext } from './command.js';
 import { configFor, stringFlag } from './command.js';
 
 export const DETECT_TOOLS_HELP = `Usage: vigil detect backtest --from TIME --to TIME [--tenant ID] [--rules FILE|DIR]
@@ -184,11 +184,3 @@ export const DETECT_TOOL_FLAGS = {
   out: { type: 'string' },
   'as-of': { type: 'string' },
 } as const;
-
-export const detectCommand: CliCommand = {
-  name: 'detect',
-  summary: 'Backtest detection rules over stored events; refresh detection baselines.',
-  flags: DETECT_TOOL_FLAGS,
-  help: () => DETECT_TOOLS_HELP,
-  run: runDetectTool,
-};

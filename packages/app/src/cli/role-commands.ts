@@ -5,20 +5,27 @@ import type { CliCommand } from './command.js';
 import { configFor } from './command.js';
 import { announceServer } from './api.js';
 import { roleHelp } from './help.js';
+import { DETECT_TOOL_FLAGS, DETECT_TOOLS_HELP, runDetectTool } from './detect.js';
 
 const SUMMARIES: Readonly<Record<Role, string>> = {
   start: 'Run everything in one process on embedded defaults (file log + chDB).',
   collector: 'Run the ingest role (POST /v1/events) against Kafka.',
   sink: 'Run the sink role: consume the log, check chains, store events.',
   query: 'Run the query role (GET /v1/events) against a ClickHouse server.',
+  detect:
+    'Run the detector role: its own consumer group on the log, rules in event time, alerts to the store.',
 };
 
 function roleCommand(role: Role): CliCommand {
+  // `vigil detect` runs the detector; `vigil detect backtest|baselines …` are its tools.
+  const tools = role === 'detect';
   return {
     name: role,
     summary: SUMMARIES[role],
-    help: () => roleHelp(role),
+    ...(tools ? { flags: DETECT_TOOL_FLAGS } : {}),
+    help: () => (tools ? `${roleHelp(role)}\n${DETECT_TOOLS_HELP}` : roleHelp(role)),
     async run(args, context) {
+      if (tools && args.positionals.length > 0) return runDetectTool(args, context);
       const config = configFor(role, args, context.env);
       const logger = roleLogger(config, { role });
       const running = await runRole(config, { logger, print: context.print });
@@ -51,5 +58,5 @@ function roleCommand(role: Role): CliCommand {
 }
 
 export const roleCommands: readonly CliCommand[] = (
-  ['start', 'collector', 'sink', 'query'] as const
+  ['start', 'collector', 'sink', 'query', 'detect'] as const
 ).map(roleCommand);

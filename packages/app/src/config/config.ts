@@ -18,14 +18,27 @@ export type { CheckpointConfig, EnrichConfig, IngestConfig, LogConfig, SinkConfi
 export { DEFAULT_RETENTION_DAYS };
 import { OPTIONS, type OptionSpec } from './options.js';
 
-export type Role = 'start' | 'collector' | 'sink' | 'query';
+export type Role = 'start' | 'collector' | 'sink' | 'query' | 'detect';
 
 export const DEFAULT_PORTS: Readonly<Record<Role, number>> = {
   start: 8080,
   collector: 8080,
   sink: 8081,
   query: 8082,
+  detect: 8083,
 };
+
+/** The detector's settings (config `detect.*`). */
+export interface DetectConfig {
+  readonly enabled: boolean;
+  readonly group: string;
+  /** Absent: the built-in pack. */
+  readonly rulesDir?: string;
+  readonly overridesFile?: string;
+  readonly latenessMs: number;
+  readonly checkpointIntervalMs: number;
+  readonly maxBatchRecords: number;
+}
 
 /** Requests per minute per API key and scope, per instance; 0: no limit. */
 export interface RateLimitConfig {
@@ -55,6 +68,8 @@ export interface Config {
   readonly ingest: IngestConfig;
   readonly sink: SinkConfig;
   readonly enrich: EnrichConfig;
+  /** The detector (collector/src/detector/). */
+  readonly detect: DetectConfig;
   readonly checkpoint: CheckpointConfig;
   readonly retentionDays: Readonly<Record<Category, number>>;
   readonly keysRefreshMs: number;
@@ -73,6 +88,8 @@ export interface Config {
     readonly activationMs: number;
     readonly maxEntitiesPerTenant: number;
   };
+  /** Alerts of the detector: how long they and their triage are kept. */
+  readonly alerts: { readonly retentionDays: number };
 }
 
 type Flat = Record<string, unknown>;
@@ -222,7 +239,7 @@ function build(role: Role, f: Flat): Config {
       sessionTimeoutMs: n('kafka.sessionTimeoutSeconds') * 1000,
     };
   } else {
-    if (role === 'collector' || role === 'sink') {
+    if (role === 'collector' || role === 'sink' || role === 'detect') {
       problems.push(
         `the ${role} role runs as its own process, so it needs a shared log: set log.kind=kafka (VIGIL_LOG=kafka) or run "vigil start" for everything in one process`,
       );
@@ -261,7 +278,7 @@ function build(role: Role, f: Flat): Config {
       ...(caCert ? { tls: { caCertPath: caCert } } : {}),
     };
   } else {
-    if (role === 'sink' || role === 'query') {
+    if (role === 'sink' || role === 'query' || role === 'detect') {
       problems.push(
         `the ${role} role runs as its own process, so it needs a shared store: set store.kind=clickhouse (VIGIL_STORE=clickhouse) or run "vigil start"`,
       );
@@ -300,6 +317,21 @@ function build(role: Role, f: Flat): Config {
     problems.push('ingest.maxRecordKiB must not exceed ingest.maxBodyKiB');
 
   const checkpoint = checkpointConfig(f, dataDir, problems);
+  const rulesDir = optionalString('detect.rulesDir');
+  const overridesFile = optionalString('detect.overridesFile');
+  const detect: DetectConfig = {
+    enabled: (f['detect.enabled'] as boolean) || role === 'detect',
+    group: s('detect.group'),
+    ...(rulesDir ? { rulesDir: resolve(rulesDir) } : {}),
+    ...(overridesFile ? { overridesFile: resolve(overridesFile) } : {}),
+    latenessMs: n('detect.latenessSeconds') * 1000,
+    checkpointIntervalMs: n('detect.checkpointIntervalMs'),
+    maxBatchRecords: n('detect.maxBatchRecords'),
+  };
+  if (detect.latenessMs < 0) problems.push('detect.latenessSeconds must be 0 or more');
+  if (detect.checkpointIntervalMs < 0)
+    problems.push('detect.checkpointIntervalMs must be 0 (after every batch) or more');
+  if (detect.maxBatchRecords < 1) problems.push('detect.maxBatchRecords must be at least 1');
 
   const keysUrl = optionalString('keys.url');
   const keysToken = optionalString('keys.token');
@@ -348,6 +380,7 @@ function build(role: Role, f: Flat): Config {
       },
       userAgent: { enabled: f['userAgent.enabled'] as boolean },
     },
+    detect,
     checkpoint,
     retentionDays: {
       ...DEFAULT_RETENTION_DAYS,
@@ -373,6 +406,7 @@ function build(role: Role, f: Flat): Config {
       activationMs: n('detect.baselines.activationMinutes') * 60_000,
       maxEntitiesPerTenant: n('detect.baselines.maxEntitiesPerTenant'),
     },
+    alerts: { retentionDays: Math.max(1, n('alerts.retentionDays')) },
     privacy: {
       keyFile: resolve(
         optionalString('privacy.keyFile') ?? resolve(dataDir, 'keys', 'privacy.key'),

@@ -14,14 +14,17 @@ export interface OptionSpec {
   readonly choices?: readonly string[];
   readonly description: string;
   /** Roles the option matters to (for --help). */
-  readonly roles: readonly ('start' | 'collector' | 'sink' | 'query')[];
+  readonly roles: readonly ('start' | 'collector' | 'sink' | 'query' | 'detect')[];
 }
 
-const ALL = ['start', 'collector', 'sink', 'query'] as const;
+const ALL = ['start', 'collector', 'sink', 'query', 'detect'] as const;
 const INGEST = ['start', 'collector'] as const;
 const SINK = ['start', 'sink'] as const;
-const STORE = ['start', 'sink', 'query'] as const;
-const LOG = ['start', 'collector', 'sink'] as const;
+const STORE = ['start', 'sink', 'query', 'detect'] as const;
+const LOG = ['start', 'collector', 'sink', 'detect'] as const;
+/** Enrichment runs in the sink and, identically, in the detector. */
+const ENRICH = ['start', 'sink', 'detect'] as const;
+const DETECT = ['start', 'detect'] as const;
 
 export const OPTIONS: readonly OptionSpec[] = [
   {
@@ -431,6 +434,73 @@ export const OPTIONS: readonly OptionSpec[] = [
     roles: ['start', 'sink', 'query'],
   },
   {
+    key: 'detect.enabled',
+    env: 'VIGIL_DETECT_ENABLED',
+    flag: 'detect-enabled',
+    type: 'boolean',
+    default: true,
+    description:
+      'Run the detector in "vigil start" (the "vigil detect" role always runs it): rules over the log in event time, alerts to the store.',
+    roles: DETECT,
+  },
+  {
+    key: 'detect.group',
+    env: 'VIGIL_DETECT_GROUP',
+    flag: 'detect-group',
+    type: 'string',
+    default: 'vigil-detector',
+    description:
+      "Consumer group of the detectors on the log (its offsets and the detector's checkpoint belong to it).",
+    roles: DETECT,
+  },
+  {
+    key: 'detect.rulesDir',
+    env: 'VIGIL_DETECT_RULES_DIR',
+    flag: 'detect-rules-dir',
+    type: 'string',
+    description:
+      'Directory of YAML rule files to run instead of the built-in pack (packages/detect/README.md, "Rule format"); validated at start.',
+    roles: DETECT,
+  },
+  {
+    key: 'detect.overridesFile',
+    env: 'VIGIL_DETECT_OVERRIDES_FILE',
+    flag: 'detect-overrides-file',
+    type: 'string',
+    description:
+      'Per-tenant overrides (YAML or JSON): thresholds, disabled rules, allow-lists, the tenant\'s time zone, action names (packages/detect/README.md, "Overrides"); validated at start.',
+    roles: DETECT,
+  },
+  {
+    key: 'detect.latenessSeconds',
+    env: 'VIGIL_DETECT_LATENESS_SECONDS',
+    flag: 'detect-lateness-seconds',
+    type: 'integer',
+    default: 300,
+    description:
+      'How far behind the event-time watermark an event may arrive and still count; later ones are dropped and counted (vigil_detect_dropped_late_total).',
+    roles: DETECT,
+  },
+  {
+    key: 'detect.checkpointIntervalMs',
+    env: 'VIGIL_DETECT_CHECKPOINT_INTERVAL_MS',
+    flag: 'detect-checkpoint-interval-ms',
+    type: 'integer',
+    default: 200,
+    description:
+      "Longest time between two checkpoints of the detector's state (with the log offsets it has read); a partition's next batch waits for the checkpoint that covers the last one (0: after every batch), so this bounds the delay a burst of log records adds to alerts. Raise it when the state is large (a checkpoint writes all of it).",
+    roles: DETECT,
+  },
+  {
+    key: 'detect.maxBatchRecords',
+    env: 'VIGIL_DETECT_MAX_BATCH_RECORDS',
+    flag: 'detect-max-batch-records',
+    type: 'integer',
+    default: 500,
+    description: 'Log records per detector batch and partition (bounds the memory of a batch).',
+    roles: DETECT,
+  },
+  {
     key: 'geoip.enabled',
     env: 'VIGIL_GEOIP_ENABLED',
     flag: 'geoip-enabled',
@@ -438,7 +508,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: true,
     description:
       "Add country, region, city, coordinates (and the AS number with geoip.asnDb) of each event's IP address. Derived from a personal field: erased with it.",
-    roles: SINK,
+    roles: ENRICH,
   },
   {
     key: 'geoip.cityDb',
@@ -448,7 +518,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: [],
     description:
       'City database(s), comma-separated mmdb files: a GeoLite2-City or GeoIP2-City file, or the IPv4 and IPv6 files of a database shipped split. Empty: the bundled DB-IP Lite City (CC BY 4.0).',
-    roles: SINK,
+    roles: ENRICH,
   },
   {
     key: 'geoip.asnDb',
@@ -458,7 +528,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: [],
     description:
       'ASN database(s), comma-separated mmdb files with autonomous_system_number (GeoLite2-ASN). Empty: no AS numbers (none is bundled).',
-    roles: SINK,
+    roles: ENRICH,
   },
   {
     key: 'userAgent.enabled',
@@ -468,7 +538,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: true,
     description:
       "Add browser, OS and device type parsed from each event's user agent. Derived from a personal field: erased with it.",
-    roles: SINK,
+    roles: ENRICH,
   },
 
   {
@@ -605,6 +675,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     description:
       "Privacy master key (generated on first start, mode 0600; default: <dataDir>/keys/privacy.key): wraps the tenants' pseudonym keys and keys subject digests. Keep it off the store host's backups of the store; every process of a deployment needs the same file.",
     roles: ALL,
+  },
+  {
+    key: 'alerts.retentionDays',
+    env: 'VIGIL_ALERTS_RETENTION_DAYS',
+    flag: 'alerts-retention-days',
+    type: 'integer',
+    default: 365,
+    description:
+      "Days an alert and its triage are kept after the alert's last event (they hold personal data: entity, evidence, notes), whatever the events' own retention.",
+    roles: STORE,
   },
   {
     key: 'keys.refreshSeconds',

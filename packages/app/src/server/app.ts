@@ -3,6 +3,9 @@ import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
+  AlertTriage,
+  registerAlertRoutes,
+  type PrivacyService,
   registerQueryRoutes,
   registerPrivacyRoutes,
   type PrivacyRoutesOptions,
@@ -63,6 +66,15 @@ export interface AppOptions {
   readonly keyDirectory?: TenantDirectory;
   /** Retention policies and legal holds (admin API, on the query store). */
   readonly retention?: Pick<RetentionRoutesOptions, 'defaults' | 'recordChange' | 'refreshSeconds'>;
+  /**
+   * Alerts (`/v1/alerts`, on the query store): triage is recorded through `recorder` (else that
+   * of admin or privacy); without any, triage changes are refused. `privacy` shows pseudonyms.
+   */
+  readonly alerts?: {
+    readonly retentionDays?: number;
+    readonly recorder?: ChangeRecorder;
+    readonly privacy?: PrivacyService;
+  };
   /** Data-subject rights and pseudonymisation (admin API on the query store, with a recorder). */
   readonly privacy?: Omit<PrivacyRoutesOptions, 'store' | 'registry' | 'onAuthFailure'>;
   readonly version: string;
@@ -296,6 +308,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       registry: options.registry,
       onAuthFailure,
     });
+  }
+  if (options.query && options.registry) {
+    const recorder =
+      options.alerts?.recorder ?? options.admin?.recorder ?? options.privacy?.recorder;
+    const privacy = options.alerts?.privacy ?? options.privacy?.privacy;
+    const retentionDays = options.alerts?.retentionDays;
+    registerAlertRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      ...(recorder ? { recorder } : {}),
+      ...(privacy ? { privacy } : {}),
+      ...(retentionDays !== undefined ? { retentionDays } : {}),
+      onTriage: (state, alerts) => metrics.triageChanges.inc({ state }, alerts),
+      onAuthFailure,
+    });
+    metrics.watchOpenAlerts(new AlertTriage(options.query.store));
   }
   if (options.keyDirectory && options.registry) {
     registerKeyDirectoryRoutes(app, {

@@ -1,7 +1,7 @@
 import type { PrivacyService, Store } from '@vigil/query';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { openEnrichment } from '@vigil/collector';
+import { openEnrichment, type EnrichmentPlugin } from '@vigil/collector';
 import { MerklePlugin, type TreeObserver } from '@vigil/collector';
 import type { SinkPlugin } from '@vigil/collector';
 import { RetentionPlugin } from '@vigil/collector';
@@ -15,13 +15,16 @@ export interface SinkPluginDeps {
   readonly trees?: TreeObserver;
   /** Erasure markers, restrictions and pseudonymisation (sink/privacy.ts). */
   readonly privacy?: PrivacyService;
+  /** Enrichment already opened (shared with the detector of the process). */
+  readonly enrichment?: EnrichmentPlugin;
 }
 
 /** The sink's plugins in the order they run on each row. */
 export async function defaultSinkPlugins(deps: SinkPluginDeps): Promise<SinkPlugin[]> {
   const plugins: SinkPlugin[] = [
     // Geo and user agent columns (sink/enrich.ts); databases are opened once, here.
-    await openEnrichment(deps.config.enrich, deps.logger.child({ component: 'enrich' })),
+    deps.enrichment ??
+      (await openEnrichment(deps.config.enrich, deps.logger.child({ component: 'enrich' }))),
     // expires_at from the tenant's policy, legal_hold from active holds (sink/retention.ts).
     new RetentionPlugin({
       store: deps.store,

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { IngestObserver } from '@vigil/collector';
 import type { SinkObserver } from '@vigil/collector';
+import type { DetectorObserver } from '@vigil/collector';
 
 /**
  * Prometheus metrics of one process (`GET /metrics`). One registry per process (not the global
@@ -21,6 +22,7 @@ export class Metrics {
   readonly chainIssues: Counter<'kind'>;
   readonly sinkRejectedRecords: Counter;
   readonly consumerLag: Gauge<'partition'>;
+  readonly triageChanges: Counter<'state'>;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'vigil_process_' });
@@ -93,11 +95,46 @@ export class Metrics {
       help: 'Log records the sink could not decode or that fail its checks (kept in rejected_records).',
       registers: r,
     });
+    this.triageChanges = new Counter({
+      name: 'vigil_alert_triage_changes_total',
+      help: 'Alerts changed by triage, by the state set ("none" for an assignment or a note alone).',
+      labelNames: ['state'],
+      registers: r,
+    });
     this.consumerLag = new Gauge({
       name: 'vigil_consumer_lag_records',
       help: 'Log records not yet stored by the sink, per partition.',
       labelNames: ['partition'],
       registers: r,
+    });
+  }
+
+  /**
+   * `vigil_alerts_open`: open alerts (in force: an expired accepted risk counts) by severity,
+   * over all tenants. No tenant label: one series per tenant would grow with the tenants
+   * (Prometheus' advice on label cardinality); per tenant, ask GET /v1/alerts. Read from the
+   * store at most every 30 s, whatever the scrape interval.
+   */
+  watchOpenAlerts(source: { openBySeverity(): Promise<Map<string, number>> }): void {
+    let last = 0;
+    let cached = new Map<string, number>();
+    new Gauge({
+      name: 'vigil_alerts_open',
+      help: 'Open alerts by severity, over all tenants (an accepted risk past its expiry counts as open).',
+      labelNames: ['severity'],
+      registers: [this.registry],
+      async collect() {
+        if (Date.now() - last >= 30_000) {
+          try {
+            cached = await source.openBySeverity();
+            last = Date.now();
+          } catch {
+            // The store is down: keep the last values (readiness reports the store).
+          }
+        }
+        this.reset();
+        for (const [severity, n] of cached) this.set({ severity }, n);
+      },
     });
   }
 
@@ -134,6 +171,53 @@ export class Metrics {
       duplicate: (count) => this.sinkDuplicates.inc(count),
       chainIssue: (kind) => this.chainIssues.inc({ kind }),
       rejectedRecord: () => this.sinkRejectedRecords.inc(),
+    };
+  }
+
+  /** Metrics of the detector (collector/src/detector/), registered when one runs. */
+  detectorObserver(): DetectorObserver {
+    const r = [this.registry];
+    const events = new Counter({
+      name: 'vigil_detect_events_total',
+      help: 'Events the detector ran the rules on.',
+      registers: r,
+    });
+    const skipped = new Counter({
+      name: 'vigil_detect_skipped_records_total',
+      help: 'Log records the detector could not read and skipped (the sink sets them aside in rejected_records).',
+      registers: r,
+    });
+    const late = new Counter({
+      name: 'vigil_detect_dropped_late_total',
+      help: 'Events that arrived later than detect.latenessSeconds behind the watermark, not counted by any rule.',
+      registers: r,
+    });
+    const alerts = new Counter({
+      name: 'vigil_detect_alerts_total',
+      help: 'Alerts raised (status new) and grown (status updated) by the detector.',
+      labelNames: ['status'],
+      registers: r,
+    });
+    const evictions = new Counter({
+      name: 'vigil_detect_evictions_total',
+      help: 'Entities, window entries and alert keys the engine evicted to stay within its memory bounds.',
+      registers: r,
+    });
+    const lag = new Gauge({
+      name: 'vigil_detect_watermark_lag_seconds',
+      help: "Wall clock minus the detector's event-time watermark.",
+      registers: r,
+    });
+    return {
+      batch: (report) => {
+        events.inc(report.events);
+        if (report.skippedRecords > 0) skipped.inc(report.skippedRecords);
+        if (report.droppedLate > 0) late.inc(report.droppedLate);
+        if (report.alertsRaised > 0) alerts.inc({ status: 'new' }, report.alertsRaised);
+        if (report.alertsUpdated > 0) alerts.inc({ status: 'updated' }, report.alertsUpdated);
+        if (report.evictions > 0) evictions.inc(report.evictions);
+      },
+      watermarkLag: (seconds) => lag.set(seconds),
     };
   }
 }

@@ -30,6 +30,9 @@ import { startBaselineRefresh } from './baselines.js';
 import { SystemRecorder } from '@vigil/collector';
 import { openPrivacyService, privacyRoutes } from '../privacy/setup.js';
 import { VERSION } from '@vigil/collector';
+import { openEnrichment, type EnrichmentPlugin } from '@vigil/collector';
+import { openDetector } from './detector.js';
+import type { DetectorRunner } from '@vigil/collector';
 
 export interface RunningRole {
   readonly app: FastifyInstance;
@@ -40,6 +43,8 @@ export interface RunningRole {
   readonly log: Log | undefined;
   readonly ingestor: Ingestor | undefined;
   readonly sink: SinkRunner | undefined;
+  /** The detector (detect role, and start unless detect.enabled is false). */
+  readonly detector: DetectorRunner | undefined;
   /** Admission control of ingest (roles that ingest): the lag it judges by. */
   readonly admission: Admission | undefined;
   /** The sink's signer, checkpointer and witnesses (roles that run a sink). */
@@ -63,6 +68,8 @@ export interface RoleIo {
   readonly listen?: boolean;
   /** Run the sink where the role has one (default). */
   readonly sink?: boolean;
+  /** Run the detector where the role has one (default). */
+  readonly detector?: boolean;
 }
 
 /**
@@ -120,7 +127,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
     });
 
     let log: Log | undefined;
-    if (role === 'start' || role === 'collector' || role === 'sink') {
+    if (role === 'start' || role === 'collector' || role === 'sink' || role === 'detect') {
       log = await openLog(config.log, logger);
       const opened = log;
       closers.push(() => opened.close());
@@ -151,9 +158,20 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
     // Erasure markers, restrictions and pseudonyms (privacy/): the sink applies them to new
     // rows, the admin API serves the data-subject rights.
     const privacy = store ? openPrivacyService(config, store, logger) : undefined;
+    const runSink = store && log && (role === 'start' || role === 'sink') && io.sink !== false;
+    const runDetector =
+      store &&
+      log &&
+      (role === 'detect' || (role === 'start' && config.detect.enabled)) &&
+      io.detector !== false;
+    // One enrichment (GeoIP databases opened once) for the sink and the detector of a process:
+    // the detector must see the values the sink stores.
+    let enrichment: EnrichmentPlugin | undefined;
+    if (runSink || runDetector)
+      enrichment = await openEnrichment(config.enrich, logger.child({ component: 'enrich' }));
     let sink: SinkRunner | undefined;
     let checkpointing: Checkpointing | undefined;
-    if (store && log && (role === 'start' || role === 'sink') && io.sink !== false) {
+    if (store && log && runSink) {
       const opened = await openCheckpointing({
         config: config.checkpoint,
         store,
@@ -173,6 +191,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
           logger,
           trees: opened.checkpointer,
           ...(privacy ? { privacy } : {}),
+          ...(enrichment ? { enrichment } : {}),
         }),
         config: config.sink,
         retentionDays: config.retentionDays,
@@ -192,6 +211,17 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
     // Detection baselines, recomputed on a schedule where the store is written.
     if (store && (role === 'start' || role === 'sink'))
       closers.push(startBaselineRefresh(config, store, logger));
+
+    let detector: DetectorRunner | undefined;
+    if (store && log && runDetector) {
+      const runner = openDetector({ config, store, log, enrichment, metrics, logger });
+      // Not awaited, like the sink: /readyz reports it until it runs.
+      runner
+        .start()
+        .catch((error: unknown) => logger.error({ err: error }, 'the detector could not start'));
+      closers.push(() => runner.stop());
+      detector = runner;
+    }
 
     // Admission control of ingest: 503 + Retry-After while the sink of this process has failed
     // or stopped, or while the sinks' group lags more than ingest.maxLagRecords behind the log
@@ -252,6 +282,15 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
               ? 'starting: joining the consumer group'
               : `${state}${sink.error ? `: ${sink.error.message}` : ''}`;
       }
+      if (detector) {
+        const state = detector.state;
+        checks['detector'] =
+          state === 'running'
+            ? 'ok'
+            : state === 'starting'
+              ? 'starting: restoring its checkpoint and joining the consumer group'
+              : `${state}${detector.error ? `: ${detector.error.message}` : ''}`;
+      }
       if (admission && config.ingest.maxLagRecords > 0)
         checks['lag'] =
           admission.lag > config.ingest.maxLagRecords
@@ -264,7 +303,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
             ? 'stale: the key source has not answered for a while'
             : 'ok';
       const ready = Object.entries(checks).every(
-        ([name, v]) => v === 'ok' || (name === 'keys' && role === 'sink'),
+        ([name, v]) => v === 'ok' || (name === 'keys' && (role === 'sink' || role === 'detect')),
       );
       return { ready, checks };
     };
@@ -302,6 +341,13 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
           }
         : {}),
       rateLimits: config.rateLimits,
+      // Alerts and their triage; triage is recorded through the system recorder (a role
+      // without a log has none, and refuses triage changes).
+      alerts: {
+        retentionDays: config.alerts.retentionDays,
+        ...(recorder ? { recorder } : {}),
+        ...(privacy ? { privacy } : {}),
+      },
       retention: {
         defaults: config.retentionDays,
         refreshSeconds: (config.sink.policyRefreshMs ?? 10_000) / 1000,
@@ -333,6 +379,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       log,
       ingestor,
       sink,
+      detector,
       admission,
       checkpointing,
       registry,

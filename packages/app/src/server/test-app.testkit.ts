@@ -34,7 +34,7 @@ export interface TestApp {
   readonly metrics: Metrics;
   readonly credentials: BootstrapCredentials;
   call(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH',
     url: string,
     key: string | undefined,
     body?: unknown,

@@ -44,7 +44,8 @@ export interface AlertStoreOptions {
 
 const DAY_MS = 86_400_000;
 
-interface AlertRow {
+/** A row of `alerts` as `SELECT * EXCEPT expires_at` returns it. */
+export interface AlertRow {
   tenant_id: string;
   id: string;
   alert_key: string;
@@ -130,7 +131,7 @@ ORDER BY last_event_time DESC, id
 LIMIT {limit:UInt32}`,
       params,
     );
-    return rows.map(toStored);
+    return rows.map(alertOfRow);
   }
 
   async get(tenant: string, id: string): Promise<StoredAlert | undefined> {
@@ -139,7 +140,7 @@ LIMIT {limit:UInt32}`,
 WHERE tenant_id = {tenant:String} AND id = {id:String}`,
       { tenant, id },
     );
-    return rows[0] ? toStored(rows[0]) : undefined;
+    return rows[0] ? alertOfRow(rows[0]) : undefined;
   }
 
   private async raisedTimes(alerts: readonly Alert[]): Promise<Map<string, string>> {
@@ -153,7 +154,7 @@ GROUP BY tenant_id, id`,
   }
 }
 
-function toStored(row: AlertRow): StoredAlert {
+export function alertOfRow(row: AlertRow): StoredAlert {
   return {
     tenant: row.tenant_id,
     id: row.id,

@@ -10,7 +10,7 @@ import type { Store } from '../store/store.js';
  * from its key, never from the request.
  */
 
-export const SCOPES = ['ingest', 'query', 'admin', 'operator'] as const;
+export const SCOPES = ['ingest', 'query', 'admin', 'operator', 'triage'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /**
@@ -19,7 +19,7 @@ export type Scope = (typeof SCOPES)[number];
  */
 export const OPERATOR_TENANT = '_operator';
 /** Scopes a key of a tenant may hold. */
-export const TENANT_SCOPES = ['ingest', 'query', 'admin'] as const;
+export const TENANT_SCOPES = ['ingest', 'query', 'admin', 'triage'] as const;
 /** Scopes a key of OPERATOR_TENANT may hold (query reads the operator tenant's own audit trail). */
 export const OPERATOR_SCOPES = ['operator', 'query'] as const;
 

@@ -18,6 +18,7 @@ import { ProofService } from '../proof/proofs.js';
 import { correctionEvent } from '../privacy/corrections.js';
 import { eraseFromBaselines } from '../detect/baselines.js';
 import { Eraser, type ErasurePlan } from '../privacy/erasure.js';
+import { AlertPrivacy, subjectNeedles } from '../alerts/privacy.js';
 import { SubjectExporter, type DocumentSigner, type ExportFormat } from '../privacy/export.js';
 import { PSEUDONYM_FIELDS, type PseudonymField } from '../privacy/pseudonyms.js';
 import { newRestrictionId, Restrictions } from '../privacy/restrictions.js';
@@ -108,7 +109,24 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   const exporter = new SubjectExporter(store, privacy, proofs);
   const eraser = new Eraser(store, privacy);
   const restrictions = new Restrictions(store, privacy);
+  const alertPrivacy = new AlertPrivacy(store);
   const tags = ['privacy'];
+
+  /**
+   * The person's values that alerts may hold: their ids and addresses, and every value the
+   * erasure removes from their events (read before it does).
+   */
+  const alertNeedles = async (plan: ErasurePlan): Promise<Set<string>> => {
+    const values: string[] = [];
+    for (const e of plan.events) {
+      const { disclosures } = await privacy.plainDisclosures(e.row);
+      for (const path of e.paths) {
+        const v = disclosures[path]?.value;
+        if (typeof v === 'string' && v !== '') values.push(v);
+      }
+    }
+    return subjectNeedles(plan.forms, values);
+  };
   const security = [{ bearer: [] }];
 
   /** Records, then applies; a failure after the record gets a second event with outcome error. */
@@ -131,7 +149,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           ),
         },
         description:
-          "Everything stored about one person (GDPR Art. 15, 20): the events they are a party of and the corrections of them, with their own values disclosed and other people's left as commitments. format json (default), csv (UTF-8 with BOM, formula-safe, for Excel) or bundle (signed, verifiable offline: PROTOCOL.md §16). Streams; recorded as subject.exported.",
+          "Everything stored about one person (GDPR Art. 15, 20): the events they are a party of and the corrections of them, with their own values disclosed and other people's left as commitments. format json (default; also lists the alerts that name the person or were raised from their events, with the person's values only), csv (UTF-8 with BOM, formula-safe, for Excel) or bundle (signed, verifiable offline: PROTOCOL.md §16). Streams; recorded as subject.exported.",
         tags,
         security,
         body: {
@@ -228,7 +246,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           }),
         },
         description:
-          'Erases a person (GDPR Art. 17): deletes the disclosures (value and salt) of their fields in every event they are a party of, the data derived from them, and their values in the embedded log, keeping the hashed records, so every hash, chain link and proof still verifies. A legal hold on the person, the tenant or the events blocks it (409) unless overrideHold is true with holdOverrideReason. Returns a signed receipt that names the person only by keyed digests. purge: true also merges the table so the superseded rows leave the disk now.',
+          'Erases a person (GDPR Art. 17): deletes the disclosures (value and salt) of their fields in every event they are a party of, the data derived from them, and their values in the embedded log, keeping the hashed records, so every hash, chain link and proof still verifies. Alerts about the person are deleted, others that list their values rewritten without them (counts.alerts). A legal hold on the person, the tenant or the events blocks it (409) unless overrideHold is true with holdOverrideReason. Returns a signed receipt that names the person only by keyed digests. purge: true also merges the table so the superseded rows leave the disk now.',
         tags,
         security,
         body: {
@@ -271,11 +289,17 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
       if (!signer && body.dryRun !== true) throw signerUnavailable();
       const plan = await eraser.plan(tenant, subject);
       const held = plan.holds.length > 0 || plan.heldEvents > 0;
+      const alertPlan = await alertPrivacy.planErasure(
+        tenant,
+        await alertNeedles(plan),
+        plan.events.map((e) => e.row.id),
+      );
       const summary = {
         erasure: plan.erasureId,
         subject: plan.digests,
         events: plan.events.length,
         disclosures: plan.events.reduce((n, e) => n + e.paths.length, 0),
+        alerts: alertPlan.deleted.length + alertPlan.rewritten.length,
         holds: plan.holds.map((h) => h.id),
         heldEvents: plan.heldEvents,
       };
@@ -343,7 +367,17 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   }> {
     const at = Date.now();
     await eraser.markStarted(plan, at);
+    // Read before the events lose them: the values the person's alerts may list.
+    const needles = await alertNeedles(plan);
     const applied = await eraser.apply(plan);
+    const alerts = await alertPrivacy.applyErasure(
+      await alertPrivacy.planErasure(
+        plan.tenant,
+        needles,
+        plan.events.map((e) => e.row.id),
+      ),
+      needles,
+    );
     const log = options.eraseLog
       ? await options.eraseLog(
           plan.tenant,
@@ -374,6 +408,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
         derivedColumns: applied.derivedColumns,
         logRecords: log?.records ?? 0,
         rejectedRecords: rejected,
+        alerts: alerts.deleted + alerts.rewritten,
       },
     };
     const text = encodeErasureReceipt(statement);

@@ -19,6 +19,7 @@ import {
   type SubjectRef,
   type SubjectRole,
 } from '@vigil/protocol';
+import { AlertPrivacy, subjectAlert, subjectNeedles } from '../alerts/privacy.js';
 import { QueryError, QueryErrorCodes } from '../errors.js';
 import { csvHeader, csvRows } from '../export/csv.js';
 import { signedForm } from '../proof/checkpoint-store.js';
@@ -466,15 +467,28 @@ export class SubjectExporter {
     const text = JSON.stringify(head);
     yield `${text.slice(0, -1)},"items":[`;
     let first = true;
+    // The person's own values, as alerts may list them (addresses, agents …).
+    const values = new Set<string>();
     for await (const page of this.items(tenant, forms, listed)) {
       let chunk = '';
-      for (const { item } of page) {
+      for (const { item, disclosures, paths } of page) {
         chunk += (first ? '\n' : ',\n') + JSON.stringify(item);
         first = false;
+        for (const path of paths) {
+          const v = disclosures[path]?.value;
+          if (typeof v === 'string' && v !== '') values.add(v);
+        }
       }
       if (chunk) yield chunk;
     }
-    yield '\n]}\n';
+    // The alerts that name the person or were raised from their events, with their values only.
+    const needles = subjectNeedles(forms, values);
+    const ids = listed.map((l) => l.eid);
+    const own = new Set(ids);
+    const alerts = (await new AlertPrivacy(this.store).ofSubject(tenant, needles, ids)).map((a) =>
+      subjectAlert(a, needles, own),
+    );
+    yield `\n],"alerts":${JSON.stringify(alerts)}}\n`;
   }
 
   private async *csv(

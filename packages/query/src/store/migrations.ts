@@ -623,6 +623,58 @@ TTL expires_at DELETE`,
       }),
     ],
   },
+  {
+    version: 11,
+    name: 'alert_triage',
+    statements: (store) =>
+      // Append-only: one row per triage change of an alert (state, assignee, note); reads fold
+      // them into the alert's current triage (alerts/triage.ts). Each row names the audit event
+      // that recorded it. Notes and assignees may name people: an erasure deletes the rows of
+      // the alerts it deletes. Kept as long as alerts are (expires_at from alerts.retentionDays).
+      createTable(store, {
+        name: 'alert_triage',
+        columns: `
+  tenant_id String,
+  alert_id String,
+  change_id String,
+  changed_at DateTime64(3, 'UTC'),
+  actor_key_id String,
+  kind LowCardinality(String),
+  state LowCardinality(String),
+  until DateTime64(3, 'UTC'),
+  assignee String,
+  note String,
+  reason String,
+  event_id String,
+  expires_at DateTime('UTC')`,
+        engine: 'MergeTree',
+        tail: `ORDER BY (tenant_id, alert_id, changed_at, change_id)
+TTL expires_at DELETE`,
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+  },
+  {
+    version: 14,
+    name: 'detector state',
+    statements: (store) =>
+      // The detector's checkpoint when the store is a ClickHouse server (embedded, it is a file
+      // in the data directory): one row per consumer group and checkpoint, the newest version
+      // read with FINAL. A row is written whole by one INSERT, so a checkpoint is never half
+      // there. The state holds windows of events (personal data, like alerts) for at most the
+      // longest rule's timespan; older checkpoints are replaced by merges.
+      createTable(store, {
+        name: 'detector_state',
+        columns: `
+  consumer_group String,
+  version UInt64,
+  state String CODEC(ZSTD(3)),
+  written_at DateTime64(3, 'UTC')`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: 'ORDER BY consumer_group',
+        shardingKey: 'cityHash64(consumer_group)',
+      }),
+  },
 ];
 
 export interface MigrationReport {
