@@ -576,6 +576,7 @@ describe('data-subject rights on chDB and the embedded log', () => {
     expect(body.counts['derivedColumns']).toBeGreaterThan(0);
     expect(body.purged.oldVersionsLeft).toBe(0);
     expect(body.detection.baselineRows).toBe(inBaselines);
+    expect(receipt.ok && receipt.statement.counts.baselines).toBe(inBaselines);
     expect(await learned()).toBe(0);
 
     const after = await rows(h.store, 'acme');

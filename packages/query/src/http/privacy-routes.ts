@@ -388,8 +388,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
       : undefined;
     const rejected = await eraser.eraseRejected(plan.tenant, plan.subject);
     // Detection baselines name the person by id (plain or pseudonym): every generation loses
-    // their rows. Counted in the answer (detection.baselineRows), not in the signed receipt,
-    // whose counts are fixed by PROTOCOL.md §17.
+    // their rows, counted in the receipt (counts.baselines) and the answer.
     const baselineRows = await eraseFromBaselines(store, plan.tenant, plan.forms.ids);
     const statement: ErasureReceiptStatement = {
       v: 1,
@@ -409,6 +408,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
         logRecords: log?.records ?? 0,
         rejectedRecords: rejected,
         alerts: alerts.deleted + alerts.rewritten,
+        baselines: baselineRows,
       },
     };
     const text = encodeErasureReceipt(statement);
