@@ -62,6 +62,9 @@ async function registeredMetrics(): Promise<Catalogue> {
   const metrics = new Metrics();
   // Roles that run a sink put the checkpoint metrics on the same registry (checkpoint/setup.ts).
   new CheckpointMetrics(metrics.registry);
+  // Roles that run a detector, and those that serve alerts, register these too.
+  metrics.detectorObserver();
+  metrics.watchOpenAlerts({ openBySeverity: () => Promise.resolve(new Map()) });
   const catalogue = new Map<string, MetricInfo>();
   for (const json of await metrics.registry.getMetricsAsJSON()) {
     const type = json.type as unknown;

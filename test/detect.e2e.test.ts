@@ -1,15 +1,20 @@
 import { writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditClient } from '@vigil/sdk';
 import { AlertStore, openStore } from '@vigil/query';
+import { readmeVerifier } from '@vigil/query/testing';
 import { writeMmdb } from '@vigil/collector/testing';
 import { startVigil, tempDataDir, waitFor, type VigilProcess } from './helpers/vigil.js';
 
 /**
  * Issue 11's "done when", through the built CLI: `vigil start`, a brute force on one account
  * through the SDK, then a success from another country; the detector of the process raises the
- * alerts within 5 s of the last event, and they are in the store's alerts table.
+ * alerts within 5 s of the last event, and they are in the store's alerts table; the tenant's
+ * webhook on a local receiver (allowed by the operator) gets them signed, and the receiver's check
+ * from the README passes.
  */
 
 const LONDON = '81.2.69.10';
@@ -47,20 +52,43 @@ async function alertsRaised(v: VigilProcess): Promise<number> {
 describe('detection end to end', () => {
   const data = tempDataDir('detect');
   let vigil: VigilProcess;
+  let receiver: Server;
+  const received: { headers: IncomingHttpHeaders; body: Buffer; at: number }[] = [];
 
   beforeAll(async () => {
     const mmdb = join(data.dir, 'city-test.mmdb');
     writeFileSync(mmdb, CITY);
-    vigil = await startVigil({ dataDir: data.dir, args: ['--geoip-city-db', mmdb] });
+    receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body: Buffer.concat(chunks), at: Date.now() });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    vigil = await startVigil({
+      dataDir: data.dir,
+      args: ['--geoip-city-db', mmdb, '--webhooks-allow-addresses', '127.0.0.1/32'],
+    });
   }, 60_000);
 
   afterAll(async () => {
     await vigil?.stop();
+    await new Promise<void>((resolve) => receiver?.close(() => resolve()));
     data.remove();
   });
 
   it('raises a brute-force alert and a success-after-failures alert within 5 s of the last event', async () => {
-    const { ingestKey, tenant } = vigil.credentials();
+    const { ingestKey, adminKey, tenant } = vigil.credentials();
+    const port = (receiver.address() as AddressInfo).port;
+    const created = await fetch(`${vigil.url}/v1/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `http://127.0.0.1:${port}/alerts`, minSeverity: 'medium' }),
+    });
+    expect(created.status).toBe(201);
+    const { secret } = (await created.json()) as { secret: string };
     const ready = await waitFor(
       async () =>
         (await (await fetch(`${vigil.url}/readyz`)).json()) as { checks: Record<string, string> },
@@ -103,6 +131,27 @@ describe('detection end to end', () => {
       'two alerts raised',
     );
     expect(Date.now() - lastEventAt).toBeLessThan(5000);
+    // Both alerts reach the receiver, signed; the README's check passes on each.
+    await waitFor(
+      () => Promise.resolve(received.length),
+      (n) => n >= 2,
+      5000,
+      'two signed webhooks',
+    );
+    const verify = await readmeVerifier();
+    const rules = new Set<string>();
+    for (const r of received) {
+      expect(r.at - lastEventAt).toBeLessThan(5000);
+      expect(verify(secret, r.headers['vigil-signature'], r.body)).toBe(true);
+      const event = JSON.parse(r.body.toString('utf8')) as {
+        tenant: string;
+        alert: { id: string; version: number; ruleId: string };
+      };
+      expect(event.tenant).toBe(tenant);
+      expect(r.headers['vigil-event-id']).toBe(`${event.alert.id}.${event.alert.version}`);
+      rules.add(event.alert.ruleId);
+    }
+    expect(rules).toEqual(new Set(['auth.brute_force_account', 'auth.success_after_failures']));
     await audit.close({ deadlineMs: 5000 });
 
     // The process holds the embedded store; read the alerts table once it has stopped.

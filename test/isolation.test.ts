@@ -76,8 +76,10 @@ const b = {
   erasureId: '',
   restrictionId: '',
   alertId: 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0',
+  reviewId: '',
   /** The stream of B's unchained events (`key/<keyId>`): only B writes to it. */
   keyStream: '',
+  webhookId: '',
 };
 /** Ids of the events A's keys got a 202 for. */
 const aPosted = new Set<string>();
@@ -511,6 +513,51 @@ const ROUTES: Record<string, RouteCase> = {
         ...body,
       }),
   },
+  'GET /v1/access/review': {
+    request: (key, _id, { query }) =>
+      call('GET', `/v1/access/review?asOf=2099-01-01&format=json${q(query, '&')}`, key),
+    async check() {
+      // B has a grant of its own (its review shows it, see beforeAll); A's shows none of it.
+      const res = await call('GET', '/v1/access/review?asOf=2099-01-01&format=json', A.query);
+      expect(res.status).toBe(200);
+      expect((res.body as { rows: unknown[] }).rows).toEqual([]);
+      expect((await call('GET', '/v1/access/review?asOf=2099-01-01', A.admin)).status).toBe(403);
+    },
+  },
+  'GET /v1/access/columns': {
+    request: (key, _id, { query }) => call('GET', `/v1/access/columns${q(query)}`, key),
+  },
+  'POST /v1/reviews': {
+    hasBody: true,
+    request: (key, _id, { query, body }) =>
+      call('POST', `/v1/reviews${q(query)}`, key, { asOf: '2099-01-01', ...body }),
+  },
+  'GET /v1/reviews': {
+    request: (key, _id, { query }) => call('GET', `/v1/reviews${q(query)}`, key),
+  },
+  'GET /v1/reviews/{id}': {
+    ids: () => ({ b: b.reviewId, absent: 'rev_0123456789abcdef' }),
+    request: (key, id, { query }) => call('GET', `/v1/reviews/${id}${q(query)}`, key),
+  },
+  'GET /v1/reviews/{id}/worksheet': {
+    ids: () => ({ b: b.reviewId, absent: 'rev_0123456789abcdef' }),
+    request: (key, id, { query }) => call('GET', `/v1/reviews/${id}/worksheet${q(query)}`, key),
+  },
+  'POST /v1/reviews/{id}/decisions': {
+    hasBody: true,
+    ids: () => ({ b: b.reviewId, absent: 'rev_0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('POST', `/v1/reviews/${id}/decisions${q(query)}`, key, {
+        decisions: [{ item: 'x', decision: 'approve', reviewer: 'a' }],
+        ...body,
+      }),
+  },
+  'POST /v1/reviews/{id}/close': {
+    hasBody: true,
+    ids: () => ({ b: b.reviewId, absent: 'rev_0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('POST', `/v1/reviews/${id}/close${q(query)}`, key, { ...body }),
+  },
   'GET /v1/admin/erasures': {
     request: (key, _id, { query }) => call('GET', `/v1/admin/erasures${q(query)}`, key),
   },
@@ -604,6 +651,41 @@ const ROUTES: Record<string, RouteCase> = {
     request: (key, id, { query, body }) =>
       call('POST', `/v1/admin/holds/${id}/release${q(query)}`, key, { ...body }),
   },
+  'GET /v1/webhooks': {
+    request: (key, _id, { query }) => call('GET', `/v1/webhooks${q(query)}`, key),
+  },
+  'POST /v1/webhooks': {
+    hasBody: true,
+    request: (key, _id, { query, body }) =>
+      call('POST', `/v1/webhooks${q(query)}`, key, {
+        url: 'http://127.0.0.1:9/a-webhook',
+        ...body,
+      }),
+  },
+  'PATCH /v1/webhooks/{id}': {
+    hasBody: true,
+    ids: () => ({ b: b.webhookId, absent: 'wh_0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('PATCH', `/v1/webhooks/${id}${q(query)}`, key, { enabled: false, ...body }),
+  },
+  'DELETE /v1/webhooks/{id}': {
+    ids: () => ({ b: b.webhookId, absent: 'wh_0123456789abcdef' }),
+    request: (key, id, { query }) => call('DELETE', `/v1/webhooks/${id}${q(query)}`, key),
+  },
+  'POST /v1/webhooks/{id}/test': {
+    hasBody: true,
+    ids: () => ({ b: b.webhookId, absent: 'wh_0123456789abcdef' }),
+    request: (key, id, { query, body }) =>
+      call('POST', `/v1/webhooks/${id}/test${q(query)}`, key, { ...body }),
+  },
+  'GET /v1/webhooks/dead-letters': {
+    request: (key, _id, { query }) => call('GET', `/v1/webhooks/dead-letters${q(query)}`, key),
+  },
+  'POST /v1/webhooks/dead-letters/redrive': {
+    hasBody: true,
+    request: (key, _id, { query, body }) =>
+      call('POST', `/v1/webhooks/dead-letters/redrive${q(query)}`, key, { all: true, ...body }),
+  },
 };
 
 /** Routes every process has that no tenant data can reach. */
@@ -621,7 +703,10 @@ async function snapshotOfB(): Promise<Record<string, unknown>> {
     holds: (await call('GET', '/v1/admin/holds?all=true', B.admin)).body,
     erasures: (await call('GET', '/v1/admin/erasures', B.admin)).body,
     restrictions: (await call('GET', '/v1/admin/restrictions?all=true', B.admin)).body,
+    reviews: (await call('GET', '/v1/reviews', B.admin)).body,
     privacy: (await call('GET', '/v1/admin/privacy', B.admin)).body,
+    webhooks: (await call('GET', '/v1/webhooks', B.admin)).body,
+    deadLetters: (await call('GET', '/v1/webhooks/dead-letters', B.admin)).body,
   };
 }
 
@@ -633,7 +718,11 @@ describe('tenant isolation across every route', () => {
       dataDir: data.dir,
       // Limits are per key and tested elsewhere; here they would only slow the sweep down.
       // A checkpoint as soon as events are stored, so that B has proofs to aim at.
-      env: { VIGIL_CHECKPOINT_EVENTS: '1', VIGIL_CHECKPOINT_INTERVAL_SECONDS: '1' },
+      env: {
+        VIGIL_CHECKPOINT_EVENTS: '1',
+        VIGIL_CHECKPOINT_INTERVAL_SECONDS: '1',
+        VIGIL_WEBHOOKS_ALLOW_ADDRESSES: '127.0.0.1/32',
+      },
       args: NO_RATE_LIMITS,
     });
     const operator = vigil.credentials().operatorKey;
@@ -667,12 +756,27 @@ describe('tenant isolation across every route', () => {
     expect(
       (
         await call('POST', '/v1/events', B.ingest, {
-          events: [0, 1, 2].map(() => unchained(B_ACTOR)),
+          // The first grants B_ACTOR a role: B's access review has a row.
+          events: [0, 1, 2].map((i) =>
+            unchained(
+              B_ACTOR,
+              i === 0
+                ? {
+                    access: {
+                      change: 'grant',
+                      subject: { type: 'user', id: B_ACTOR },
+                      role: 'b-role',
+                    },
+                  }
+                : {},
+            ),
+          ),
         })
       ).status,
     ).toBe(202);
     const chain = sealedOn(SHARED_STREAM, 0, '0'.repeat(64), 3);
     b.sharedHashes = chain.map((e) => e.hash);
+    bMarkers.add('b-role');
     expect((await call('POST', '/v1/events', B.ingest, { events: chain })).status).toBe(202);
     const victim = JSON.parse(
       await cli(
@@ -696,6 +800,16 @@ describe('tenant isolation across every route', () => {
     expect(hold.status).toBe(201);
     b.holdId = (hold.body as { hold: { id: string } }).hold.id;
     bMarkers.add(b.holdId);
+    // B's webhook (on a port where nothing listens: the operator allows 127.0.0.1 here).
+    const webhook = await call('POST', '/v1/webhooks', B.admin, {
+      url: 'http://127.0.0.1:9/b-webhook-path',
+      description: 'b-webhook',
+    });
+    expect(webhook.status).toBe(201);
+    b.webhookId = (webhook.body as { webhook: { id: string } }).webhook.id;
+    bMarkers.add(b.webhookId);
+    bMarkers.add('b-webhook-path');
+    bMarkers.add((webhook.body as { secret: string }).secret);
     // B's data-subject requests: an erasure, a restriction, a pseudonymisation setting.
     const erased = await call('POST', '/v1/admin/subjects/erase', B.admin, {
       subject: 'dave-of-b',
@@ -762,6 +876,38 @@ describe('tenant isolation across every route', () => {
     for (const p of (JSON.parse(checkpoint.checkpoint) as { partitions: { root: string }[] })
       .partitions)
       bMarkers.add(p.root);
+    // B's grant is in B's access review (recorded as B's audit event, before the snapshot),
+    // through the CLI as an auditor would ask.
+    await waitFor(
+      async () =>
+        (
+          JSON.parse(
+            await cli(
+              'access',
+              'review',
+              '--as-of',
+              '2099-01-01',
+              '--format',
+              'json',
+              '--key',
+              B.query,
+            ),
+          ) as { rows: { right: string }[] }
+        ).rows.map((r) => r.right),
+      (rights) => JSON.stringify(rights) === '["b-role"]',
+      20_000,
+      "B's grant in B's access review",
+    );
+    // B's access review campaign, open: A must neither see nor decide on nor close it.
+    const review = JSON.parse(
+      await cli('review', 'start', '--as-of', '2099-01-01', '--json', '--key', B.admin),
+    ) as { campaign: { id: string }; items: number };
+    expect(review.items).toBe(1);
+    b.reviewId = review.campaign.id;
+    bMarkers.add(b.reviewId);
+    expect(await cli('review', 'status', b.reviewId, '--key', B.admin)).toContain(
+      '0 of 1 rights decided, 1 undecided',
+    );
     const page = await call('GET', '/v1/events?limit=1', B.query);
     b.cursor = (page.body as { nextCursor: string }).nextCursor;
     // B's own requests above are recorded as audit events of B; wait until the last of them is

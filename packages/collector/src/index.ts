@@ -112,6 +112,8 @@ export { registerIngestRoutes } from './ingest/routes.js';
 export { encodeEventMessage, decodeEventMessage } from './log/event-message.js';
 export type { EventMessage } from './log/event-message.js';
 export { PrivacyPlugin } from './sink/privacy.js';
+export { AccessPlugin, ACCESS_PLUGIN } from './sink/access.js';
+export type { AccessPluginOptions } from './sink/access.js';
 export { subjectLogTransform } from './privacy/log-erasure.js';
 export { openMasterKey } from './privacy/master-key.js';
 export { DetectorRunner } from './detector/runner.js';

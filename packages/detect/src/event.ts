@@ -53,6 +53,11 @@ export interface DetectionEvent {
   readonly hash?: string;
   /** Integrity flags stored beside the record (PROTOCOL.md §6.2): gap, fork, after_close … */
   readonly flags?: readonly string[];
+  /**
+   * Set by the engine, never by the caller (a caller's value is discarded): `apikey.allowlist`
+   * is `inside` or `outside` for an event whose actor is an API key with a tenant allow-list.
+   */
+  readonly derived?: { readonly apikey?: { readonly allowlist?: 'inside' | 'outside' } };
 }
 
 /** A field's value: a string, number or boolean, a list of them, or undefined when absent. */
@@ -66,6 +71,7 @@ const ALIASES: Readonly<Record<string, string>> = {
   geo: 'enrichment.geo',
   asn: 'enrichment.asn',
   ua: 'enrichment.ua',
+  apikey: 'derived.apikey',
 };
 
 const WEEKDAYS: Readonly<Record<string, number>> = {
@@ -154,6 +160,7 @@ export const FIELD_ROOTS = [
   'seq',
   'hash',
   'flags',
+  'apikey',
 ] as const;
 
 /**

@@ -42,6 +42,20 @@ const tenantSchema = z.strictObject({
   rules: z.record(z.string(), z.strictObject({ allow: allowSchema })).optional(),
   /** The application's action name → the catalogue's (and the outcome it implies). */
   actions: z.record(z.string(), actionMapping).optional(),
+  /**
+   * API key id → the addresses and networks it may be used from (the key's allow-list as the
+   * application configured it). Events whose actor is such a key get `apikey.allowlist`.
+   */
+  apiKeys: z
+    .record(
+      z.string().min(1),
+      z.strictObject({
+        ips: allowSchema.shape.ips,
+        cidrs: allowSchema.shape.cidrs,
+        asns: allowSchema.shape.asns,
+      }),
+    )
+    .optional(),
 });
 
 export const overridesSchema = z.strictObject({
@@ -68,6 +82,8 @@ export interface TenantSettings {
   readonly allow: AllowList;
   readonly ruleAllow: ReadonlyMap<string, AllowList>;
   readonly actions: ReadonlyMap<string, { action: string; outcome?: string }>;
+  /** API key id → where it may be used from. */
+  readonly apiKeys: ReadonlyMap<string, AllowList>;
 }
 
 function compileAllow(
@@ -88,7 +104,7 @@ function compileAllow(
       prefix < 0 ||
       prefix > (family === 4 ? 32 : 128)
     ) {
-      problems.push({ path: `${at}/allow/cidrs`, message: `not a CIDR block: ${c}` });
+      problems.push({ path: `${at}/cidrs`, message: `not a CIDR block: ${c}` });
       continue;
     }
     (list ??= new BlockList()).addSubnet(addr as string, prefix, family === 4 ? 'ipv4' : 'ipv6');
@@ -100,6 +116,27 @@ function compileAllow(
     actors: new Set([...(a?.actors ?? []), ...(b?.actors ?? [])]),
     serviceAccounts: new Set([...(a?.serviceAccounts ?? []), ...(b?.serviceAccounts ?? [])]),
   };
+}
+
+/**
+ * Where an API key was used, against its allow-list: `inside` when the address or network is
+ * listed, `outside` when the address is known and neither it nor its network is, undefined when
+ * the key has no allow-list or the address is undisclosed (absent is never "outside").
+ */
+export function keyVerdict(
+  list: AllowList,
+  event: DetectionEvent,
+): 'inside' | 'outside' | undefined {
+  const ip = event.context?.ip;
+  if (ip === undefined) return undefined;
+  const asn = event.enrichment?.asn?.number;
+  if (asn !== undefined && list.asns.has(asn)) return 'inside';
+  if (list.ips.has(ip)) return 'inside';
+  if (list.cidrs !== undefined) {
+    const f = isIP(ip);
+    if (f !== 0 && list.cidrs.check(ip, f === 4 ? 'ipv4' : 'ipv6')) return 'inside';
+  }
+  return 'outside';
 }
 
 /** Whether the allow-list covers the event (its address, network or actor). */
@@ -162,7 +199,7 @@ export function compileOverrides(
         compileAllow(
           base?.rules?.[id]?.allow,
           t?.rules?.[id]?.allow,
-          `${at}/rules/${id}`,
+          `${at}/rules/${id}/allow`,
           problems,
         ),
       );
@@ -178,11 +215,22 @@ export function compileOverrides(
             : { action: to.action, outcome: to.outcome },
       );
     }
+    const apiKeys = new Map<string, AllowList>();
+    for (const id of new Set([
+      ...Object.keys(base?.apiKeys ?? {}),
+      ...Object.keys(t?.apiKeys ?? {}),
+    ])) {
+      apiKeys.set(
+        id,
+        compileAllow(base?.apiKeys?.[id], t?.apiKeys?.[id], `${at}/apiKeys/${id}`, problems),
+      );
+    }
     return {
       timeZone: t?.timeZone ?? base?.timeZone ?? 'UTC',
+      apiKeys,
       disabled: new Set([...(base?.disable ?? []), ...(t?.disable ?? [])]),
       thresholds: new Map(Object.entries({ ...base?.thresholds, ...t?.thresholds })),
-      allow: compileAllow(base?.allow, t?.allow, at, problems),
+      allow: compileAllow(base?.allow, t?.allow, `${at}/allow`, problems),
       ruleAllow,
       actions,
     };

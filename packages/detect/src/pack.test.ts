@@ -323,6 +323,97 @@ describe('api.key_new_source', () => {
   });
 });
 
+describe('auth.concurrent_sessions', () => {
+  const id = 'auth.concurrent_sessions';
+  const act = (time: number, enrichment = PARIS, fields: Partial<DetectionEvent> = {}) =>
+    ev({
+      action: 'data.viewed',
+      category: 'data_access',
+      time,
+      context: { ip: enrichment === PARIS ? '192.0.2.10' : '198.51.100.9', sessionId: 's1' },
+      enrichment,
+      ...fields,
+    });
+  it('raises an alert for activity from two countries within 15 minutes, and grows it', () => {
+    const updates = run([act(T0), act(T0 + 5 * MIN, NEW_YORK), act(T0 + 6 * MIN, NEW_YORK)]);
+    const [a, ...rest] = alerts(updates, id);
+    expect(rest).toEqual([]);
+    expect(a?.entity).toEqual({ 'actor.id': 'u1' });
+    expect(a?.eventCount).toBe(3);
+    expect((a?.evidence['values'] as Record<string, string[]>)['geo.country']).toEqual([
+      'FR',
+      'US',
+    ]);
+  });
+  it('counts 15 minutes edges included, and not one second more', () => {
+    expect(alerts(run([act(T0), act(T0 + 15 * MIN, NEW_YORK)]), id)).toHaveLength(1);
+    expect(alerts(run([act(T0), act(T0 + 15 * MIN + 1000, NEW_YORK)]), id)).toEqual([]);
+  });
+  it('ignores one country (laptop and phone at home), real travel, relays and events without a session', () => {
+    expect(alerts(run([act(T0), act(T0 + MIN, LYON)]), id)).toEqual([]);
+    // Paris in the morning, New York eight hours later.
+    expect(alerts(run([act(T0), act(T0 + 8 * HOUR, NEW_YORK)]), id)).toEqual([]);
+    const relay = { ...NEW_YORK, asn: { number: 36183 } };
+    expect(alerts(run([act(T0), act(T0 + MIN, relay)]), id)).toEqual([]);
+    const noSession = act(T0 + MIN, NEW_YORK, { context: { ip: '198.51.100.9' } });
+    expect(alerts(run([act(T0), noSession]), id)).toEqual([]);
+    const failed = act(T0 + MIN, NEW_YORK, { outcome: 'denied' });
+    expect(alerts(run([act(T0), failed]), id)).toEqual([]);
+  });
+  it('leaves service accounts and allow-listed networks out', () => {
+    const svc = { type: 'service', id: 'svc' };
+    const overrides = { tenants: { t1: { allow: { serviceAccounts: ['svc'] } } } };
+    const events = [act(T0, PARIS, { actor: svc }), act(T0 + MIN, NEW_YORK, { actor: svc })];
+    expect(alerts(run(events, { overrides }), id)).toEqual([]);
+    const vpn = { tenants: { t1: { rules: { [id]: { allow: { asns: [7922] } } } } } };
+    expect(alerts(run([act(T0), act(T0 + MIN, NEW_YORK)], { overrides: vpn }), id)).toEqual([]);
+  });
+});
+
+describe('api.key_outside_allowlist', () => {
+  const id = 'api.key_outside_allowlist';
+  const overrides = {
+    tenants: { t1: { apiKeys: { k1: { cidrs: ['203.0.113.0/24'], asns: [16509] } } } },
+  };
+  const use = (ip: string | undefined, time = T0, asn = 3215, key = 'k1') =>
+    ev({
+      action: 'api_key.used',
+      category: 'api',
+      actor: { type: 'api_key', id: key },
+      time,
+      context: ip === undefined ? {} : { ip },
+      enrichment: { ...PARIS, asn: { number: asn } },
+    });
+  it('raises an alert for a key used from outside its allow-list, and grows it', () => {
+    const updates = run([use('198.51.100.7'), use('198.51.100.7', T0 + 10 * MIN)], { overrides });
+    const [a, ...rest] = alerts(updates, id);
+    expect(rest).toEqual([]);
+    expect(a?.entity).toEqual({ 'actor.id': 'k1' });
+    expect(a?.eventCount).toBe(2);
+  });
+  it('stays silent inside the list (edge addresses of the block, a listed ASN)', () => {
+    const inside = [use('203.0.113.0'), use('203.0.113.255'), use('198.51.100.7', T0, 16509)];
+    expect(alerts(run(inside, { overrides }), id)).toEqual([]);
+    // Just outside the block.
+    expect(alerts(run([use('203.0.114.0')], { overrides }), id)).toHaveLength(1);
+  });
+  it('does not judge keys without a list, undisclosed addresses, or a caller-set verdict', () => {
+    expect(alerts(run([use('198.51.100.7', T0, 3215, 'k2')], { overrides }), id)).toEqual([]);
+    expect(alerts(run([use(undefined)], { overrides }), id)).toEqual([]);
+    // A producer cannot set the engine's derived field itself.
+    const forged = {
+      ...use('203.0.113.5'),
+      derived: { apikey: { allowlist: 'outside' as const } },
+    };
+    expect(alerts(run([forged], { overrides }), id)).toEqual([]);
+    expect(alerts(run([forged]), id)).toEqual([]);
+  });
+  it('opens a new alert after a quiet hour (one per hour of use, not one per call)', () => {
+    const events = [use('198.51.100.7'), use('198.51.100.7', T0 + 3 * HOUR)];
+    expect(alerts(run(events, { overrides }), id)).toHaveLength(2);
+  });
+});
+
 describe('data.mass_export', () => {
   const id = 'data.mass_export';
   const exports = (n: number, actor: DetectionEvent['actor']) =>
@@ -515,6 +606,24 @@ const POSITIVES: Record<
         enrichment: NEW_YORK,
       }),
     ],
+  },
+  'auth.concurrent_sessions': {
+    events: () => [
+      ev({ action: 'data.viewed', context: { ip: '192.0.2.10', sessionId: 's1' } }),
+      ev({
+        action: 'data.viewed',
+        time: T0 + 4 * MIN,
+        context: { ip: '198.51.100.9', sessionId: 's1' },
+        enrichment: NEW_YORK,
+      }),
+    ],
+  },
+  'api.key_outside_allowlist': {
+    events: () => [
+      ev({ action: 'api_key.used', actor: { type: 'api_key', id: 'k1' } }),
+      ev({ action: 'api_key.used', actor: { type: 'api_key', id: 'k1' }, time: T0 + 5 * MIN }),
+    ],
+    options: { overrides: { tenants: { t1: { apiKeys: { k1: { ips: ['203.0.113.1'] } } } } } },
   },
   'data.mass_export': {
     events: () =>

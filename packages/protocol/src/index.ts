@@ -164,7 +164,7 @@ export type {
 } from './proof.js';
 export { SUBJECT_DIGEST_DOMAIN, normalEmail, subjectDigest, subjectDigests } from './subject.js';
 export type { SubjectRef, SubjectValueKind } from './subject.js';
-export { domainSigningInput } from './signed.js';
+export { domainSigningInput, parseCanonical, signatureProblem } from './signed.js';
 export {
   BUNDLE_VERSION,
   BUNDLE_FORMAT,

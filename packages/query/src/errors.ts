@@ -30,8 +30,14 @@ export const QueryErrorCodes = {
   EXPORT_INCOMPLETE: 'VIGIL_ERR_EXPORT_INCOMPLETE',
   BASELINE_CONFIG_INVALID: 'VIGIL_ERR_BASELINE_CONFIG_INVALID',
   BACKTEST_INVALID: 'VIGIL_ERR_BACKTEST_INVALID',
+  WEBHOOK_NOT_FOUND: 'VIGIL_ERR_WEBHOOK_NOT_FOUND',
+  WEBHOOK_URL_REFUSED: 'VIGIL_ERR_WEBHOOK_URL_REFUSED',
+  DELIVERY_NOT_FOUND: 'VIGIL_ERR_DELIVERY_NOT_FOUND',
+  WEBHOOK_DELIVERY_FAILED: 'VIGIL_ERR_WEBHOOK_DELIVERY_FAILED',
   ALERT_NOT_FOUND: 'VIGIL_ERR_ALERT_NOT_FOUND',
   TRIAGE_UNAVAILABLE: 'VIGIL_ERR_TRIAGE_UNAVAILABLE',
+  REVIEW_NOT_FOUND: 'VIGIL_ERR_REVIEW_NOT_FOUND',
+  REVIEW_CLOSED: 'VIGIL_ERR_REVIEW_CLOSED',
 } as const;
 
 export type QueryErrorCode = (typeof QueryErrorCodes)[keyof typeof QueryErrorCodes];
@@ -86,10 +92,20 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
     'a detection baseline setting is invalid (history, keep or activation period, cache size); the message names it.',
   VIGIL_ERR_BACKTEST_INVALID:
     'a backtest request is invalid (from/to missing, not times, to not after from, range too long, unknown format); details name each field (400).',
+  VIGIL_ERR_WEBHOOK_NOT_FOUND: "no webhook with that id in the key's tenant (404).",
+  VIGIL_ERR_WEBHOOK_URL_REFUSED:
+    'a webhook URL is not http(s), carries a user name or password, does not resolve, or reaches a loopback, private, link-local, shared (CGNAT), unspecified, multicast or reserved address that the operator has not allowed (webhooks.allowAddresses); checked when configured (400) and again at each connection (the delivery fails).',
+  VIGIL_ERR_DELIVERY_NOT_FOUND:
+    "no dead-lettered webhook delivery with that id in the key's tenant (404).",
+  VIGIL_ERR_WEBHOOK_DELIVERY_FAILED:
+    'a webhook receiver did not answer 2xx in time (or redirected, which is not followed); the delivery is retried with backoff, then dead-lettered.',
   VIGIL_ERR_ALERT_NOT_FOUND:
     "no alert with that id in the key's tenant (alerts of other tenants, and of restricted subjects, answer the same) (404).",
   VIGIL_ERR_TRIAGE_UNAVAILABLE:
     'this process cannot record audit events (it has no log), so it makes no triage change; use a server that runs the collector (503).',
+  VIGIL_ERR_REVIEW_NOT_FOUND: "no access review campaign with that id in the key's tenant (404).",
+  VIGIL_ERR_REVIEW_CLOSED:
+    'the access review campaign is closed: its evidence pack is signed, it takes no more decisions; start a new one (409).',
 };
 
 export class QueryError extends VigilError {

@@ -232,6 +232,41 @@ export type {
   BacktestProgress,
   BacktestFormat,
 } from './detect/backtest.js';
+export {
+  AddressGuard,
+  UrlRefused,
+  addressClass,
+  embeddedIpv4,
+  systemResolver,
+} from './webhooks/ssrf.js';
+export type { AddressClass, Resolver, GuardOptions } from './webhooks/ssrf.js';
+export {
+  SIGNATURE_HEADER,
+  EVENT_ID_HEADER,
+  DELIVERY_ID_HEADER,
+  newWebhookSecret,
+  signatureHeader,
+  signatureOf,
+} from './webhooks/signature.js';
+export { WebhookStore, WEBHOOK_FORMATS, newWebhookId, severityRank } from './webhooks/store.js';
+export type { Webhook, WebhookFormat, SigningWebhook, NewWebhook } from './webhooks/store.js';
+export { masterKeySecretBox, PLAIN_SECRETS } from './webhooks/secrets.js';
+export type { SecretBox } from './webhooks/secrets.js';
+export { DeliveryOutbox, DELIVERY_STATES, deliveryIdOf } from './webhooks/outbox.js';
+export type { Delivery, DeliveryState, NewDelivery, OutboxOptions } from './webhooks/outbox.js';
+export { alertEvent, renderBody, slackMessage, testEvent, eventIdOf } from './webhooks/payload.js';
+export type { WebhookEvent, WebhookEventType, SlackMessage } from './webhooks/payload.js';
+export { WebhookSender } from './webhooks/sender.js';
+export type { SendResult, SendRequest, SenderOptions } from './webhooks/sender.js';
+export {
+  WebhookOutput,
+  WebhookDispatcher,
+  DEFAULT_RETRY,
+  backoffMs,
+} from './webhooks/dispatcher.js';
+export type { DeliveryObserver, RetryPolicy, DispatcherOptions } from './webhooks/dispatcher.js';
+export { registerWebhookRoutes } from './http/webhook-routes.js';
+export type { WebhookRoutesOptions } from './http/webhook-routes.js';
 export { AlertTriage, TRIAGE_STATES, ALERT_GROUPS } from './alerts/triage.js';
 export type {
   Triage,
@@ -245,3 +280,60 @@ export type {
 export { AlertPrivacy, pseudonymiseAlert } from './alerts/privacy.js';
 export { registerAlertRoutes, ALERT_ACTIONS } from './http/alert-routes.js';
 export type { AlertRoutesOptions } from './http/alert-routes.js';
+export { factsOf, hasFacts } from './access/facts.js';
+export type { AccessFactRow, FactKind, FactOptions } from './access/facts.js';
+export { AccessProjection, ACCESS_TABLE, erasedFact } from './access/projection.js';
+export {
+  REVIEW_FLAGS,
+  REVIEW_FLAG_MEANINGS,
+  DEFAULT_REVIEW_POLICY,
+  parsePolicyLists,
+} from './access/policy.js';
+export type { ReviewFlag, ReviewPolicy } from './access/policy.js';
+export { AccessReviewer } from './access/review.js';
+export type {
+  ReviewRow,
+  ReviewScope,
+  ReviewSnapshot,
+  Use,
+  UseState,
+  SubjectState,
+} from './access/review.js';
+export {
+  reviewCsv,
+  reviewJson,
+  reviewNdjson,
+  reviewFile,
+  reviewRowJson,
+  parseAsOf,
+  REVIEW_COLUMNS,
+  REVIEW_FORMATS,
+} from './access/export.js';
+export type { ReviewFormat } from './access/export.js';
+export { registerAccessRoutes } from './http/access-routes.js';
+export type { AccessRoutesOptions } from './http/access-routes.js';
+export {
+  ReviewCampaigns,
+  DECISIONS,
+  DECISION_COLUMNS,
+  itemIdOf,
+  newCampaignId,
+} from './access/campaigns.js';
+export type {
+  Campaign,
+  Decision,
+  DecisionInput,
+  StoredDecision,
+  ReviewItem,
+} from './access/campaigns.js';
+export {
+  verifyEvidence,
+  encodeEvidence,
+  evidenceFileOf,
+  signedEvidence,
+  evidenceSigningInput,
+  EVIDENCE_DOMAIN,
+  EVIDENCE_TYPE,
+  MANIFEST_FILE,
+} from './access/evidence.js';
+export type { EvidenceFile, EvidenceStatement, SignedEvidenceManifest } from './access/evidence.js';

@@ -44,10 +44,23 @@ export function defaultUrl(config: Config): string {
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** The headers and body of a request with `key`, and `body` as JSON when there is one. */
+/** A request body sent as it is, with its own media type (a CSV upload), instead of as JSON. */
+export class RawBody {
+  constructor(
+    readonly contentType: string,
+    readonly text: string,
+  ) {}
+}
+
 function requestParts(
   key: string,
   body: unknown,
 ): { headers: Record<string, string>; payload?: string } {
+  if (body instanceof RawBody)
+    return {
+      headers: { authorization: `Bearer ${key}`, 'content-type': body.contentType },
+      payload: body.text,
+    };
   return {
     headers: {
       authorization: `Bearer ${key}`,

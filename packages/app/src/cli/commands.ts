@@ -9,6 +9,9 @@ import { verifyCommand } from './verify.js';
 import { checkpointsCommand } from './checkpoints.js';
 import { tenantsCommand } from './tenants.js';
 import { keysCommand } from './keys.js';
+import { webhooksCommand } from './webhooks.js';
+import { accessCommand } from './access.js';
+import { reviewCommand } from './review.js';
 import {
   correctCommand,
   eraseCommand,
@@ -30,11 +33,14 @@ export const COMMANDS: readonly CliCommand[] = [
   keysCommand,
   retentionCommand,
   holdsCommand,
+  webhooksCommand,
   exportCommand,
   eraseCommand,
   erasuresCommand,
   correctCommand,
   restrictCommand,
   pseudonymsCommand,
+  accessCommand,
+  reviewCommand,
   configCommand,
 ];

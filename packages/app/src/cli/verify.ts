@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import * as protocol from '@vigil/protocol';
 import { rawPublicKey, type SignedCheckpoint } from '@vigil/protocol';
 import {
+  MANIFEST_FILE,
   openStore,
   StoreLockedError,
   TenantKeys,
+  verifyEvidence,
   verifyLog,
   type Finding,
   type Store,
@@ -26,6 +28,7 @@ export const VERIFY_HELP = `Usage: vigil verify --key KEY [--key KEY …] [--ten
                     [--stream ID] [--checkpoint FILE …] [--witness DIR] [--deep] [--json]
                     [--url URL] [--api-key KEY]
        vigil verify --bundle FILE --key KEY
+       vigil verify --evidence DIR --key KEY
 
 Verifies a tenant's stored log against public keys you pin (PROTOCOL.md §19): every record's
 hash and canonical form, every disclosure against its commitment, every typed column against
@@ -59,6 +62,9 @@ printed, only what went wrong, on standard error.
                       report then comes from that process)
   --api-key KEY       admin key for --url (default: VIGIL_KEY, else the bootstrap admin key)
   --bundle FILE       verify a subject export bundle offline, with --key only
+  --evidence DIR      verify the evidence pack of a closed access review offline, with --key
+                      only: manifest.json is signed by a pinned key, and the directory holds
+                      exactly the files it lists, each with its SHA-256 (vigil review close)
 `;
 
 /** `vigil verify`'s exit code when the check could not run at all (never an empty report). */
@@ -411,6 +417,40 @@ function verifyBundleFile(
   return 1;
 }
 
+function verifyEvidenceDir(
+  dir: string,
+  keys: readonly string[],
+  context: CliContext,
+  json: boolean,
+): number {
+  if (!existsSync(join(dir, MANIFEST_FILE)))
+    throw new ConfigError(`--evidence: no ${MANIFEST_FILE} in ${dir}`);
+  const files = new Map<string, Buffer>();
+  for (const entry of readdirSync(dir, { withFileTypes: true }))
+    if (entry.isFile()) files.set(entry.name, readFileSync(join(dir, entry.name)));
+    else files.set(entry.name, Buffer.alloc(0)); // a directory where a file should be: reported
+  const result = verifyEvidence(readFileSync(join(dir, MANIFEST_FILE), 'utf8'), files, keys);
+  const ok = result.problems.length === 0;
+  if (json) {
+    context.print(
+      JSON.stringify({ ok, statement: result.statement ?? null, problems: result.problems }),
+    );
+    return ok ? 0 : 1;
+  }
+  if (ok && result.statement) {
+    const s = result.statement;
+    context.print(
+      `evidence ${dir}: review ${s.campaign} of tenant ${s.tenant} as of ${s.asOf}, closed ${s.closedAt}; ${s.files.length} files verified with key ${s.keyId}`,
+    );
+    context.print('RESULT: OK');
+    return 0;
+  }
+  context.printError(`evidence ${dir} does NOT verify:`);
+  for (const p of result.problems) context.printError(`  - ${p}`);
+  context.printError('RESULT: FAILED');
+  return 1;
+}
+
 async function verifyLocally(
   args: ParsedArgs,
   config: Config,
@@ -453,6 +493,7 @@ export const verifyCommand: CliCommand = {
     url: { type: 'string' },
     'api-key': { type: 'string' },
     bundle: { type: 'string' },
+    evidence: { type: 'string' },
   },
   help: () => VERIFY_HELP,
   async run(args, context) {
@@ -471,6 +512,8 @@ export const verifyCommand: CliCommand = {
     const deep = args.local['deep'] === true;
     const bundle = stringFlag(args, 'bundle');
     if (bundle) return verifyBundleFile(bundle, keys, context, json);
+    const evidence = stringFlag(args, 'evidence');
+    if (evidence) return verifyEvidenceDir(evidence, keys, context, json);
 
     const trusted: TrustedCheckpoint[] = [];
     const files = args.local['checkpoint'];

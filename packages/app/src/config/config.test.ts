@@ -5,8 +5,42 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION_DAYS, loadConfig } from './config.js';
 import { configMarkdownTable } from './markdown.js';
 import { OPTIONS } from './options.js';
+import { REVIEW_FLAGS } from '@vigil/query';
 
 describe('loadConfig', () => {
+  it('parses the access review options and names the entry that is wrong', () => {
+    const c = loadConfig({
+      role: 'start',
+      env: {
+        VIGIL_ACCESS_PERMISSION_ACTIONS: 'invoice.export=invoice.exported|report.*',
+        VIGIL_ACCESS_SOD_PAIRS: 'payment.create|payment.approve',
+        VIGIL_ACCESS_FLAGS: 'dormant,leaver',
+      },
+    });
+    expect(c.access).toMatchObject({
+      dormantDays: 90,
+      permissionActions: { 'invoice.export': ['invoice.exported', 'report.*'] },
+      sodPairs: [['payment.create', 'payment.approve']],
+      flags: ['dormant', 'leaver'],
+    });
+    expect(loadConfig({ role: 'start' }).access.flags).toEqual(REVIEW_FLAGS);
+    for (const [env, message] of [
+      [{ VIGIL_ACCESS_SOD_PAIRS: 'payment.create' }, /access.sodPairs: "payment.create"/],
+      [{ VIGIL_ACCESS_PERMISSION_ACTIONS: 'invoice.export' }, /access.permissionActions/],
+      [{ VIGIL_ACCESS_FLAGS: 'dormnt' }, /access.flags: "dormnt" is not a flag/],
+    ] as const) {
+      let messages = '';
+      try {
+        loadConfig({ role: 'start', env });
+      } catch (e) {
+        messages = ((e as { details?: { message: string }[] }).details ?? [])
+          .map((d) => d.message)
+          .join('\n');
+      }
+      expect(messages, JSON.stringify(env)).toMatch(message);
+    }
+  });
+
   it('runs on embedded defaults with nothing given', () => {
     const c = loadConfig({ role: 'start' });
     expect(c).toMatchObject({
@@ -86,6 +120,27 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ role: 'start', env: { VIGIL_KAFKA_SSL: 'maybe' } })).toThrow(
       /not a boolean/,
+    );
+  });
+
+  it('takes the webhook allow-list and refuses entries that are not CIDRs, addresses or names', () => {
+    const config = loadConfig({
+      role: 'start',
+      env: { VIGIL_WEBHOOKS_ALLOW_ADDRESSES: '127.0.0.1/32, fd00::/8,hooks.internal' },
+    });
+    expect(config.webhooks).toMatchObject({
+      allowAddresses: ['127.0.0.1/32', 'fd00::/8', 'hooks.internal'],
+      timeoutMs: 10_000,
+      maxAttempts: 10,
+      maxAgeMs: 86_400_000,
+      maxQueue: 10_000,
+    });
+    expect(() =>
+      loadConfig({ role: 'start', env: { VIGIL_WEBHOOKS_ALLOW_ADDRESSES: '10.0.0.0/40' } }),
+    ).toThrow(
+      expect.objectContaining({
+        details: [expect.objectContaining({ message: expect.stringContaining('10.0.0.0/40') })],
+      }),
     );
   });
 

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CATEGORIES, type Category } from '@vigil/protocol';
-import type { StoreConfig } from '@vigil/query';
+import { AddressGuard, parsePolicyLists, type ReviewPolicy, type StoreConfig } from '@vigil/query';
 import { ConfigError } from '@vigil/collector';
 import { DEFAULT_RETENTION_DAYS } from '@vigil/collector';
 import type {
@@ -88,8 +88,21 @@ export interface Config {
     readonly activationMs: number;
     readonly maxEntitiesPerTenant: number;
   };
+  /** Access reviews (access.*): flags and how use is measured. */
+  readonly access: ReviewPolicy;
   /** Alerts of the detector: how long they and their triage are kept. */
   readonly alerts: { readonly retentionDays: number };
+  /** Delivery of alerts to tenants' webhooks (server/webhooks.ts). */
+  readonly webhooks: WebhooksConfig;
+}
+
+export interface WebhooksConfig {
+  /** CIDRs, addresses and host names webhooks may reach despite the address guard. */
+  readonly allowAddresses: readonly string[];
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  readonly maxAgeMs: number;
+  readonly maxQueue: number;
 }
 
 type Flat = Record<string, unknown>;
@@ -350,6 +363,28 @@ function build(role: Role, f: Flat): Config {
     problems.push('keys.token is set but keys.url is not');
   }
 
+  const webhooks: WebhooksConfig = {
+    allowAddresses: f['webhooks.allowAddresses'] as string[],
+    timeoutMs: n('webhooks.timeoutSeconds') * 1000,
+    maxAttempts: n('webhooks.maxAttempts'),
+    maxAgeMs: n('webhooks.maxAgeHours') * 3_600_000,
+    maxQueue: n('webhooks.maxQueue'),
+  };
+  try {
+    new AddressGuard({ allow: webhooks.allowAddresses });
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  if (webhooks.timeoutMs < 1000) problems.push('webhooks.timeoutSeconds must be at least 1');
+  if (webhooks.maxAttempts < 1) problems.push('webhooks.maxAttempts must be at least 1');
+  if (webhooks.maxQueue < 1) problems.push('webhooks.maxQueue must be at least 1');
+  const accessLists = parsePolicyLists({
+    permissionActions: f['access.permissionActions'] as string[],
+    sodPairs: f['access.sodPairs'] as string[],
+    flags: f['access.flags'] as string[],
+  });
+  problems.push(...accessLists.problems);
+
   if (problems.length > 0) {
     throw new ConfigError(
       'invalid configuration',
@@ -411,6 +446,17 @@ function build(role: Role, f: Flat): Config {
       keyFile: resolve(
         optionalString('privacy.keyFile') ?? resolve(dataDir, 'keys', 'privacy.key'),
       ),
+    },
+    webhooks,
+    access: {
+      dormantDays: n('access.dormantDays'),
+      loginActions: f['access.loginActions'] as string[],
+      permissionActions: accessLists.permissionActions,
+      privileged: f['access.privileged'] as string[],
+      sodPairs: accessLists.sodPairs,
+      mfaEnrolledActions: f['access.mfaEnrolledActions'] as string[],
+      leaverActions: f['access.leaverActions'] as string[],
+      flags: accessLists.flags,
     },
   };
 }

@@ -668,6 +668,56 @@ export const OPTIONS: readonly OptionSpec[] = [
     roles: SINK,
   },
   {
+    key: 'webhooks.allowAddresses',
+    env: 'VIGIL_WEBHOOKS_ALLOW_ADDRESSES',
+    flag: 'webhooks-allow-addresses',
+    type: 'list',
+    default: [],
+    description:
+      "Internal addresses tenants' alert webhooks may reach (comma-separated CIDRs, addresses or host names, e.g. 127.0.0.1/32). Loopback, private, link-local, CGNAT, unspecified, multicast and reserved addresses are refused otherwise, when a webhook is created and at every connection.",
+    roles: ['start', 'collector', 'detect'],
+  },
+  {
+    key: 'webhooks.timeoutSeconds',
+    env: 'VIGIL_WEBHOOKS_TIMEOUT_SECONDS',
+    flag: 'webhooks-timeout-seconds',
+    type: 'integer',
+    default: 10,
+    description:
+      'How long a webhook receiver has to answer 2xx (connect to last byte); a slower answer is a failed attempt.',
+    roles: ['start', 'collector', 'detect'],
+  },
+  {
+    key: 'webhooks.maxAttempts',
+    env: 'VIGIL_WEBHOOKS_MAX_ATTEMPTS',
+    flag: 'webhooks-max-attempts',
+    type: 'integer',
+    default: 10,
+    description:
+      'Attempts per webhook delivery (exponential backoff with jitter, 5 s doubling to at most 1 h) before it becomes a dead letter.',
+    roles: ['start', 'collector', 'detect'],
+  },
+  {
+    key: 'webhooks.maxAgeHours',
+    env: 'VIGIL_WEBHOOKS_MAX_AGE_HOURS',
+    flag: 'webhooks-max-age-hours',
+    type: 'integer',
+    default: 24,
+    description:
+      'A webhook delivery still failing this long after it was queued (or re-driven) becomes a dead letter.',
+    roles: ['start', 'collector', 'detect'],
+  },
+  {
+    key: 'webhooks.maxQueue',
+    env: 'VIGIL_WEBHOOKS_MAX_QUEUE',
+    flag: 'webhooks-max-queue',
+    type: 'integer',
+    default: 10000,
+    description:
+      'Webhook deliveries waiting in the outbox (all tenants); beyond, new ones become dead letters at once, counted, to re-drive later.',
+    roles: ['start', 'collector', 'detect'],
+  },
+  {
     key: 'privacy.keyFile',
     env: 'VIGIL_PRIVACY_KEY_FILE',
     flag: 'privacy-key-file',
@@ -712,6 +762,95 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     description: 'Operator key for keys.url (prefer the environment variable to the flag).',
     roles: ['collector'],
+  },
+  // Access reviews (packages/query access/): what a review flags and how it measures use.
+  {
+    key: 'access.dormantDays',
+    env: 'VIGIL_ACCESS_DORMANT_DAYS',
+    flag: 'access-dormant-days',
+    type: 'integer',
+    default: 90,
+    description:
+      'Access reviews: a right not used for this many days before the review date is flagged dormant ("no data" never is).',
+    roles: ['start', 'query'],
+  },
+  {
+    key: 'access.loginActions',
+    env: 'VIGIL_ACCESS_LOGIN_ACTIONS',
+    flag: 'access-login-actions',
+    type: 'list',
+    default: ['user.login'],
+    description:
+      'Access reviews: actions that are a login (successful ones count); a pattern ending in * is a prefix.',
+    roles: ['start', 'query'],
+  },
+  {
+    key: 'access.permissionActions',
+    env: 'VIGIL_ACCESS_PERMISSION_ACTIONS',
+    flag: 'access-permission-actions',
+    type: 'list',
+    default: [],
+    description:
+      'Access reviews: what a use of a role or permission is, as name=action|action entries (invoice.export=invoice.exported|report.*). A right without an entry is measured by actions on its resource.',
+    roles: ['start', 'query'],
+  },
+  {
+    key: 'access.privileged',
+    env: 'VIGIL_ACCESS_PRIVILEGED',
+    flag: 'access-privileged',
+    type: 'list',
+    default: [],
+    description: 'Access reviews: roles and permissions flagged privileged.',
+    roles: ['start', 'query'],
+  },
+  {
+    key: 'access.sodPairs',
+    env: 'VIGIL_ACCESS_SOD_PAIRS',
+    flag: 'access-sod-pairs',
+    type: 'list',
+    default: [],
+    description:
+      'Access reviews: segregation-of-duties pairs, as a|b entries (payment.create|payment.approve); a subject holding both is flagged.',
+    roles: ['start', 'query'],
+  },
+  {
+    key: 'access.mfaEnrolledActions',
+    env: 'VIGIL_ACCESS_MFA_ENROLLED_ACTIONS',
+    flag: 'access-mfa-enrolled-actions',
+    type: 'list',
+    default: ['mfa.enrolled', 'mfa.enabled'],
+    description:
+      'Access reviews: mfa.* actions that mean enrolled; a subject whose last mfa.* event is another one, or who has none, is flagged (only in tenants that record mfa.* events).',
+    roles: ['start', 'query'],
+  },
+  {
+    key: 'access.leaverActions',
+    env: 'VIGIL_ACCESS_LEAVER_ACTIONS',
+    flag: 'access-leaver-actions',
+    type: 'list',
+    default: ['user.deactivated', 'user.offboarded', 'employee.left'],
+    description:
+      'Actions that say a person left (about the target when it is a person, else the actor). The sink projects them as they are stored: a change applies to events stored afterwards.',
+    roles: STORE,
+  },
+  {
+    key: 'access.flags',
+    env: 'VIGIL_ACCESS_FLAGS',
+    flag: 'access-flags',
+    type: 'list',
+    default: [
+      'dormant',
+      'never_used',
+      'privileged',
+      'self_granted',
+      'no_ticket',
+      'expired',
+      'leaver',
+      'sod_conflict',
+      'mfa_missing',
+    ],
+    description: 'Access reviews: the flags to report (remove one to switch it off).',
+    roles: ['start', 'query'],
   },
   {
     key: 'bootstrap',

@@ -22,7 +22,9 @@ import {
 } from '@vigil/protocol';
 import {
   BaselineRefresher,
+  AccessReviewer,
   CheckpointStore,
+  DEFAULT_REVIEW_POLICY,
   eventRow,
   KeyRegistry,
   PrivacyService,
@@ -45,6 +47,7 @@ import { openEnrichment } from '@vigil/collector';
 import { MerklePlugin } from '@vigil/collector';
 import type { SinkPlugin } from '@vigil/collector';
 import { PrivacyPlugin } from '@vigil/collector';
+import { AccessPlugin } from '@vigil/collector';
 import { RetentionPlugin } from '@vigil/collector';
 import { SinkRunner } from '@vigil/collector';
 import { SystemRecorder } from '@vigil/collector';
@@ -122,6 +125,15 @@ async function harness(
       enrichment,
       new RetentionPlugin({ store: target, defaults: DEFAULT_RETENTION_DAYS, refreshMs: 0 }),
       new MerklePlugin({ store: target, ...(target === store ? { observer: checkpointer } : {}) }),
+      ...(target === store
+        ? [
+            new AccessPlugin({
+              store: target,
+              privacy,
+              facts: { leaverActions: new Set(DEFAULT_REVIEW_POLICY.leaverActions) },
+            }),
+          ]
+        : []),
       new PrivacyPlugin({
         store: target,
         privacy: target === store ? privacy : new PrivacyService(target, randomBytes(32)),
@@ -563,6 +575,7 @@ describe('data-subject rights on chDB and the embedded log', () => {
       receipt: SignedErasureReceipt;
       counts: Record<string, number>;
       detection: { baselineRows: number };
+      accessRows: number;
       purged: { oldVersionsLeft: number };
     };
     // The receipt verifies with the public key and names the person only by digests.
@@ -581,6 +594,19 @@ describe('data-subject rights on chDB and the embedded log', () => {
 
     const after = await rows(h.store, 'acme');
     expect(mentions(after)).toEqual([]);
+    // The access projection: the grant stays, its subject shows as erased, not as someone new.
+    expect(body.accessRows).toBe(1);
+    const projected = await h.store.query(
+      `SELECT * FROM ${h.store.table('access_projection')} FINAL WHERE tenant_id = 'acme'`,
+    );
+    expect(mentions(projected)).toEqual([]);
+    const review = await new AccessReviewer(h.store, h.privacy, DEFAULT_REVIEW_POLICY).snapshot(
+      'acme',
+      Date.now() + 60_000,
+    );
+    expect(review.rows.map((r) => [r.right, r.subjectState, r.subjectId])).toEqual([
+      ['billing:manager', 'erased', ''],
+    ]);
     // The other person's values are kept.
     expect(JSON.stringify(after)).toContain('kim@example.eu');
     const erased = after.find((r) => r.id === geo?.id) as Row;

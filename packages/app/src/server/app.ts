@@ -8,6 +8,7 @@ import {
   type PrivacyService,
   registerQueryRoutes,
   registerPrivacyRoutes,
+  registerAccessRoutes,
   type PrivacyRoutesOptions,
   registerProofRoutes,
   registerVerifyRoutes,
@@ -17,9 +18,12 @@ import {
   type TenantDirectory,
   registerRetentionRoutes,
   registerDetectRoutes,
+  registerWebhookRoutes,
+  type WebhookRoutesOptions,
   type KeyRegistry,
   type RetentionRoutesOptions,
   type Store,
+  type ReviewPolicy,
 } from '@vigil/query';
 import type { EventInput } from '@vigil/protocol';
 import { registerIngestRoutes } from '@vigil/collector';
@@ -77,6 +81,10 @@ export interface AppOptions {
   };
   /** Data-subject rights and pseudonymisation (admin API on the query store, with a recorder). */
   readonly privacy?: Omit<PrivacyRoutesOptions, 'store' | 'registry' | 'onAuthFailure'>;
+  /** Tenants' alert webhooks (admin API; changes recorded through its recorder). */
+  readonly webhooks?: Omit<WebhookRoutesOptions, 'registry' | 'onAuthFailure'>;
+  /** Access reviews (/v1/access/…); they need the privacy service and the recorder too. */
+  readonly access?: { readonly policy: ReviewPolicy };
   readonly version: string;
 }
 
@@ -266,6 +274,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       onAuthFailure,
     });
   }
+  if (options.query && options.registry && options.privacy && options.access) {
+    registerAccessRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      privacy: options.privacy.privacy,
+      recorder: options.privacy.recorder,
+      policy: options.access.policy,
+      ...(options.privacy.signer ? { signer: options.privacy.signer } : {}),
+      onAuthFailure,
+    });
+  }
   if (options.query && options.registry) {
     // Public keys, checkpoints, inclusion and consistency proofs (PROTOCOL.md §15.4).
     registerProofRoutes(app, {
@@ -308,6 +327,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       registry: options.registry,
       onAuthFailure,
     });
+  }
+  if (options.webhooks && options.registry) {
+    registerWebhookRoutes(app, { ...options.webhooks, registry: options.registry, onAuthFailure });
   }
   if (options.query && options.registry) {
     const recorder =

@@ -6,6 +6,7 @@ import { MerklePlugin, type TreeObserver } from '@vigil/collector';
 import type { SinkPlugin } from '@vigil/collector';
 import { RetentionPlugin } from '@vigil/collector';
 import { PrivacyPlugin } from '@vigil/collector';
+import { AccessPlugin } from '@vigil/collector';
 
 export interface SinkPluginDeps {
   readonly config: Config;
@@ -42,6 +43,16 @@ export async function defaultSinkPlugins(deps: SinkPluginDeps): Promise<SinkPlug
       logger: deps.logger.child({ component: 'merkle' }),
     }),
   ];
+  // The access projection (sink/access.ts): keys subjects from the plain values, so before the
+  // privacy plugin; it writes its facts once the rows are stored.
+  if (deps.privacy)
+    plugins.push(
+      new AccessPlugin({
+        store: deps.store,
+        privacy: deps.privacy,
+        facts: { leaverActions: new Set(deps.config.access.leaverActions) },
+      }),
+    );
   // Last: it needs the plain values the others read, then erases, restricts and pseudonymises.
   if (deps.privacy)
     plugins.push(

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { IngestObserver } from '@vigil/collector';
 import type { SinkObserver } from '@vigil/collector';
 import type { DetectorObserver } from '@vigil/collector';
+import type { DeliveryObserver } from '@vigil/query';
 
 /**
  * Prometheus metrics of one process (`GET /metrics`). One registry per process (not the global
@@ -23,6 +24,9 @@ export class Metrics {
   readonly sinkRejectedRecords: Counter;
   readonly consumerLag: Gauge<'partition'>;
   readonly triageChanges: Counter<'state'>;
+  readonly webhookDeliveries: Counter<'outcome'>;
+  readonly webhookQueueDepth: Gauge;
+  readonly webhookDeadLetters: Gauge;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'vigil_process_' });
@@ -107,6 +111,32 @@ export class Metrics {
       labelNames: ['partition'],
       registers: r,
     });
+    this.webhookDeliveries = new Counter({
+      name: 'vigil_webhook_deliveries_total',
+      help: 'Webhook delivery outcomes: delivered, retry (an attempt failed), dead (dead-lettered after the last attempt), cancelled (webhook deleted or disabled), overflow (dead-lettered at once: outbox full).',
+      labelNames: ['outcome'],
+      registers: r,
+    });
+    this.webhookQueueDepth = new Gauge({
+      name: 'vigil_webhook_queue_depth',
+      help: 'Webhook deliveries waiting in the outbox (all tenants), as the dispatcher last counted.',
+      registers: r,
+    });
+    this.webhookDeadLetters = new Gauge({
+      name: 'vigil_webhook_dead_letters',
+      help: 'Webhook deliveries in the dead-letter list (all tenants), as the dispatcher last counted.',
+      registers: r,
+    });
+  }
+
+  webhookObserver(): DeliveryObserver {
+    return {
+      outcome: (kind, count = 1) => this.webhookDeliveries.inc({ outcome: kind }, count),
+      depth: (pending, dead) => {
+        this.webhookQueueDepth.set(pending);
+        this.webhookDeadLetters.set(dead);
+      },
+    };
   }
 
   /**

@@ -33,6 +33,7 @@ import { VERSION } from '@vigil/collector';
 import { openEnrichment, type EnrichmentPlugin } from '@vigil/collector';
 import { openDetector } from './detector.js';
 import type { DetectorRunner } from '@vigil/collector';
+import { openWebhooks, type Webhooks } from './webhooks.js';
 
 export interface RunningRole {
   readonly app: FastifyInstance;
@@ -54,6 +55,11 @@ export interface RunningRole {
   /** Records changes to tenants, keys and retention as audit events (roles with a log). */
   readonly recorder: SystemRecorder | undefined;
   readonly metrics: Metrics;
+  /**
+   * Alert webhooks (roles with a store): `webhooks.output` is the detector's second alert
+   * output; the dispatcher runs where the detector runs, and in `start`.
+   */
+  readonly webhooks: Webhooks | undefined;
   /** Set on the first start of an empty store (role start or query). */
   readonly credentials: BootstrapCredentials | undefined;
   /** Graceful stop: no new requests, in-flight requests and the sink's batch finish. */
@@ -212,9 +218,29 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
     if (store && (role === 'start' || role === 'sink'))
       closers.push(startBaselineRefresh(config, store, logger));
 
+    // Alert webhooks: the detector's second output (after the alerts table) queues deliveries
+    // in the store's outbox; the dispatcher sends from it where the detector runs, and in
+    // `start` (re-driven dead letters), never in a CLI's in-process API. The configuration API
+    // is on the roles where changes can be recorded (start, collector).
+    const webhooks = store
+      ? openWebhooks(config.webhooks, config.privacy.keyFile, store, metrics, logger)
+      : undefined;
+    if (webhooks && (runDetector || (role === 'start' && io.sink !== false))) {
+      webhooks.dispatcher.start();
+      closers.push(() => webhooks.dispatcher.stop());
+    }
+
     let detector: DetectorRunner | undefined;
     if (store && log && runDetector) {
-      const runner = openDetector({ config, store, log, enrichment, metrics, logger });
+      const runner = openDetector({
+        config,
+        store,
+        log,
+        enrichment,
+        metrics,
+        logger,
+        ...(webhooks ? { outputs: [webhooks.output] } : {}),
+      });
       // Not awaited, like the sink: /readyz reports it until it runs.
       runner
         .start()
@@ -340,6 +366,10 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
             }),
           }
         : {}),
+      ...(webhooks && recorder && (role === 'start' || role === 'collector')
+        ? { webhooks: webhooks.routes(recorder) }
+        : {}),
+      access: { policy: config.access },
       rateLimits: config.rateLimits,
       // Alerts and their triage; triage is recorded through the system recorder (a role
       // without a log has none, and refuses triage changes).
@@ -386,6 +416,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       directory,
       recorder,
       metrics,
+      webhooks,
       credentials,
       close: closeAll,
     };

@@ -427,6 +427,12 @@ describe('DetectionEngine overrides', () => {
     expect(bad({ defaults: { allow: { cidrs: ['10.0.0.0/99'] } } })).toEqual([
       '/defaults/allow/cidrs: not a CIDR block: 10.0.0.0/99',
     ]);
+    expect(bad({ tenants: { t1: { apiKeys: { k1: { cidrs: ['300.1.2.0/24'] } } } } })).toEqual([
+      '/tenants/t1/apiKeys/k1/cidrs: not a CIDR block: 300.1.2.0/24',
+    ]);
+    expect(bad({ tenants: { t1: { apiKeys: { k1: { actors: ['x'] } } } } })[0]).toMatch(
+      /^\/tenants\/t1\/apiKeys\/k1: /,
+    );
   });
 
   it('asks the baseline only for what the rule names', () => {

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { DetectionEvent, FieldValue } from '../event.js';
 import { DetectError, DetectErrorCodes } from '../errors.js';
-import { allowed, compileOverrides, isEmptyAllow, type TenantSettings } from '../overrides.js';
+import {
+  allowed,
+  compileOverrides,
+  isEmptyAllow,
+  keyVerdict,
+  type TenantSettings,
+} from '../overrides.js';
 import type { CompiledRule } from '../rules/load.js';
 import { haversineKm } from './geo.js';
 
@@ -119,10 +125,97 @@ interface OpenAlert {
   version: number;
 }
 
+const PREV = Symbol('prev');
+const NEXT = Symbol('next');
+const KEY = Symbol('key');
+
 interface Group {
   entity: Record<string, string>;
   entries: Entry[];
   alerts: OpenAlert[];
+  /** Links of the table's recency list and the group's key (symbols: never in a snapshot). */
+  [PREV]?: Group | undefined;
+  [NEXT]?: Group | undefined;
+  [KEY]?: string;
+}
+
+/**
+ * The groups of one rule in one tenant: a map by key, and a doubly linked list from the least to
+ * the most recently updated (moving a group to the end is two pointer updates, where re-inserting
+ * it in the Map hashed its key twice per event and rule). The list order is what a snapshot
+ * writes and what eviction takes from.
+ */
+class GroupTable {
+  readonly map = new Map<string, Group>();
+  private head: Group | undefined;
+  private tail: Group | undefined;
+  /**
+   * For the sweep (not state): a lower bound of every entry's time and every open alert's
+   * last + timespan, and whether a group may be empty. A table whose bound is not behind the
+   * sweep's horizon has nothing to free and is not visited.
+   */
+  low = -Infinity;
+  hasEmpty = false;
+
+  note(t: number): void {
+    if (t < this.low) this.low = t;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  add(key: string, group: Group): void {
+    group[KEY] = key;
+    this.map.set(key, group);
+    this.append(group);
+  }
+
+  /** Marks the group as the most recently updated. */
+  touch(group: Group): void {
+    if (group === this.tail) return;
+    this.unlink(group);
+    this.append(group);
+  }
+
+  remove(key: string): void {
+    const group = this.map.get(key);
+    if (group === undefined) return;
+    this.unlink(group);
+    this.map.delete(key);
+  }
+
+  /** Removes the least recently updated group. */
+  evictOldest(): void {
+    const oldest = this.head;
+    if (oldest !== undefined) this.remove(oldest[KEY] as string);
+  }
+
+  /** [key, group] from the least to the most recently updated. */
+  ordered(): [string, Group][] {
+    const out: [string, Group][] = [];
+    for (let g = this.head; g !== undefined; g = g[NEXT]) out.push([g[KEY] as string, g]);
+    return out;
+  }
+
+  private append(group: Group): void {
+    group[PREV] = this.tail;
+    group[NEXT] = undefined;
+    if (this.tail === undefined) this.head = group;
+    else this.tail[NEXT] = group;
+    this.tail = group;
+  }
+
+  private unlink(group: Group): void {
+    const prev = group[PREV];
+    const next = group[NEXT];
+    if (prev === undefined) this.head = next;
+    else prev[NEXT] = next;
+    if (next === undefined) this.tail = prev;
+    else next[PREV] = prev;
+    group[PREV] = undefined;
+    group[NEXT] = undefined;
+  }
 }
 
 /** What a checkpoint holds; JSON-serialisable. */
@@ -140,6 +233,7 @@ export interface EngineSnapshot {
 }
 
 const NO_WATERMARK = -Infinity;
+const NO_VALUES: string[] = [];
 const MAX_ALERTS_PER_GROUP = 4;
 const SWEEP_EVERY_MS = 60_000;
 const MAX_CACHED_ACTIONS = 10_000;
@@ -197,7 +291,7 @@ export class DetectionEngine {
   private readonly maxValues: number;
   private readonly maxKeys: number;
   private watermark = NO_WATERMARK;
-  private state = new Map<string, Map<string, Map<string, Group>>>();
+  private state = new Map<string, Map<string, GroupTable>>();
   private alertKeys = new Map<string, number>();
   /** Not part of the state: derived from it, rebuilt on demand (so never in a snapshot). */
   private distinct = new WeakMap<
@@ -205,7 +299,12 @@ export class DetectionEngine {
     { rule: CompiledRule; start: number; end: number; counts: Map<string, number> }
   >();
   private lastSweep = NO_WATERMARK;
-  private readonly byAction = new Map<string, readonly CompiledRule[]>();
+  private readonly byAction = new Map<string, readonly number[]>();
+  /** Per rule (by index): the step minimums without a threshold override, and their sum. */
+  private readonly mins: readonly (readonly number[])[];
+  private readonly minSums: readonly number[];
+  /** Not state (rebuilt on restore): per tenant, the group table of each rule by index. */
+  private groupsByTenant = new Map<string, (GroupTable | undefined)[]>();
   private counters: EngineStats = {
     events: 0,
     droppedLate: 0,
@@ -228,6 +327,8 @@ export class DetectionEngine {
     this.maxIds = options.maxEventIdsPerAlert ?? 50;
     this.maxValues = options.maxEvidenceValues ?? 20;
     this.maxKeys = options.maxAlertKeys ?? 100_000;
+    this.mins = this.rules.map((r) => r.steps.map((st) => st.min));
+    this.minSums = this.mins.map((m) => m.reduce((a, b) => a + b, 0));
   }
 
   stats(): Readonly<EngineStats> {
@@ -251,10 +352,31 @@ export class DetectionEngine {
     if (mapped !== undefined) {
       event = { ...input, action: mapped.action, outcome: mapped.outcome ?? input.outcome };
     }
+    // Derived fields are the engine's: a caller's are dropped, the key's verdict is computed.
+    if (event.derived !== undefined) {
+      const { derived: _dropped, ...rest } = event;
+      event = rest;
+    }
+    if (
+      settings.apiKeys.size > 0 &&
+      event.actor.type === 'api_key' &&
+      event.actor.id !== undefined
+    ) {
+      const list = settings.apiKeys.get(event.actor.id);
+      const allowlist = list === undefined ? undefined : keyVerdict(list, event);
+      if (allowlist !== undefined) event = { ...event, derived: { apikey: { allowlist } } };
+    }
     const zone = settings.timeZone;
     const out: AlertUpdate[] = [];
-    for (const rule of this.rulesFor(event.action)) {
-      if (settings.disabled.has(rule.id)) continue;
+    // The tenant allow-list's verdict is the same for every rule: computed once, when needed
+    // (-1 unknown, 0 no, 1 yes).
+    let allowBase = -1;
+    let allowService = -1;
+    const list = this.rulesFor(event.action);
+    for (let k = 0; k < list.length; k++) {
+      const ri = list[k] as number;
+      const rule = this.rules[ri] as CompiledRule;
+      if (settings.disabled.size > 0 && settings.disabled.has(rule.id)) continue;
       let stepIndex = -1;
       for (let i = 0; i < rule.steps.length; i++) {
         if ((rule.steps[i] as (typeof rule.steps)[number]).match(event, zone)) {
@@ -264,25 +386,46 @@ export class DetectionEngine {
       }
       if (stepIndex < 0) continue;
       if (rule.spec.allowlists) {
-        if (allowed(settings.allow, event, rule.spec.skip_service_accounts)) continue;
-        const own = settings.ruleAllow.get(rule.id);
-        if (own !== undefined && !isEmptyAllow(own) && allowed(own, event, true)) continue;
-      }
-      if (!this.passesBaseline(rule, event, zone)) continue;
-      const step = rule.steps[stepIndex] as (typeof rule.steps)[number];
-      const entity: Record<string, string> = {};
-      let absent = false;
-      for (let g = 0; g < step.groupBy.length; g++) {
-        const v = str((step.groupBy[g] as (typeof step.groupBy)[number])(event, zone));
-        // An undisclosed (absent) value is no entity: never group unknowns together.
-        if (v === undefined) {
-          absent = true;
-          break;
+        if (allowBase < 0) allowBase = allowed(settings.allow, event, false) ? 1 : 0;
+        if (allowBase === 1) continue;
+        if (rule.spec.skip_service_accounts) {
+          if (allowService < 0) {
+            const actor = event.actor.id;
+            allowService = actor !== undefined && settings.allow.serviceAccounts.has(actor) ? 1 : 0;
+          }
+          if (allowService === 1) continue;
         }
-        entity[rule.groupByNames[g] as string] = v;
+        if (settings.ruleAllow.size > 0) {
+          const own = settings.ruleAllow.get(rule.id);
+          if (own !== undefined && !isEmptyAllow(own) && allowed(own, event, true)) continue;
+        }
       }
-      if (absent) continue;
-      const update = this.apply(rule, settings, event, zone, stepIndex, entity);
+      if (rule.baseline !== undefined && !this.passesBaseline(rule, event, zone)) continue;
+      const step = rule.steps[stepIndex] as (typeof rule.steps)[number];
+      const groupBy = step.groupBy;
+      // One group-by field (the common case) keys by its value; several (or none) by their JSON
+      // list. An undisclosed (absent) value is no entity: never group unknowns together.
+      let groupKey: string;
+      let values: string[] | undefined;
+      if (groupBy.length === 1) {
+        const v = str((groupBy[0] as (typeof groupBy)[number])(event, zone));
+        if (v === undefined) continue;
+        groupKey = v;
+      } else if (groupBy.length === 0) {
+        // The whole tenant is one entity (JSON of the empty list, without building it).
+        groupKey = '[]';
+        values = NO_VALUES;
+      } else {
+        values = [];
+        for (let g = 0; g < groupBy.length; g++) {
+          const v = str((groupBy[g] as (typeof groupBy)[number])(event, zone));
+          if (v === undefined) break;
+          values.push(v);
+        }
+        if (values.length < groupBy.length) continue;
+        groupKey = JSON.stringify(values);
+      }
+      const update = this.apply(rule, ri, settings, event, zone, stepIndex, groupKey, values);
       if (update !== undefined) out.push(update);
     }
     return out;
@@ -297,21 +440,34 @@ export class DetectionEngine {
     if (ms - this.lastSweep < SWEEP_EVERY_MS) return;
     this.lastSweep = ms;
     const horizon = ms - this.lateness;
+    const byId = new Map(this.rules.map((r) => [r.id, r]));
     for (const rules of this.state.values()) {
       for (const [ruleId, groups] of rules) {
-        const rule = this.rules.find((r) => r.id === ruleId);
+        const rule = byId.get(ruleId);
         const span = rule?.timespanMs ?? 0;
-        for (const [key, group] of groups) {
-          // No event at or after the horizon can share a window with an entry older than this.
-          const keepFrom = horizon - span;
+        // No event at or after the horizon can share a window with an entry older than this.
+        const keepFrom = horizon - span;
+        if (!groups.hasEmpty && groups.low >= keepFrom) continue;
+        let low = Infinity;
+        for (const [key, group] of groups.map) {
           const cut = lowerBound(group.entries, keepFrom);
           if (cut > 0) {
             group.entries.splice(0, cut);
             this.shifted(group, cut);
           }
-          group.alerts = group.alerts.filter((a) => a.last + span >= keepFrom);
-          if (group.entries.length === 0 && group.alerts.length === 0) groups.delete(key);
+          if (group.alerts.some((a) => a.last + span < keepFrom)) {
+            group.alerts = group.alerts.filter((a) => a.last + span >= keepFrom);
+          }
+          if (group.entries.length === 0 && group.alerts.length === 0) {
+            groups.remove(key);
+            continue;
+          }
+          const first = group.entries[0];
+          if (first !== undefined && first.t < low) low = first.t;
+          for (const a of group.alerts) if (a.last + span < low) low = a.last + span;
         }
+        groups.low = low;
+        groups.hasEmpty = false;
       }
     }
     const longest = Math.max(0, ...this.rules.map((r) => r.timespanMs));
@@ -325,7 +481,7 @@ export class DetectionEngine {
     const state: EngineSnapshot['state'] = [];
     for (const [tenant, rules] of this.state) {
       const rs: [string, [string, Group][]][] = [];
-      for (const [ruleId, groups] of rules) rs.push([ruleId, structuredClone([...groups])]);
+      for (const [ruleId, groups] of rules) rs.push([ruleId, structuredClone(groups.ordered())]);
       state.push([tenant, rs]);
     }
     return {
@@ -364,20 +520,32 @@ export class DetectionEngine {
     this.state = new Map(
       snapshot.state.map(([tenant, rules]) => [
         tenant,
-        new Map(rules.map(([ruleId, groups]) => [ruleId, new Map(structuredClone(groups))])),
+        new Map(
+          rules.map(([ruleId, groups]) => {
+            const table = new GroupTable();
+            for (const [key, group] of structuredClone(groups)) table.add(key, group);
+            return [ruleId, table];
+          }),
+        ),
       ]),
     );
     this.alertKeys = new Map(snapshot.alertKeys);
     this.distinct = new WeakMap();
+    this.groupsByTenant = new Map();
     this.lastSweep = typeof snapshot.lastSweep === 'number' ? snapshot.lastSweep : NO_WATERMARK;
   }
 
   /** The rules an action can match, in pack order (cached per action, the cache capped). */
-  private rulesFor(action: string): readonly CompiledRule[] {
+  private rulesFor(action: string): readonly number[] {
     let list = this.byAction.get(action);
     if (list === undefined) {
       const a = action.toLowerCase();
-      list = this.rules.filter((r) => r.actions === undefined || r.actions.has(a));
+      const found: number[] = [];
+      for (let i = 0; i < this.rules.length; i++) {
+        const r = this.rules[i] as CompiledRule;
+        if (r.actions === undefined || r.actions.has(a)) found.push(i);
+      }
+      list = found;
       // Action names come from producers: an unbounded variety must not grow the cache.
       if (this.byAction.size < MAX_CACHED_ACTIONS) this.byAction.set(action, list);
     }
@@ -415,39 +583,49 @@ export class DetectionEngine {
     c.end -= drop;
   }
 
-  private groupsOf(tenant: string, ruleId: string): Map<string, Group> {
+  private groupsOf(tenant: string, ri: number): GroupTable {
+    let byRule = this.groupsByTenant.get(tenant);
+    if (byRule === undefined) {
+      byRule = [];
+      this.groupsByTenant.set(tenant, byRule);
+    }
+    let groups = byRule[ri];
+    if (groups !== undefined) return groups;
+    const ruleId = (this.rules[ri] as CompiledRule).id;
     let rules = this.state.get(tenant);
-    if (rules === undefined)
-      this.state.set(tenant, (rules = new Map<string, Map<string, Group>>()));
-    let groups = rules.get(ruleId);
-    if (groups === undefined) rules.set(ruleId, (groups = new Map<string, Group>()));
+    if (rules === undefined) this.state.set(tenant, (rules = new Map<string, GroupTable>()));
+    groups = rules.get(ruleId);
+    if (groups === undefined) rules.set(ruleId, (groups = new GroupTable()));
+    byRule[ri] = groups;
     return groups;
   }
 
   private apply(
     rule: CompiledRule,
+    ri: number,
     settings: TenantSettings,
     event: DetectionEvent,
     zone: string,
     step: number,
-    entity: Record<string, string>,
+    groupKey: string,
+    values: readonly string[] | undefined,
   ): AlertUpdate | undefined {
-    const groups = this.groupsOf(event.tenant, rule.id);
-    const values = Object.values(entity);
-    // One group-by field (the common case) keys by its value; several by their JSON list.
-    const groupKey = values.length === 1 ? (values[0] as string) : JSON.stringify(values);
-    let group = groups.get(groupKey);
+    const groups = this.groupsOf(event.tenant, ri);
+    let group = groups.map.get(groupKey);
     if (group === undefined) {
       if (groups.size >= this.maxGroups) {
-        const oldest = groups.keys().next().value as string;
-        groups.delete(oldest);
+        groups.evictOldest();
         this.counters.evictedGroups++;
       }
+      const entity: Record<string, string> = {};
+      const names = rule.groupByNames;
+      if (values === undefined) entity[names[0] as string] = groupKey;
+      else for (let g = 0; g < names.length; g++) entity[names[g] as string] = values[g] as string;
       group = { entity, entries: [], alerts: [] };
+      groups.add(groupKey, group);
     } else {
-      groups.delete(groupKey); // re-inserted below: Map order is least recently updated first
+      groups.touch(group);
     }
-    groups.set(groupKey, group);
 
     const entries = group.entries;
     // An event seen before (a replay after a restart, an at-least-once redelivery) counts once.
@@ -456,7 +634,11 @@ export class DetectionEngine {
       if ((entries[i] as Entry).id === event.id) return undefined;
     }
     const entry = this.entryOf(rule, event, zone, step);
-    if (entry === undefined) return undefined;
+    if (entry === undefined) {
+      if (entries.length === 0 && group.alerts.length === 0) groups.hasEmpty = true;
+      return undefined;
+    }
+    groups.note(entry.t);
     let at = pos;
     while (
       at < entries.length &&
@@ -464,8 +646,11 @@ export class DetectionEngine {
       (entries[at] as Entry).id < event.id
     )
       at++;
-    entries.splice(at, 0, entry);
-    if (at !== entries.length - 1) this.distinct.delete(group);
+    if (at === entries.length) entries.push(entry);
+    else {
+      entries.splice(at, 0, entry);
+      this.distinct.delete(group);
+    }
     if (entries.length > this.maxEntries) {
       const drop = entries.length - this.maxEntries;
       entries.splice(0, drop);
@@ -474,9 +659,9 @@ export class DetectionEngine {
       if (at < drop) return undefined; // the new entry itself was the oldest
     }
 
-    const trigger = this.evaluate(rule, settings, group, entry);
+    const trigger = this.evaluate(rule, ri, settings, group, entry);
     if (trigger === undefined) return undefined;
-    return this.raise(rule, event.tenant, group, entry, trigger);
+    return this.raise(rule, event.tenant, groups, group, entry, trigger);
   }
 
   private entryOf(
@@ -508,22 +693,26 @@ export class DetectionEngine {
       if (ip !== undefined) g.ip = ip;
       entry.geo = g;
     }
-    if (rule.evidence.length > 0) {
-      entry.ev = rule.evidence.map((f) => {
-        const v = f.get(event, zone);
-        return Array.isArray(v) ? v.map(String).join(',') : (str(v) ?? null);
-      });
+    const fields = rule.evidence;
+    if (fields.length > 0) {
+      const ev: (string | null)[] = new Array<string | null>(fields.length);
+      for (let i = 0; i < fields.length; i++) {
+        const v = (fields[i] as (typeof fields)[number]).get(event, zone);
+        ev[i] = Array.isArray(v) ? v.map(String).join(',') : (str(v) ?? null);
+      }
+      entry.ev = ev;
     }
     return entry;
   }
 
   private threshold(rule: CompiledRule, settings: TenantSettings): number | undefined {
-    return settings.thresholds.get(rule.id);
+    return settings.thresholds.size === 0 ? undefined : settings.thresholds.get(rule.id);
   }
 
   /** Whether a window holding the new entry satisfies the rule; the first such window. */
   private evaluate(
     rule: CompiledRule,
+    ri: number,
     settings: TenantSettings,
     group: Group,
     entry: Entry,
@@ -538,7 +727,14 @@ export class DetectionEngine {
     const to = upperBound(entries, entry.t + span);
     const inOrder = to === entries.length && entries[to - 1] === entry;
     const temporal = rule.type === 'temporal' || rule.type === 'temporal_ordered';
-    const minSize = temporal ? this.stepMins(rule, override).reduce((a, b) => a + b, 0) : 0;
+    let minSize = 0;
+    if (temporal) {
+      minSize =
+        override === undefined
+          ? (this.minSums[ri] as number)
+          : this.stepMins(rule, override).reduce((a, b) => a + b, 0);
+    }
+    const share = rule.share;
     for (let end = from; end < to; end++) {
       const last = entries[end] as Entry;
       const start = lowerBound(entries, last.t - span);
@@ -551,9 +747,15 @@ export class DetectionEngine {
         const min = override ?? rule.threshold;
         if (size < min) continue;
         if (inOrder && this.distinctInOrder(rule, group, entries, start) < min) continue;
+        if (share !== undefined) {
+          // The share, and enough counted events for the distinct count, before any window is
+          // built: a busy office address or tenant is refused here without allocating.
+          let n = 0;
+          for (let i = start; i <= end; i++) if ((entries[i] as Entry).step === share.step) n++;
+          if (n < share.min * size || n < min) continue;
+        }
       }
       const window = entries.slice(start, end + 1);
-      const share = rule.share;
       if (share === undefined) {
         const evidence = this.check(rule, override, window);
         if (evidence !== undefined) return { window, evidence };
@@ -653,6 +855,10 @@ export class DetectionEngine {
     }
   }
 
+  private minsOf(rule: CompiledRule): readonly number[] {
+    return this.mins[this.rules.indexOf(rule)] as readonly number[];
+  }
+
   /** Step minimums; a threshold override replaces the first step that counts more than one. */
   private stepMins(rule: CompiledRule, override: number | undefined): number[] {
     const mins = rule.steps.map((s) => s.min);
@@ -672,7 +878,7 @@ export class DetectionEngine {
     override: number | undefined,
     window: readonly Entry[],
   ): Record<string, unknown> | undefined {
-    const mins = this.stepMins(rule, override);
+    const mins = override === undefined ? this.minsOf(rule) : this.stepMins(rule, override);
     const counts: number[] = [];
     const earlier = new Set<string>();
     let i = 0;
@@ -745,6 +951,7 @@ export class DetectionEngine {
   private raise(
     rule: CompiledRule,
     tenant: string,
+    table: GroupTable,
     group: Group,
     entry: Entry,
     trigger: Trigger,
@@ -775,6 +982,7 @@ export class DetectionEngine {
     }
     alert.first = Math.min(alert.first, first);
     alert.last = Math.max(alert.last, last);
+    table.note(alert.last + span);
     alert.version++;
     alert.evidence = trigger.evidence;
     for (const e of trigger.window) {

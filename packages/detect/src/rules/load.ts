@@ -201,6 +201,13 @@ function compileRule(spec: RuleSpec, file: string, problems: CompileProblem[]): 
     conditionText = 'x';
   }
   const filter = compileCondition(conditionText, selections, ['detection', 'condition'], problems);
+  // A condition that is a plain "a or b or …" holds whenever one of its selections does: a step
+  // on one of them need not test the condition again (the hot path tests every step).
+  const orNames = /^\s*[A-Za-z_][A-Za-z0-9_]*(\s+or\s+[A-Za-z_][A-Za-z0-9_]*)*\s*$/.test(
+    conditionText,
+  )
+    ? new Set(conditionText.split(/\s+or\s+/).map((n) => n.trim()))
+    : undefined;
   const c = spec.correlation;
   const type: CorrelationType = c?.type ?? 'event_count';
   const groupByNames = c?.['group-by'] ?? [];
@@ -240,7 +247,12 @@ function compileRule(spec: RuleSpec, file: string, problems: CompileProblem[]): 
     const min = s.count === undefined ? 1 : (s.count.gte ?? (s.count.gt as number) + 1);
     steps.push({
       name: s.rule,
-      match: s.rule === 'condition' ? filter : (e, z) => match(e, z) && filter(e, z),
+      match:
+        s.rule === 'condition'
+          ? filter
+          : orNames?.has(s.rule) === true
+            ? match
+            : (e, z) => match(e, z) && filter(e, z),
       min,
       groupBy,
       actions:

@@ -19,6 +19,7 @@ import { correctionEvent } from '../privacy/corrections.js';
 import { eraseFromBaselines } from '../detect/baselines.js';
 import { Eraser, type ErasurePlan } from '../privacy/erasure.js';
 import { AlertPrivacy, subjectNeedles } from '../alerts/privacy.js';
+import { AccessProjection } from '../access/projection.js';
 import { SubjectExporter, type DocumentSigner, type ExportFormat } from '../privacy/export.js';
 import { PSEUDONYM_FIELDS, type PseudonymField } from '../privacy/pseudonyms.js';
 import { newRestrictionId, Restrictions } from '../privacy/restrictions.js';
@@ -108,6 +109,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   const proofs = new ProofService(store);
   const exporter = new SubjectExporter(store, privacy, proofs);
   const eraser = new Eraser(store, privacy);
+  const accessProjection = new AccessProjection(store);
   const restrictions = new Restrictions(store, privacy);
   const alertPrivacy = new AlertPrivacy(store);
   const tags = ['privacy'];
@@ -240,6 +242,8 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
             heldEvents: 'events under a hold',
             counts: 'counts of the signed receipt',
             detection: 'baselineRows: rows of detection baselines deleted (every generation)',
+            accessRows:
+              'rows of the access projection rewritten: the person shows as erased in access reviews (not in the signed counts, whose members PROTOCOL.md closes)',
             receipt: 'the signed erasure receipt (PROTOCOL.md)',
             purged: 'with purge: what is left of old row versions',
             physicalDeletion: 'without purge: when the bytes leave the disk',
@@ -343,6 +347,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           events: receipt.statement.counts.events,
           counts: receipt.statement.counts,
           detection: receipt.detection,
+          accessRows: receipt.accessRows,
           receipt: receipt.signed,
           ...(purged
             ? { purged: { oldVersionsLeft: purged.oldVersions } }
@@ -364,6 +369,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     statement: ErasureReceiptStatement;
     signed: SignedErasureReceipt;
     detection: { baselineRows: number };
+    accessRows: number;
   }> {
     const at = Date.now();
     await eraser.markStarted(plan, at);
@@ -378,6 +384,8 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
       ),
       needles,
     );
+    // The access projection names the person by the same digests (access/facts.ts).
+    const accessRows = await accessProjection.erase(plan.tenant, plan.digests);
     const log = options.eraseLog
       ? await options.eraseLog(
           plan.tenant,
@@ -414,7 +422,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
     const text = encodeErasureReceipt(statement);
     const signed = signedErasureReceipt(text, await signer.sign(erasureReceiptSigningInput(text)));
     await eraser.finish(plan, at, { id: signed.id, text: JSON.stringify(signed) });
-    return { statement, signed, detection: { baselineRows } };
+    return { statement, signed, detection: { baselineRows }, accessRows };
   }
 
   app.get(

@@ -624,6 +624,104 @@ TTL expires_at DELETE`,
     ],
   },
   {
+    version: 9,
+    name: 'access projection and review campaigns',
+    statements: (store) => [
+      ...createTable(store, {
+        name: 'access_projection',
+        // Facts of access/access.ts, one row each, kept without TTL: a right granted years ago
+        // still holds after its event expired by retention. Grants and revocations are separate
+        // rows joined when read (a revocation may be stored before its grant: other stream, other
+        // partition). subject_key is the keyed digest of the subject's plain id (PROTOCOL.md
+        // §17.2), the same before and after pseudonymisation and what erasure names a person by;
+        // subject_id and subject_name are shown to reviewers (the pseudonym where the tenant
+        // pseudonymises ids) and blanked by an erasure, which writes the row again with
+        // version + 1 and erased = 1.
+        columns: `
+  tenant_id LowCardinality(String),
+  kind LowCardinality(String),
+  subject_key String,
+  subject_type LowCardinality(String),
+  subject_id String,
+  subject_name String,
+  right_kind LowCardinality(String),
+  right_name String,
+  resource_type LowCardinality(String),
+  resource_id String,
+  at DateTime64(3, 'UTC'),
+  received_at DateTime64(3, 'UTC'),
+  event_id UUID,
+  action LowCardinality(String),
+  granted_by_key String,
+  granted_by_id String,
+  ticket String,
+  reason String,
+  expires_at Nullable(DateTime64(3, 'UTC')),
+  erased UInt8 DEFAULT 0,
+  version UInt32 DEFAULT 0`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: 'ORDER BY (tenant_id, subject_key, kind, right_kind, right_name, resource_type, resource_id, at, event_id)',
+        shardingKey: 'cityHash64(tenant_id, subject_key)',
+      }),
+      ...createTable(store, {
+        name: 'review_campaigns',
+        // One row per state of a campaign (open, then closed with its signed manifest).
+        columns: `
+  tenant_id String,
+  campaign_id String,
+  as_of DateTime64(3, 'UTC'),
+  tracking_since Nullable(DateTime64(3, 'UTC')),
+  scope String,
+  status LowCardinality(String),
+  started_at DateTime64(3, 'UTC'),
+  started_by String,
+  closed_at Nullable(DateTime64(3, 'UTC')),
+  manifest String,
+  version UInt32`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: 'ORDER BY (tenant_id, campaign_id)',
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+      ...createTable(store, {
+        name: 'review_items',
+        // The snapshot a campaign was started with, one row per right held. The subject's id and
+        // name are columns of their own, so an erasure can blank them (access/campaigns.ts).
+        columns: `
+  tenant_id String,
+  campaign_id String,
+  position UInt32,
+  item_id String,
+  subject_key String,
+  subject_id String,
+  subject_name String,
+  erased UInt8 DEFAULT 0,
+  row String CODEC(ZSTD(3))`,
+        engine: 'MergeTree',
+        tail: 'ORDER BY (tenant_id, campaign_id, position)',
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+      ...createTable(store, {
+        name: 'review_decisions',
+        // Append-only: every decision with who took it and why; the latest per item counts.
+        columns: `
+  tenant_id String,
+  campaign_id String,
+  item_id String,
+  decision LowCardinality(String),
+  reviewer String,
+  justification String,
+  decided_at DateTime64(3, 'UTC'),
+  key_id String,
+  event_id String`,
+        engine: 'MergeTree',
+        tail: 'ORDER BY (tenant_id, campaign_id, item_id, decided_at)',
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+    ],
+  },
+  {
     version: 11,
     name: 'alert_triage',
     statements: (store) =>
@@ -674,6 +772,66 @@ TTL expires_at DELETE`,
         tail: 'ORDER BY consumer_group',
         shardingKey: 'cityHash64(consumer_group)',
       }),
+  },
+  {
+    version: 12,
+    name: 'webhooks and their delivery outbox',
+    statements: (store) => [
+      // A tenant's webhooks (webhooks/store.ts): each change writes the row again with
+      // version + 1; a deletion writes deleted = 1 (FINAL reads the newest). The secret signs
+      // deliveries and is shown once, when created; it is kept sealed under a key derived from the
+      // privacy master key (webhooks/secrets.ts).
+      ...createTable(store, {
+        name: 'webhooks',
+        columns: `
+  tenant_id String,
+  id String,
+  url String,
+  secret String,
+  format LowCardinality(String),
+  min_severity LowCardinality(String),
+  enabled UInt8,
+  description String,
+  created_at DateTime64(3, 'UTC'),
+  created_by String,
+  deleted UInt8,
+  version UInt64`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: 'ORDER BY (tenant_id, id)',
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+      // The durable outbox of deliveries (webhooks/outbox.ts): one row per (webhook, alert
+      // version), written again with version + 1 at each attempt; pending, delivered, dead
+      // (the dead-letter list) or cancelled. The body is the exact bytes signed at each attempt;
+      // it names the alert's entity (personal data), so every version of a delivery expires
+      // together, expires_at after it was enqueued.
+      ...createTable(store, {
+        name: 'webhook_deliveries',
+        columns: `
+  tenant_id String,
+  id String,
+  webhook_id String,
+  event_id String,
+  event_type LowCardinality(String),
+  body String CODEC(ZSTD(3)),
+  state LowCardinality(String),
+  attempts UInt32,
+  next_attempt_at DateTime64(3, 'UTC'),
+  last_status UInt16,
+  last_error String,
+  created_at DateTime64(3, 'UTC'),
+  queued_at DateTime64(3, 'UTC'),
+  updated_at DateTime64(3, 'UTC'),
+  expires_at DateTime('UTC'),
+  version UInt64`,
+        engine: 'ReplacingMergeTree',
+        engineArg: 'version',
+        tail: `ORDER BY (tenant_id, id)
+TTL expires_at DELETE`,
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+    ],
   },
 ];
 
