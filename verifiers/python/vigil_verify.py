@@ -1739,7 +1739,7 @@ def receipt_statement_problems(st: Any, spec: Spec) -> list[str]:
             probs.append(f"receipt events[{i}].paths must be a non-empty sorted list of JSON pointers without repeats")
     if any(a >= b for a, b in zip(keys_seen, keys_seen[1:])):
         probs.append("receipt events must be sorted by id then hash, without repeats")
-    cp = closed(st["counts"], ("events", "disclosures", "derivedColumns", "logRecords", "rejectedRecords"), ("alerts",), what="receipt counts")
+    cp = closed(st["counts"], ("events", "disclosures", "derivedColumns", "logRecords", "rejectedRecords"), ("alerts", "baselines"), what="receipt counts")
     if not cp:
         if not all(is_int(v) and 0 <= v <= MAX_SAFE for v in st["counts"].values()):
             cp.append("receipt counts must be integers 0 … 2^53-1")

@@ -249,12 +249,19 @@ describe('privacy vectors (PROTOCOL.md §16-§18)', () => {
     expect(() =>
       encodeErasureReceipt({ ...statement, counts: { ...statement.counts, alerts: -1 } }),
     ).toThrow(/counts/);
+    // counts.baselines too (rows of detection baselines deleted).
+    expect(() =>
+      encodeErasureReceipt({ ...statement, counts: { ...statement.counts, baselines: 4 } }),
+    ).not.toThrow();
+    expect(() =>
+      encodeErasureReceipt({ ...statement, counts: { ...statement.counts, baselines: 1.5 } }),
+    ).toThrow(/counts/);
     expect(() =>
       encodeErasureReceipt({
         ...statement,
-        counts: { ...statement.counts, baselines: 1 } as typeof statement.counts,
+        counts: { ...statement.counts, sessions: 1 } as typeof statement.counts,
       }),
-    ).toThrow(/unknown member "baselines"/);
+    ).toThrow(/unknown member "sessions"/);
     expect(() =>
       encodeErasureReceipt({
         ...statement,

@@ -47,6 +47,11 @@ export interface ErasureCounts {
    * receipt made before alerts existed has no such member.
    */
   readonly alerts?: number;
+  /**
+   * Rows of detection baselines (every generation) that named the person, deleted. Optional: a
+   * receipt made before baselines existed has no such member.
+   */
+  readonly baselines?: number;
 }
 
 export interface ErasureReceiptStatement {
@@ -95,7 +100,7 @@ const COUNT_MEMBERS = [
   'logRecords',
   'rejectedRecords',
 ] as const;
-const OPTIONAL_COUNT_MEMBERS = ['alerts'] as const;
+const OPTIONAL_COUNT_MEMBERS = ['alerts', 'baselines'] as const;
 
 function sortedStrings(list: readonly string[]): boolean {
   for (let i = 1; i < list.length; i++)

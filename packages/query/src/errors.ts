@@ -28,6 +28,8 @@ export const QueryErrorCodes = {
   RECEIPT_NOT_FOUND: 'VIGIL_ERR_RECEIPT_NOT_FOUND',
   SIGNER_UNAVAILABLE: 'VIGIL_ERR_SIGNER_UNAVAILABLE',
   EXPORT_INCOMPLETE: 'VIGIL_ERR_EXPORT_INCOMPLETE',
+  BASELINE_CONFIG_INVALID: 'VIGIL_ERR_BASELINE_CONFIG_INVALID',
+  BACKTEST_INVALID: 'VIGIL_ERR_BACKTEST_INVALID',
   WEBHOOK_NOT_FOUND: 'VIGIL_ERR_WEBHOOK_NOT_FOUND',
   WEBHOOK_URL_REFUSED: 'VIGIL_ERR_WEBHOOK_URL_REFUSED',
   DELIVERY_NOT_FOUND: 'VIGIL_ERR_DELIVERY_NOT_FOUND',
@@ -86,6 +88,10 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
     'this process has no signing key for bundles and receipts (checkpoint.signer); use a role that has one (503).',
   VIGIL_ERR_EXPORT_INCOMPLETE:
     'a streamed export failed after its first bytes were sent: the last line names the error and the connection is closed without ending the response, so the file is incomplete; retry, and run vigil verify if it persists.',
+  VIGIL_ERR_BASELINE_CONFIG_INVALID:
+    'a detection baseline setting is invalid (history, keep or activation period, cache size); the message names it.',
+  VIGIL_ERR_BACKTEST_INVALID:
+    'a backtest request is invalid (from/to missing, not times, to not after from, range too long, unknown format); details name each field (400).',
   VIGIL_ERR_WEBHOOK_NOT_FOUND: "no webhook with that id in the key's tenant (404).",
   VIGIL_ERR_WEBHOOK_URL_REFUSED:
     'a webhook URL is not http(s), carries a user name or password, does not resolve, or reaches a loopback, private, link-local, shared (CGNAT), unspecified, multicast or reserved address that the operator has not allowed (webhooks.allowAddresses); checked when configured (400) and again at each connection (the delivery fails).',

@@ -197,6 +197,42 @@ export type { StoredAlert, AlertFilter, AlertStoreOptions } from './alerts/store
 export { detectionEvent } from './detect/event-view.js';
 export type { DetectionSource } from './detect/event-view.js';
 export {
+  BaselineRefresher,
+  BASELINE_FACETS,
+  eraseFromBaselines,
+  listGenerations,
+  timeZonesOf,
+} from './detect/baselines.js';
+export type {
+  BaselineRefreshOptions,
+  RefreshReport,
+  RefreshedGeneration,
+  GenerationInfo,
+} from './detect/baselines.js';
+export { StoreBaselines } from './detect/baseline-lookup.js';
+export { registerDetectRoutes } from './http/detect-routes.js';
+export type { DetectRoutesOptions } from './http/detect-routes.js';
+export type {
+  BaselineLookupOptions,
+  BaselineLookupStats,
+  EntityRate,
+} from './detect/baseline-lookup.js';
+export {
+  runBacktest,
+  formatBacktest,
+  checkBacktestRequest,
+  BACKTEST_FORMATS,
+  MAX_BACKTEST_RANGE_MS,
+} from './detect/backtest.js';
+export type {
+  BacktestOptions,
+  BacktestResult,
+  BacktestAlert,
+  BacktestSummary,
+  BacktestProgress,
+  BacktestFormat,
+} from './detect/backtest.js';
+export {
   AddressGuard,
   UrlRefused,
   addressClass,

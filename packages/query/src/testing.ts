@@ -4,5 +4,7 @@
  */
 export { openTestStore, storeNow } from './store/store.testkit.js';
 export type { TestStore } from './store/store.testkit.js';
+export { storeDetectEvents, inputId } from './detect/detect.testkit.js';
+export type { DetectInput } from './detect/detect.testkit.js';
 export { readmeVerifier } from './webhooks/readme-snippet.testkit.js';
 export type { VerifyVigilSignature } from './webhooks/readme-snippet.testkit.js';

@@ -5,6 +5,7 @@ import type { CliCommand } from './command.js';
 import { configFor } from './command.js';
 import { announceServer } from './api.js';
 import { roleHelp } from './help.js';
+import { DETECT_TOOL_FLAGS, DETECT_TOOLS_HELP, runDetectTool } from './detect.js';
 
 const SUMMARIES: Readonly<Record<Role, string>> = {
   start: 'Run everything in one process on embedded defaults (file log + chDB).',
@@ -16,11 +17,15 @@ const SUMMARIES: Readonly<Record<Role, string>> = {
 };
 
 function roleCommand(role: Role): CliCommand {
+  // `vigil detect` runs the detector; `vigil detect backtest|baselines …` are its tools.
+  const tools = role === 'detect';
   return {
     name: role,
     summary: SUMMARIES[role],
-    help: () => roleHelp(role),
+    ...(tools ? { flags: DETECT_TOOL_FLAGS } : {}),
+    help: () => (tools ? `${roleHelp(role)}\n${DETECT_TOOLS_HELP}` : roleHelp(role)),
     async run(args, context) {
+      if (tools && args.positionals.length > 0) return runDetectTool(args, context);
       const config = configFor(role, args, context.env);
       const logger = roleLogger(config, { role });
       const running = await runRole(config, { logger, print: context.print });

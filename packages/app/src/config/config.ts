@@ -89,6 +89,14 @@ export interface Config {
   readonly bootstrap: boolean;
   /** Data-subject rights and pseudonymisation (privacy/). */
   readonly privacy: { readonly keyFile: string };
+  /** Detection baselines (query/detect/baselines.ts); refreshMs 0: no schedule. */
+  readonly baselines: {
+    readonly refreshMs: number;
+    readonly historyMs: number;
+    readonly keepMs: number;
+    readonly activationMs: number;
+    readonly maxEntitiesPerTenant: number;
+  };
   /** Access reviews (access.*): flags and how use is measured. */
   readonly access: ReviewPolicy;
   /** Alerts of the detector: how long they and their triage are kept. */
@@ -271,6 +279,12 @@ function build(role: Role, f: Flat): Config {
   }
   if (n('log.partitions') < 1 || n('log.partitions') > 1024)
     problems.push('log.partitions must be from 1 to 1024');
+  for (const key of [
+    'detect.baselines.historyDays',
+    'detect.baselines.keepDays',
+    'detect.baselines.maxEntitiesPerTenant',
+  ])
+    if (n(key) < 1) problems.push(`${key} must be at least 1`);
 
   let store: StoreConfig;
   if (s('store.kind') === 'clickhouse') {
@@ -447,6 +461,13 @@ function build(role: Role, f: Flat): Config {
       keepAliveTimeoutMs: n('http.keepAliveTimeoutSeconds') * 1000,
     },
     bootstrap: f['bootstrap'] as boolean,
+    baselines: {
+      refreshMs: n('detect.baselines.refreshMinutes') * 60_000,
+      historyMs: n('detect.baselines.historyDays') * 86_400_000,
+      keepMs: n('detect.baselines.keepDays') * 86_400_000,
+      activationMs: n('detect.baselines.activationMinutes') * 60_000,
+      maxEntitiesPerTenant: n('detect.baselines.maxEntitiesPerTenant'),
+    },
     alerts: { retentionDays: Math.max(1, n('alerts.retentionDays')) },
     privacy: {
       keyFile: resolve(

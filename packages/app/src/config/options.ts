@@ -923,4 +923,54 @@ export const OPTIONS: readonly OptionSpec[] = [
       'On first start, create tenant "default" with ingest, query and admin keys, print them once and write <dataDir>/bootstrap-credentials.json (mode 0600).',
     roles: ['start', 'query'],
   },
+  // ---- detection baselines (packages/query/src/detect/baselines.ts) ----
+  {
+    key: 'detect.baselines.refreshMinutes',
+    env: 'VIGIL_DETECT_BASELINES_REFRESH_MINUTES',
+    flag: 'detect-baselines-refresh-minutes',
+    type: 'integer',
+    default: 60,
+    description:
+      'How often the detection baselines (usual countries, networks, hours, devices, request rates, last activity per actor and API key) are recomputed from the stored events; each run writes a generation at a multiple of this period, so several processes never compute one twice. 0: never (run vigil detect baselines refresh yourself).',
+    roles: ['start', 'sink'],
+  },
+  {
+    key: 'detect.baselines.historyDays',
+    env: 'VIGIL_DETECT_BASELINES_HISTORY_DAYS',
+    flag: 'detect-baselines-history-days',
+    type: 'integer',
+    default: 30,
+    description: 'Days of events (by event time) each baseline generation learns from.',
+    roles: ['start', 'sink'],
+  },
+  {
+    key: 'detect.baselines.keepDays',
+    env: 'VIGIL_DETECT_BASELINES_KEEP_DAYS',
+    flag: 'detect-baselines-keep-days',
+    type: 'integer',
+    default: 35,
+    description:
+      'Days a baseline generation is kept (personal data: its own retention). Backtests further back than this find no baseline and their new-country, new-network and dormant-account rules stay silent.',
+    roles: ['start', 'sink'],
+  },
+  {
+    key: 'detect.baselines.activationMinutes',
+    env: 'VIGIL_DETECT_BASELINES_ACTIVATION_MINUTES',
+    flag: 'detect-baselines-activation-minutes',
+    type: 'integer',
+    default: 10,
+    description:
+      'A generation computed as of T answers for events from T plus this delay on, for the live detector and for backtests alike; it must exceed the time a refresh takes plus the detector reload interval.',
+    roles: ['start', 'sink'],
+  },
+  {
+    key: 'detect.baselines.maxEntitiesPerTenant',
+    env: 'VIGIL_DETECT_BASELINES_MAX_ENTITIES_PER_TENANT',
+    flag: 'detect-baselines-max-entities-per-tenant',
+    type: 'integer',
+    default: 200000,
+    description:
+      'Entities (actors and API keys) of one tenant a detector holds in memory per generation, the most recently active first; the rest answer as without history (counted).',
+    roles: ['start', 'sink'],
+  },
 ];

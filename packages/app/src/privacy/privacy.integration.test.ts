@@ -21,6 +21,7 @@ import {
   type SignedErasureReceipt,
 } from '@vigil/protocol';
 import {
+  BaselineRefresher,
   AccessReviewer,
   CheckpointStore,
   DEFAULT_REVIEW_POLICY,
@@ -548,6 +549,19 @@ describe('data-subject rights on chDB and the embedded log', () => {
     const heads = await h.store.query<{ e: string }>(
       `SELECT sum(events) AS e FROM ${h.store.table('stream_heads')} WHERE tenant_id = 'acme'`,
     );
+    // Detection baselines learned the person (an actor of successful events).
+    await new BaselineRefresher(h.store).refresh(Date.now() + 60_000, ['acme']);
+    const learned = async (): Promise<number> =>
+      Number(
+        (
+          await h.store.query<{ n: string }>(
+            `SELECT count() AS n FROM ${h.store.table('baselines')} WHERE entity = {s:String}`,
+            { s: SUBJECT },
+          )
+        )[0]?.n,
+      );
+    const inBaselines = await learned();
+    expect(inBaselines).toBeGreaterThan(0);
     const res = await h.call('POST', '/v1/admin/subjects/erase', admin, {
       subject: SUBJECT,
       emails: [EMAIL],
@@ -560,6 +574,7 @@ describe('data-subject rights on chDB and the embedded log', () => {
     const body = JSON.parse(res.body) as {
       receipt: SignedErasureReceipt;
       counts: Record<string, number>;
+      detection: { baselineRows: number };
       accessRows: number;
       purged: { oldVersionsLeft: number };
     };
@@ -573,6 +588,9 @@ describe('data-subject rights on chDB and the embedded log', () => {
     expect(body.counts['logRecords']).toBeGreaterThan(0);
     expect(body.counts['derivedColumns']).toBeGreaterThan(0);
     expect(body.purged.oldVersionsLeft).toBe(0);
+    expect(body.detection.baselineRows).toBe(inBaselines);
+    expect(receipt.ok && receipt.statement.counts.baselines).toBe(inBaselines);
+    expect(await learned()).toBe(0);
 
     const after = await rows(h.store, 'acme');
     expect(mentions(after)).toEqual([]);
@@ -807,6 +825,20 @@ describe('data-subject rights on chDB and the embedded log', () => {
           events: Item[];
         }
       ).events;
+    // Detection baselines learned the person before the restriction.
+    await new BaselineRefresher(h.store).refresh(Date.now() + 60_000, ['delta']);
+    const learned = async (): Promise<number> =>
+      Number(
+        (
+          await h.store.query<{ n: string }>(
+            `SELECT count() AS n FROM ${h.store.table('baselines')}
+             WHERE tenant_id = 'delta' AND entity = {s:String}`,
+            { s: SUBJECT },
+          )
+        )[0]?.n,
+      );
+    const inBaselines = await learned();
+    expect(inBaselines).toBeGreaterThan(0);
     const placed = await h.call('POST', '/v1/admin/subjects/restrict', admin, {
       subject: SUBJECT,
       reason: 'accuracy contested (Art. 18(1)(a))',
@@ -815,8 +847,12 @@ describe('data-subject rights on chDB and the embedded log', () => {
     const restriction = JSON.parse(placed.body) as {
       restriction: { id: string; digests: string[] };
       restrictedEvents: number;
+      detection: { baselineRows: number };
     };
     expect(restriction.restrictedEvents).toBe(4);
+    // Hidden from detection: gone from every generation of the baselines.
+    expect(restriction.detection.baselineRows).toBe(inBaselines);
+    expect(await learned()).toBe(0);
     expect(mentions([restriction])).toEqual([]);
     // New events of the person are restricted as they arrive.
     await ingest(

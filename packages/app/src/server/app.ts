@@ -17,6 +17,7 @@ import {
   type ChangeRecorder,
   type TenantDirectory,
   registerRetentionRoutes,
+  registerDetectRoutes,
   registerWebhookRoutes,
   type WebhookRoutesOptions,
   type KeyRegistry,
@@ -298,6 +299,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       store: options.query.store,
       registry: options.registry,
       onAuthFailure,
+    });
+  }
+  if (options.query && options.registry) {
+    // Detection backtests over the key's tenant (detect/backtest.ts).
+    registerDetectRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      onAuthFailure,
+      ...(options.privacy?.privacy ? { privacy: options.privacy.privacy } : {}),
     });
   }
   if (options.query && options.registry && options.retention) {

@@ -26,6 +26,7 @@ import {
   type BootstrapCredentials,
 } from './bootstrap.js';
 import { Metrics } from './metrics.js';
+import { startBaselineRefresh } from './baselines.js';
 import { SystemRecorder } from '@vigil/collector';
 import { openPrivacyService, privacyRoutes } from '../privacy/setup.js';
 import { VERSION } from '@vigil/collector';
@@ -212,6 +213,9 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       closers.push(() => runner.stop());
       sink = runner;
     }
+    // Detection baselines, recomputed on a schedule where the store is written.
+    if (store && (role === 'start' || role === 'sink'))
+      closers.push(startBaselineRefresh(config, store, logger));
 
     // Alert webhooks: the detector's second output (after the alerts table) queues deliveries
     // in the store's outbox; the dispatcher sends from it where the detector runs, and in

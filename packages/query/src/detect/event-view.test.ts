@@ -46,7 +46,7 @@ describe('detectionEvent', () => {
       access: { change: 'granted', subject: { type: 'user', id: 'u-7' }, role: 'admin' },
       metadata: { reason: 'bad_password' },
       enrichment: {
-        geo: { country: 'FR', city: 'Paris', lat: 48.85, lon: 2.35 },
+        geo: { country: 'FR', city: 'Paris', lat: Math.fround(48.85), lon: Math.fround(2.35) },
         asn: { number: 3215 },
         ua: { family: 'Firefox' },
       },
@@ -54,6 +54,18 @@ describe('detectionEvent', () => {
       seq: 3,
       flags: ['gap'],
     });
+  });
+
+  it('gives the same coordinates for the enrichment and for the stored Float32 read back', () => {
+    const at = (lat: number, lon: number) =>
+      detectionEvent({
+        tenant: 'acme',
+        view,
+        derived: { geo_country: 'FR', geo_latitude: lat, geo_longitude: lon },
+      })?.enrichment?.geo;
+    // 48.8566 as the enrichment gives it, and as the store returns its Float32 (shortest form).
+    const stored = (x: number) => Number(Math.fround(x).toPrecision(9));
+    expect(at(48.8566, 2.3522)).toEqual(at(stored(48.8566), stored(2.3522)));
   });
 
   it('gives no event for a record without a valid time, and no geo without coordinates', () => {

@@ -55,7 +55,15 @@ function enrichment(derived: Partial<DerivedColumns> | undefined): DetectionEven
   const country = str(derived.geo_country);
   const geo =
     country !== undefined && typeof lat === 'number' && typeof lon === 'number'
-      ? compact({ country, city: str(derived.geo_city), lat, lon })
+      ? // The store keeps coordinates as Float32: the live detector (the enrichment's Float64)
+        // and a backtest (the stored value, read back as its shortest decimal) both round to
+        // the same Float32, so distances and speeds are the same either way.
+        compact({
+          country,
+          city: str(derived.geo_city),
+          lat: Math.fround(lat),
+          lon: Math.fround(lon),
+        })
       : undefined;
   const asn =
     typeof derived.geo_asn === 'number'

@@ -16,6 +16,7 @@ import { QueryError, QueryErrorCodes } from '../errors.js';
 import { incompleteOnError } from './streaming.js';
 import { ProofService } from '../proof/proofs.js';
 import { correctionEvent } from '../privacy/corrections.js';
+import { eraseFromBaselines } from '../detect/baselines.js';
 import { Eraser, type ErasurePlan } from '../privacy/erasure.js';
 import { AlertPrivacy, subjectNeedles } from '../alerts/privacy.js';
 import { AccessProjection } from '../access/projection.js';
@@ -240,6 +241,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
             holds: 'legal holds that cover the erasure',
             heldEvents: 'events under a hold',
             counts: 'counts of the signed receipt',
+            detection: 'baselineRows: rows of detection baselines deleted (every generation)',
             accessRows:
               'rows of the access projection rewritten: the person shows as erased in access reviews (not in the signed counts, whose members PROTOCOL.md closes)',
             receipt: 'the signed erasure receipt (PROTOCOL.md)',
@@ -344,6 +346,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
           ...summary,
           events: receipt.statement.counts.events,
           counts: receipt.statement.counts,
+          detection: receipt.detection,
           accessRows: receipt.accessRows,
           receipt: receipt.signed,
           ...(purged
@@ -365,6 +368,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
   ): Promise<{
     statement: ErasureReceiptStatement;
     signed: SignedErasureReceipt;
+    detection: { baselineRows: number };
     accessRows: number;
   }> {
     const at = Date.now();
@@ -391,6 +395,9 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
         )
       : undefined;
     const rejected = await eraser.eraseRejected(plan.tenant, plan.subject);
+    // Detection baselines name the person by id (plain or pseudonym): every generation loses
+    // their rows, counted in the receipt (counts.baselines) and the answer.
+    const baselineRows = await eraseFromBaselines(store, plan.tenant, plan.forms.ids);
     const statement: ErasureReceiptStatement = {
       v: 1,
       type: 'vigil.erasure-receipt',
@@ -409,12 +416,13 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
         logRecords: log?.records ?? 0,
         rejectedRecords: rejected,
         alerts: alerts.deleted + alerts.rewritten,
+        baselines: baselineRows,
       },
     };
     const text = encodeErasureReceipt(statement);
     const signed = signedErasureReceipt(text, await signer.sign(erasureReceiptSigningInput(text)));
     await eraser.finish(plan, at, { id: signed.id, text: JSON.stringify(signed) });
-    return { statement, signed, accessRows };
+    return { statement, signed, detection: { baselineRows }, accessRows };
   }
 
   app.get(
@@ -487,7 +495,10 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
       onRequest: admin,
       schema: {
         response: {
-          201: openAnswer('the restriction placed (GDPR Art. 18)', { tenant: tenantMember }),
+          201: openAnswer('the restriction placed (GDPR Art. 18)', {
+            tenant: tenantMember,
+            detection: 'baselineRows: rows of detection baselines deleted (every generation)',
+          }),
         },
         description:
           "Restricts processing of a person's data (GDPR Art. 18): their events are kept but hidden from search, analytics and detection until the restriction is lifted; an admin sees them with includeRestricted=true (recorded).",
@@ -521,7 +532,11 @@ export function registerPrivacyRoutes(app: FastifyInstance, options: PrivacyRout
         },
         () => restrictions.place(tenant, subject, body.reason, keyId, id),
       );
-      return reply.status(201).send({ tenant, ...placed });
+      // Hidden from detection too: the person leaves every generation of the baselines now
+      // (refreshes leave restricted events out; after the lift they learn them again).
+      const forms = await privacy.subjectForms(tenant, subject);
+      const baselineRows = await eraseFromBaselines(store, tenant, forms.ids);
+      return reply.status(201).send({ tenant, ...placed, detection: { baselineRows } });
     },
   );
 

@@ -566,6 +566,64 @@ TTL expires_at DELETE`,
       }),
   },
   {
+    version: 13,
+    name: 'detection baselines',
+    statements: (store) => [
+      // What each actor and API key usually does (countries, networks, hours, devices, request
+      // rates, last activity), learned from stored events by the refresher (detect/baselines.ts).
+      // Every refresh writes a generation (as_of); older ones are kept so that a backtest uses
+      // the baseline the detector had at the time. The entity is a person's id: personal data,
+      // deleted with the person (an erasure) and expiring on its own (expires_at).
+      ...createTable(store, {
+        name: 'baselines',
+        columns: `
+  tenant_id String,
+  as_of DateTime64(3, 'UTC'),
+  entity_type LowCardinality(String),
+  entity String,
+  facet LowCardinality(String),
+  count UInt64,
+  first_seen DateTime64(3, 'UTC'),
+  last_seen DateTime64(3, 'UTC'),
+  vals Array(String),
+  val_counts Array(UInt64),
+  val_last Array(DateTime64(3, 'UTC')),
+  p50 Float64 DEFAULT 0,
+  p95 Float64 DEFAULT 0,
+  peak Float64 DEFAULT 0,
+  expires_at DateTime('UTC')`,
+        engine: 'ReplacingMergeTree',
+        // One row per (entity, facet), its values in parallel arrays: a quarter of the rows of
+        // one row per value, which is what a refresh spends its time writing.
+        tail: `ORDER BY (tenant_id, as_of, entity, facet)
+TTL expires_at DELETE`,
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+      // One row per complete generation, written after its baselines: a reader loads only
+      // generations listed here. effective_from = as_of + the activation delay: the first event
+      // time the generation answers for, the same for the live detector and for a backtest.
+      ...createTable(store, {
+        name: 'baseline_generations',
+        columns: `
+  tenant_id String,
+  as_of DateTime64(3, 'UTC'),
+  effective_from DateTime64(3, 'UTC'),
+  history_from DateTime64(3, 'UTC'),
+  time_zone String,
+  entities UInt64,
+  rows UInt64,
+  events UInt64,
+  computed_ms UInt32,
+  created_at DateTime64(3, 'UTC'),
+  expires_at DateTime('UTC')`,
+        engine: 'ReplacingMergeTree',
+        tail: `ORDER BY (tenant_id, as_of)
+TTL expires_at DELETE`,
+        shardingKey: 'cityHash64(tenant_id)',
+      }),
+    ],
+  },
+  {
     version: 9,
     name: 'access projection and review campaigns',
     statements: (store) => [
