@@ -28,6 +28,9 @@ export const QueryErrorCodes = {
   RECEIPT_NOT_FOUND: 'VIGIL_ERR_RECEIPT_NOT_FOUND',
   SIGNER_UNAVAILABLE: 'VIGIL_ERR_SIGNER_UNAVAILABLE',
   EXPORT_INCOMPLETE: 'VIGIL_ERR_EXPORT_INCOMPLETE',
+  // search: signed download links (links/signed.ts)
+  LINK_INVALID: 'VIGIL_ERR_LINK_INVALID',
+  LINK_EXPIRED: 'VIGIL_ERR_LINK_EXPIRED',
 } as const;
 
 export type QueryErrorCode = (typeof QueryErrorCodes)[keyof typeof QueryErrorCodes];
@@ -78,6 +81,9 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
     'this process has no signing key for bundles and receipts (checkpoint.signer); use a role that has one (503).',
   VIGIL_ERR_EXPORT_INCOMPLETE:
     'a streamed export failed after its first bytes were sent: the last line names the error and the connection is closed without ending the response, so the file is incomplete; retry, and run vigil verify if it persists.',
+  VIGIL_ERR_LINK_INVALID:
+    'a download link was not signed by this server, or a byte of its path or parameters was changed; ask for a new link (403).',
+  VIGIL_ERR_LINK_EXPIRED: 'a download link is past its expiry; ask for a new link (410).',
 };
 
 export class QueryError extends VigilError {
