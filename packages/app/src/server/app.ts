@@ -4,6 +4,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
   registerQueryRoutes,
+  registerSearchRoutes,
+  type LinkSigner,
   registerPrivacyRoutes,
   type PrivacyRoutesOptions,
   registerProofRoutes,
@@ -64,6 +66,8 @@ export interface AppOptions {
   readonly retention?: Pick<RetentionRoutesOptions, 'defaults' | 'recordChange' | 'refreshSeconds'>;
   /** Data-subject rights and pseudonymisation (admin API on the query store, with a recorder). */
   readonly privacy?: Omit<PrivacyRoutesOptions, 'store' | 'registry' | 'onAuthFailure'>;
+  /** Analyst search: link signing and the meta-audit recorder (absent: the server log). */
+  readonly search?: { readonly links: LinkSigner; readonly recorder?: ChangeRecorder };
   readonly version: string;
 }
 
@@ -243,6 +247,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
               recorder.record(tenant, keyId, event).then(() => undefined),
           }
         : {}),
+      ...(options.search?.recorder ? { recorder: options.search.recorder } : {}),
+      ...(options.search ? { links: options.search.links } : {}),
+    });
+  }
+  if (options.query && options.registry && options.search) {
+    // Facets, histogram, export and its signed links; searches and exports are recorded.
+    registerSearchRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      onAuthFailure,
+      links: options.search.links,
+      ...(options.search.recorder ? { recorder: options.search.recorder } : {}),
     });
   }
   if (options.query && options.registry && options.privacy) {

@@ -106,7 +106,8 @@ export function filtersOfQuery(q: Record<string, unknown>): SearchFilters {
   }
   const meta = q['meta'];
   if (typeof meta === 'string' && meta !== '') filters.meta = [meta];
-  else if (Array.isArray(meta)) filters.meta = meta.filter((m): m is string => typeof m === 'string');
+  else if (Array.isArray(meta))
+    filters.meta = meta.filter((m): m is string => typeof m === 'string');
   const numbers = (key: 'asn' | 'limit'): number[] | undefined => {
     const values = list(q[key]);
     if (!values) return undefined;

@@ -102,8 +102,15 @@ export function registerSearchRoutes(app: FastifyInstance, options: SearchRoutes
           additionalProperties: false,
           properties: {
             ...filterProperties,
-            field: { type: 'string', enum: Object.keys(FACET_FIELDS), description: 'what to count by' },
-            size: { type: 'string', description: `values to return, 1-${MAX_FACET_SIZE} (default 20)` },
+            field: {
+              type: 'string',
+              enum: Object.keys(FACET_FIELDS),
+              description: 'what to count by',
+            },
+            size: {
+              type: 'string',
+              description: `values to return, 1-${MAX_FACET_SIZE} (default 20)`,
+            },
           },
         },
       },
@@ -255,7 +262,8 @@ export function registerSearchRoutes(app: FastifyInstance, options: SearchRoutes
     },
     async (request) => {
       const body = { ...((request.body as Record<string, unknown> | undefined) ?? {}) };
-      const seconds = typeof body['ttlSeconds'] === 'number' ? body['ttlSeconds'] : DEFAULT_LINK_SECONDS;
+      const seconds =
+        typeof body['ttlSeconds'] === 'number' ? body['ttlSeconds'] : DEFAULT_LINK_SECONDS;
       delete body['ttlSeconds'];
       const tenant = tenantOf(request);
       const by = key(request).keyId;

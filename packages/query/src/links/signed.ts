@@ -43,11 +43,7 @@ export interface LinkGrant {
 
 type Query = Record<string, unknown>;
 
-function canonical(
-  method: string,
-  path: string,
-  query: Readonly<Record<string, string>>,
-): string {
+function canonical(method: string, path: string, query: Readonly<Record<string, string>>): string {
   const pairs = Object.keys(query)
     .filter((k) => k !== 'sig')
     .sort()
@@ -118,7 +114,10 @@ export class LinkSigner {
       .update(canonical('GET', path, full))
       .digest('base64url');
     const search = new URLSearchParams({ ...full, sig });
-    return { url: `${path}?${search.toString()}`, expiresAt: new Date(expires * 1000).toISOString() };
+    return {
+      url: `${path}?${search.toString()}`,
+      expiresAt: new Date(expires * 1000).toISOString(),
+    };
   }
 
   /**

@@ -174,16 +174,18 @@ export async function prepareExport(
       if (!csv) {
         // The last line says what the file holds: a reader that does not find it knows the
         // file was cut short in transfer.
-        yield JSON.stringify({
-          vigilExport: {
-            complete: complete && written === count,
-            count: written,
-            // When cut, the search matched more than `limit` (how many more is not counted).
-            ...(complete ? { matched } : { matchedMoreThan: limit }),
-            limit,
-            snapshot: new Date(snapshot).toISOString(),
-          },
-        }) + '\n';
+        yield (
+          JSON.stringify({
+            vigilExport: {
+              complete: complete && written === count,
+              count: written,
+              // When cut, the search matched more than `limit` (how many more is not counted).
+              ...(complete ? { matched } : { matchedMoreThan: limit }),
+              limit,
+              snapshot: new Date(snapshot).toISOString(),
+            },
+          }) + '\n'
+        );
       }
     },
   };

@@ -98,7 +98,16 @@ export const MATCH_KEYS = [
  * Filter values that may identify a person (they are compared with personal columns or with
  * free metadata): a record of the search commits them like personal fields (meta-audit).
  */
-export const PERSONAL_FILTERS = ['actor', 'target', 'resource', 'ip', 'session', 'request', 'meta', 'q'] as const;
+export const PERSONAL_FILTERS = [
+  'actor',
+  'target',
+  'resource',
+  'ip',
+  'session',
+  'request',
+  'meta',
+  'q',
+] as const;
 
 const META_KEY = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$/;
 const MAX_TEXT = 512;
@@ -178,7 +187,16 @@ export function checkFilters(f: SearchFilters): void {
         message: 'must be key=value, the key a metadata member or a dotted path (plan.tier)',
       });
   }
-  for (const key of ['country', 'asn', 'browser', 'os', 'meta', 'flag', 'category', 'outcome'] as const) {
+  for (const key of [
+    'country',
+    'asn',
+    'browser',
+    'os',
+    'meta',
+    'flag',
+    'category',
+    'outcome',
+  ] as const) {
     if ((f[key]?.length ?? 0) > MAX_LIST)
       details.push({ path: `/${key}`, message: `at most ${MAX_LIST} values` });
   }
@@ -198,7 +216,8 @@ export function checkFilters(f: SearchFilters): void {
   }
   for (const list of [f.browser, f.os, f.flag, f.meta])
     for (const v of list ?? [])
-      if (v.length > MAX_TEXT) details.push({ path: '/', message: `a value over ${MAX_TEXT} characters` });
+      if (v.length > MAX_TEXT)
+        details.push({ path: '/', message: `a value over ${MAX_TEXT} characters` });
   if (details.length > 0) throw new InvalidQueryError('invalid search parameters', details);
 }
 
@@ -224,7 +243,12 @@ export function filterSql(tenantId: string, f: SearchFilters, snapshot?: number)
     where.push(`${column} = {${name}:${type}}`);
     params[name] = value;
   };
-  const among = (column: string, name: string, values: readonly unknown[] | undefined, type = 'String') => {
+  const among = (
+    column: string,
+    name: string,
+    values: readonly unknown[] | undefined,
+    type = 'String',
+  ) => {
     if (!values || values.length === 0) return;
     where.push(`${column} IN {${name}:Array(${type})}`);
     params[name] = values;

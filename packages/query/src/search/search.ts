@@ -14,13 +14,7 @@ import {
 } from './filters.js';
 import { ITEM_COLUMNS, itemOf, type ItemRow, type SearchItem } from './item.js';
 
-export {
-  checkFilters,
-  DEFAULT_LIMIT,
-  INCLUDES,
-  MAX_LIMIT,
-  type SearchFilters,
-} from './filters.js';
+export { checkFilters, DEFAULT_LIMIT, INCLUDES, MAX_LIMIT, type SearchFilters } from './filters.js';
 
 export interface SearchPage {
   readonly events: SearchItem[];
@@ -109,7 +103,9 @@ function decodeCursor(text: string, filters: SearchFilters, mac?: CursorMac): Cu
     /^[0-9a-f-]{36}$/.test(c.id)
   ) {
     if (c.f !== filtersDigest(filters))
-      throw invalidCursor('the cursor belongs to a search with other filters; start again without it');
+      throw invalidCursor(
+        'the cursor belongs to a search with other filters; start again without it',
+      );
     return { t: c.t, id: c.id, s: c.s, f: c.f };
   }
   throw invalidCursor('cursor is not one this server issued; start again without it');
