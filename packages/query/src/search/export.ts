@@ -3,7 +3,7 @@ import { csvHeader, csvRows, csvTime, csvTimeHeader } from '../export/csv.js';
 import type { Store } from '../store/store.js';
 import { checkFilters, filterSql, type SearchFilters } from './filters.js';
 import type { SearchItem } from './item.js';
-import { engineNow, fetchRows, itemsOf, type RowPosition } from './search.js';
+import { fetchRows, itemsOf, snapshotOf, type RowPosition } from './search.js';
 
 /**
  * The export of a search: every matching event, streamed as CSV or NDJSON, read in keyset
@@ -136,7 +136,7 @@ export async function prepareExport(
   checkFilters(search);
   checkExport(options);
   const limit = options.limit ?? DEFAULT_EXPORT_LIMIT;
-  const snapshot = await engineNow(store);
+  const snapshot = await snapshotOf(store, tenantId);
   const { where, params } = filterSql(tenantId, search, snapshot);
   params['cap'] = limit + 1;
   const [row] = await store.query<{ n: string | number }>(

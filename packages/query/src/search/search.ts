@@ -30,7 +30,8 @@ export interface SearchPage {
  * is shown twice and none stored before the first page is skipped, whatever arrives meanwhile
  * (an OFFSET would shift). New events could still slip in between pages wherever they sort (a
  * backfilled event, an older time); `s`, the snapshot, stops that: the first page fixes the
- * engine's clock at that moment, and every page keeps only events received (`received_at`, set
+ * engine's clock at that moment (or the latest `received_at` of the tenant, if a collector's
+ * clock runs ahead: snapshotOf), and every page keeps only events received (`received_at`, set
  * by the collector) at or before it. The events a search pages through are therefore those
  * stored when it started, less any that expire or are erased or restricted meanwhile. (An event
  * received before the snapshot but still in the sink's batch when the first page ran can appear
@@ -111,17 +112,18 @@ function decodeCursor(text: string, filters: SearchFilters, mac?: CursorMac): Cu
   throw invalidCursor('cursor is not one this server issued; start again without it');
 }
 
-/** The engine's clock, epoch ms: snapshots are taken on the clock received_at is compared with. */
-export async function engineNow(store: Store): Promise<number> {
+/**
+ * The snapshot a search starts from, epoch ms: the engine's clock, or the latest `received_at`
+ * of the tenant when that is later (a collector's clock ahead of the store's must not hide the
+ * events it received from every page). Events received after it are left out of the search.
+ */
+export async function snapshotOf(store: Store, tenantId: string): Promise<number> {
   const [row] = await store.query<{ ms: string | number }>(
-    'SELECT toUnixTimestamp64Milli(now64(3)) AS ms',
+    `SELECT greatest(toUnixTimestamp64Milli(now64(3)), toUnixTimestamp64Milli(max(received_at))) AS ms
+     FROM ${store.table('events')} WHERE tenant_id = {tenant:String}`,
+    { tenant: tenantId },
   );
   return Number(row?.ms);
-}
-
-export interface EventRowOut extends ItemRow {
-  event_id: string;
-  time: string;
 }
 
 /**
@@ -141,7 +143,7 @@ export async function searchEvents(
     filters.cursor === undefined
       ? undefined
       : decodeCursor(filters.cursor, filters, options.cursorMac);
-  const snapshot = cursor?.s ?? (await engineNow(store));
+  const snapshot = cursor?.s ?? (await snapshotOf(store, tenantId));
   const page = await fetchRows(store, tenantId, filters, snapshot, limit, cursor);
   const items = await itemsOf(store, tenantId, filters, page.rows);
   const last = page.rows[page.rows.length - 1];
