@@ -126,6 +126,11 @@ export async function snapshotOf(store: Store, tenantId: string): Promise<number
   return Number(row?.ms);
 }
 
+export interface EventRowOut extends ItemRow {
+  event_id: string;
+  time: string;
+}
+
 /**
  * Keyset-paginated search within one tenant, newest first by default. Every value is a bound
  * parameter; only the column list and the fixed clauses are part of the SQL text. `FINAL`
