@@ -8,7 +8,8 @@ import { openTestStore, type TestStore } from '../store/store.testkit.js';
 import { hourlyCounts } from '../rollups/hourly.js';
 import { LinkSigner } from '../links/signed.js';
 import { facet, histogram, bucketFor } from './aggregate.js';
-import { EXPORT_COLUMNS, prepareExport } from './export.js';
+import { csvRecord, EXPORT_COLUMNS, prepareExport } from './export.js';
+import { csvHeader, csvRows } from '../export/csv.js';
 import type { SearchFilters } from './filters.js';
 import { searchEvents } from './search.js';
 
@@ -32,14 +33,20 @@ interface Extra {
   restricted?: boolean;
 }
 
-function row(tenant: string, i: number, input: EventInput, extra: Extra = {}): EventRow {
+function row(
+  tenant: string,
+  i: number,
+  input: EventInput,
+  extra: Extra = {},
+  stream = 'app/1',
+): EventRow {
   const time = T0 + i * 60_000;
   const full: EventInput & { id: string; time: string } = {
     ...input,
     id: `0193a4b2-6c1e-7000-8000-${String(nextSeq).padStart(12, '0')}`,
     time: new Date(time).toISOString(),
   };
-  const { event, record } = sealEvent(full, { stream: 'app/1', seq: nextSeq, prev }, salts);
+  const { event, record } = sealEvent(full, { stream, seq: nextSeq, prev }, salts);
   prev = event.hash;
   const r = eventRow(event, record, event.disclosures, {
     tenantId: tenant,
@@ -385,6 +392,50 @@ describe('analyst search', () => {
     let n = 0;
     for await (const chunk of p.stream()) n += chunk.split('\n').filter(Boolean).length;
     expect(n).toBe(40); // 39 events + the summary
+  });
+
+  it('writes CSV from the typed columns exactly as from the search items', async () => {
+    // Tenant c: plain events, one with personal metadata (a commitment in the record, its value
+    // disclosed), one corrected by a correction on a Vigil admin stream.
+    const base = (i: number, extra: Partial<EventInput> = {}) =>
+      row('c', i, {
+        action: 'invoice.paid',
+        category: 'data_change',
+        outcome: 'success',
+        actor: { type: 'user', id: `u-${i}`, name: `=cmd|' /C calc'!A${i}` },
+        context: { ip: i % 2 ? '192.0.2.1' : '2001:db8::1', sessionId: `s-${i}` },
+        metadata: { amount: i * 10, note: `Zoë ${i}` },
+        ...extra,
+      } as EventInput);
+    const plain = [base(0), base(1), base(2)];
+    const personal = base(3, { personal: ['/metadata/note', '/actor/id'] } as Partial<EventInput>);
+    const target = base(4);
+    const correction = row(
+      'c',
+      5,
+      {
+        action: 'event.corrected',
+        category: 'data_change',
+        outcome: 'success',
+        actor: { type: 'api_key', id: 'k-admin' },
+        target: { type: 'event', id: target.id },
+        corrects: { event: target.id, hash: target.hash },
+        metadata: { corrected: { '/outcome': 'failure' }, reason: 'test' },
+      } as EventInput,
+      {},
+      'vigil/admin/h/1',
+    );
+    await ts.store.insert(ts.store.table('events'), [...plain, personal, target, correction]);
+    const p = await prepareExport(ts.store, 'c', {}, { format: 'csv' });
+    let body = '';
+    for await (const chunk of p.stream()) body += chunk;
+    const items = (await searchEvents(ts.store, 'c', { limit: 1000 })).events;
+    expect(items.find((i) => i.event['id'] === target.id)?.event['outcome']).toBe('failure');
+    expect(items.find((i) => i.event['id'] === personal.id)?.personal).toMatchObject({
+      '/metadata/note': 'disclosed',
+    });
+    expect(body).toBe(csvHeader(EXPORT_COLUMNS) + csvRows(items.map(csvRecord)));
+    expect(body).toContain(`"'=cmd|`); // the formula guard
   });
 
   it('keeps hourly counts by category, action, outcome and country', async () => {

@@ -224,10 +224,19 @@ async function corrected(
   rows: readonly EventRowOut[],
   items: SearchItem[],
 ): Promise<SearchItem[]> {
+  // Corrections are rare: which of these events have any is asked first without FINAL, where
+  // the skip index on corrects_id (migration 5) answers without reading the tenant's rows, and
+  // only those are looked up in full. Most pages and export batches stop here.
+  const candidates = await store.query<{ cid: string }>(
+    `SELECT DISTINCT corrects_id AS cid FROM ${store.table('events')}
+     WHERE tenant_id = {tenant:String} AND corrects_id IN {ids:Array(String)}`,
+    { tenant: tenantId, ids: rows.map((r) => r.event_id) },
+  );
+  if (candidates.length === 0) return items;
   const byEvent = await correctionsOf(
     store,
     tenantId,
-    rows.map((r) => r.event_id),
+    candidates.map((c) => c.cid),
   );
   if (byEvent.size === 0) return items;
   return items.map((item, i) => {
