@@ -1,5 +1,6 @@
 import { InvalidQueryError } from '../errors.js';
-import { csvHeader, csvRows, csvTime, csvTimeHeader } from '../export/csv.js';
+import { csvHeader, csvTime, csvTimeHeader } from '../export/csv.js';
+import { csvRecords } from './csv-records.js';
 import type { Store } from '../store/store.js';
 import { checkFilters, filterSql, type SearchFilters } from './filters.js';
 import type { SearchItem } from './item.js';
@@ -22,6 +23,8 @@ export const DEFAULT_EXPORT_LIMIT = 1_000_000;
 export const MAX_EXPORT_LIMIT = 10_000_000;
 /** Rows per store query; each batch is turned into text and written before the next is read. */
 export const EXPORT_BATCH = 10_000;
+/** Rows per store query of the CSV path (rows of typed columns only, ≈ 300 bytes each). */
+export const CSV_BATCH = 50_000;
 
 /** The CSV columns of a search export: stable names (a change is a breaking change). */
 export const EXPORT_COLUMNS = [
@@ -199,84 +202,63 @@ export async function prepareExport(
   };
 }
 
-/** A row of the CSV fast path: the typed columns, which hold what search shows (see below). */
-interface CsvRow {
-  event_id: string;
-  t: string | number;
-  r: string | number;
-  hash: string;
-  action: string;
-  category: string;
-  outcome: string;
-  actor_type: string;
-  actor_id: string;
-  actor_name: string;
-  target_type: string;
-  target_id: string;
-  target_name: string;
-  ip_text: string;
-  geo_country: string;
-  geo_asn: number | string | null;
-  ua_browser: string;
-  ua_os: string;
-  session_id: string;
-  request_id: string;
-  stream: string;
-  seq: number | string;
-  flags: string[];
-  meta: string;
-  /** 1 when a metadata path is personal: its value in `meta` is a commitment. */
-  pm: number | string;
-}
-
 /**
- * The columns of the fast path. The typed columns of a personal field hold what search shows of
- * it, the disclosed value, its pseudonym, or '' once erased or withheld (store/rows.ts,
- * privacy/pseudonyms.ts, privacy/erasure.ts), so a CSV record is made of them without parsing
- * the record. Two things they cannot give are taken from the item instead (itemOf): personal
- * metadata (a commitment in the record) and corrections.
+ * The cells of the CSV fast path, in EXPORT_COLUMNS order, as SQL text expressions over the
+ * typed columns. The typed columns of a personal field hold what search shows of it, the
+ * disclosed value, its pseudonym, or '' once erased or withheld (store/rows.ts,
+ * privacy/pseudonyms.ts, privacy/erasure.ts), so a record is made of them without opening the
+ * record. Two things they cannot give are taken from the item instead (itemOf, csvRecord):
+ * personal metadata (a commitment in the record) and corrections.
  */
-const CSV_SELECT = `toString(id) AS event_id, toUnixTimestamp64Milli(time) AS t,
-  toUnixTimestamp64Milli(received_at) AS r, hash, action, category, outcome, actor_type, actor_id,
-  actor_name, target_type, target_id, target_name,
-  if(isNull(ip), '', replaceRegexpOne(IPv6NumToString(assumeNotNull(ip)), '^::ffff:([0-9.]+)$', '\\\\1')) AS ip_text,
-  geo_country, geo_asn, ua_browser, ua_os, session_id, request_id, stream, seq, flags,
-  JSONExtractRaw(record, 'metadata') AS meta,
-  arrayExists(p -> startsWith(p, '/metadata/'), personal) AS pm`;
-
-function fastRecord(r: CsvRow): unknown[] {
-  const blank = (v: string) => (v === '' ? undefined : v);
-  return [
-    csvTime(Number(r.t)),
-    r.event_id,
-    r.action,
-    r.category,
-    r.outcome,
-    blank(r.actor_type),
-    blank(r.actor_id),
-    blank(r.actor_name),
-    blank(r.target_type),
-    blank(r.target_id),
-    blank(r.target_name),
-    blank(r.ip_text),
-    blank(r.geo_country),
-    r.geo_asn === null || r.geo_asn === '' ? undefined : Number(r.geo_asn),
-    blank(r.ua_browser),
-    blank(r.ua_os),
-    blank(r.session_id),
-    blank(r.request_id),
-    r.stream,
-    Number(r.seq),
-    r.flags.join(' '),
-    csvTime(Number(r.r)),
-    r.hash,
-    r.meta,
-  ];
-}
+const FAST_CELLS = [
+  "formatDateTime(time, '%Y-%m-%d %H:%i:%S', 'UTC')",
+  'toString(id)',
+  'toString(action)',
+  'toString(category)',
+  'toString(outcome)',
+  'toString(actor_type)',
+  'actor_id',
+  'actor_name',
+  'toString(target_type)',
+  'target_id',
+  'target_name',
+  // IPv4 as written (the column keeps it IPv4-mapped, store/rows.ts ipColumn).
+  "if(isNull(ip), '', replaceRegexpOne(IPv6NumToString(assumeNotNull(ip)), '^::ffff:([0-9.]+)$', '\\\\1'))",
+  'toString(geo_country)',
+  "if(isNull(geo_asn), '', toString(geo_asn))",
+  'toString(ua_browser)',
+  'toString(ua_os)',
+  'session_id',
+  'request_id',
+  'stream',
+  'toString(seq)',
+  "arrayStringConcat(flags, ' ')",
+  "formatDateTime(received_at, '%Y-%m-%d %H:%i:%S', 'UTC')",
+  'toString(hash)',
+  "JSONExtractRaw(record, 'metadata')",
+];
 
 /**
- * The CSV records of a search, batch by batch: typed columns for most rows, the item view for
- * rows with personal metadata or a correction, in the search's order.
+ * One CSV record per row, built by the engine exactly as csvRecords (csv-records.ts) and the
+ * shared writer build it: each cell through the formula guard of safeCell ({guard}: a leading
+ * apostrophe before = + - @ TAB CR), quoted, quotes doubled, CRLF. Building it there keeps a
+ * million rows from becoming 24 million JavaScript strings; a test compares the bytes with
+ * the shared writer's.
+ */
+const FAST_LINE = `concat(${FAST_CELLS.map(
+  (cell) =>
+    `'"', replaceAll(if(match(${cell}, {guard:String}), concat('''', ${cell}), ${cell}), '"', '""'), '"'`,
+).join(", ',', ")}, '\\r\\n')`;
+
+/** What safeCell guards against (export/csv.ts), as an RE2 pattern for the engine. */
+const GUARD = '^[=+\\-@\t\r]';
+
+/** A row of the fast path: whether it needs the item view, its key, its record, its time. */
+type FastRow = [slow: number, id: string, hash: string, line: string, time: string];
+
+/**
+ * The CSV records of a search, batch by batch: built by the engine for most rows, from the item
+ * view for rows with personal metadata or a correction, in the search's order.
  */
 async function* csvBatches(
   store: Store,
@@ -288,7 +270,7 @@ async function* csvBatches(
   const table = store.table('events');
   // The events that have corrections, once: few, and read without FINAL through a column that
   // is '' on every other row.
-  const corrected = new Set(
+  const corrected =
     search.original === true
       ? []
       : (
@@ -297,48 +279,75 @@ async function* csvBatches(
              WHERE tenant_id = {tenant:String} AND corrects_id != ''`,
             { tenant: tenantId },
           )
-        ).map((c) => c.cid),
-  );
+        ).map((c) => c.cid);
   const desc = (search.order ?? 'desc') === 'desc';
   const dir = desc ? 'DESC' : 'ASC';
   let written = 0;
-  let after: { t: number; id: string } | undefined;
+  let after: { t: string; id: string } | undefined;
   while (written < limit) {
     const { where, params } = filterSql(tenantId, search, snapshot);
-    params['limit'] = Math.min(EXPORT_BATCH, limit - written);
+    const size = Math.min(CSV_BATCH, limit - written);
+    params['limit'] = size;
+    params['guard'] = GUARD;
+    params['corrected'] = corrected;
     if (after !== undefined) {
-      where.push(
-        `(time, id) ${desc ? '<' : '>'} (fromUnixTimestamp64Milli({ct:Int64}, 'UTC'), {cid:UUID})`,
-      );
+      where.push(`(time, id) ${desc ? '<' : '>'} ({ct:DateTime64(3)}, {cid:UUID})`);
       params['ct'] = after.t;
       params['cid'] = after.id;
     }
-    const rows = await store.query<CsvRow>(
-      `SELECT ${CSV_SELECT} FROM ${table} FINAL WHERE ${where.join(' AND ')}
-       ORDER BY time ${dir}, id ${dir} LIMIT {limit:UInt32}`,
+    const rows = await fastRows(
+      store,
+      `SELECT arrayExists(p -> startsWith(p, '/metadata/'), personal)
+           OR has({corrected:Array(String)}, toString(id)) AS slow,
+         toString(id), toString(hash), ${FAST_LINE}, toString(time)
+       FROM ${table} FINAL WHERE ${where.join(' AND ')}
+       ORDER BY time ${dir}, id ${dir} LIMIT {limit:UInt32} FORMAT JSONCompactEachRow`,
       params,
     );
     if (rows.length === 0) return;
-    const slow = rows.filter((r) => Number(r.pm) === 1 || corrected.has(r.event_id));
+    const slow = rows.filter((r) => Number(r[0]) === 1);
     const items = new Map<string, SearchItem>();
     if (slow.length > 0) {
-      const ids = slow.map((r) => r.event_id);
       const full = await store.query<EventRowOut>(
         `SELECT toString(id) AS event_id, time, ${ITEM_COLUMNS}, ${DERIVED_SELECT}
          FROM ${table} FINAL WHERE ${where.join(' AND ')} AND id IN {ids:Array(UUID)}`,
-        { ...params, ids },
+        { ...params, ids: slow.map((r) => r[1]) },
       );
       const opened = await itemsOf(store, tenantId, search, full);
       full.forEach((f, i) => items.set(`${f.event_id}/${f.hash}`, opened[i] as SearchItem));
     }
-    const records = rows.map((r) => {
-      const item = items.get(`${r.event_id}/${r.hash}`);
-      return item ? csvRecord(item) : fastRecord(r);
-    });
+    let text = '';
+    for (const r of rows) {
+      const item = Number(r[0]) === 1 ? items.get(`${r[1]}/${r[2]}`) : undefined;
+      text += item ? csvRecords([csvRecord(item)]) : r[3];
+    }
     written += rows.length;
-    yield { text: csvRows(records), rows: rows.length };
-    const last = rows[rows.length - 1] as CsvRow;
-    if (rows.length < (params['limit'] as number)) return;
-    after = { t: Number(last.t), id: last.event_id };
+    yield { text, rows: rows.length };
+    if (rows.length < size) return;
+    const last = rows[rows.length - 1] as FastRow;
+    after = { t: last[4], id: last[1] };
   }
+}
+
+/**
+ * Rows of a statement in JSONCompactEachRow (one JSON array per line), read from the raw
+ * answer: measured here 2-3 times faster than JSONEachRow through the client's json().
+ */
+async function fastRows(
+  store: Store,
+  sql: string,
+  params: Record<string, unknown>,
+): Promise<FastRow[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.stream(sql, params)) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  const rows: FastRow[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    if (end > start) rows.push(JSON.parse(text.slice(start, end)) as FastRow);
+    start = end + 1;
+  }
+  return rows;
 }
