@@ -2,7 +2,7 @@ import { parseTime } from '@vigil/protocol';
 import { InvalidQueryError } from '../errors.js';
 import { fromChTime } from '../store/rows.js';
 import type { Store } from '../store/store.js';
-import { checkFilters, filterSql, type SearchFilters } from './filters.js';
+import { checkFilters, filterSql, FINAL_SETTINGS, type SearchFilters } from './filters.js';
 
 /**
  * Facets and the time histogram of a search: counts over the same WHERE clause as its pages
@@ -74,6 +74,7 @@ export async function facet(
        ORDER BY n DESC, value ASC
        LIMIT {size:UInt32}`,
       params,
+      FINAL_SETTINGS,
     ),
     // The flag facet counts an event once per flag: `other` is then over flags, not events.
     store.query<{ events: string | number; values: string | number }>(
@@ -81,6 +82,7 @@ export async function facet(
        FROM ${table} FINAL
        WHERE ${where.join(' AND ')}`,
       params,
+      FINAL_SETTINGS,
     ),
   ]);
   const values = rows.map((r) => ({ value: r.value ?? '', count: Number(r.n) }));
@@ -147,6 +149,7 @@ export async function histogram(
      GROUP BY bucket
      ORDER BY bucket`,
     params,
+    FINAL_SETTINGS,
   );
   const counts = new Map(rows.map((r) => [fromChTime(r.bucket), Number(r.n)]));
   const step = width * 1000;

@@ -9,6 +9,7 @@ import {
   checkFilters,
   DEFAULT_LIMIT,
   filterSql,
+  FINAL_SETTINGS,
   MATCH_KEYS,
   type SearchFilters,
 } from './filters.js';
@@ -194,6 +195,7 @@ export async function fetchRows(
      ORDER BY time ${dir}, id ${dir}
      LIMIT {limit:UInt32}`,
     params,
+    FINAL_SETTINGS,
   );
   const more = rows.length > limit;
   return { rows: more ? rows.slice(0, limit) : rows, more };
