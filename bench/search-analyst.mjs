@@ -24,9 +24,8 @@ const events = Number(process.argv[2] ?? 1_000_000);
 const runs = Number(process.argv[3] ?? 3);
 const keep = process.argv[4];
 
-const { openStore, migrate, searchEvents, histogram, facet, prepareExport } = await import(
-  '@vigil/query'
-);
+const { openStore, migrate, searchEvents, histogram, facet, prepareExport } =
+  await import('@vigil/query');
 
 const dir = keep ?? mkdtempSync(join(tmpdir(), 'vigil-bench-search-'));
 const store = await openStore({ kind: 'chdb', path: dir, database: 'bench' });
@@ -81,7 +80,9 @@ if (Number(have) < events) {
       { t: T, from, n, now, total: events },
     );
   }
-  console.error(`generated ${events} events by direct insert in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.error(
+    `generated ${events} events by direct insert in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 }
 
 const from = new Date(now - 30 * DAY).toISOString();
@@ -172,7 +173,9 @@ for (let run = 1; run <= runs; run++) {
   };
   for (const k of ['search', 'histogram', 'facet']) {
     const x = r[k];
-    x.ratio = +((k === 'search' ? x.floorP95 : x.floor) / (k === 'search' ? x.p95 : x.ms)).toFixed(2);
+    x.ratio = +((k === 'search' ? x.floorP95 : x.floor) / (k === 'search' ? x.p95 : x.ms)).toFixed(
+      2,
+    );
   }
   r.export.ratio = +(r.export.rowsPerSecond / r.export.floorRowsPerSecond).toFixed(2);
   console.error(JSON.stringify(r));

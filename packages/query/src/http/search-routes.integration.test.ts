@@ -171,7 +171,7 @@ describe('analyst search routes', () => {
       headers: auth(secrets.query),
     });
     expect(first.statusCode).toBe(200);
-    const cursor = (first.json() as { nextCursor: string }).nextCursor;
+    const cursor = first.json<{ nextCursor: string }>().nextCursor;
     expect(cursor).toContain('.'); // signed
     const second = await app.inject({
       url: `/v1/events?actor=alice&limit=2&category=data_access&cursor=${cursor}`,
@@ -250,7 +250,7 @@ describe('analyst search routes', () => {
       payload: { actor: 'alice', format: 'ndjson', ttlSeconds: 600 },
     });
     expect(made.statusCode).toBe(200);
-    const { url, expiresAt } = made.json() as { url: string; expiresAt: string };
+    const { url, expiresAt } = made.json<{ url: string; expiresAt: string }>();
     expect(url).toContain('tenant=acme');
     expect(Date.parse(expiresAt)).toBe(Math.floor(clock / 1000) * 1000 + 600_000);
     const ok = await app.inject({ url });
@@ -295,7 +295,7 @@ describe('analyst search routes', () => {
       headers: auth(secrets.revocable),
       payload: {},
     });
-    const { url } = made.json() as { url: string };
+    const { url } = made.json<{ url: string }>();
     expect((await app.inject({ url })).statusCode).toBe(200);
     // Revoked a second before the routes' clock (`clock`, the engine's, fixed for the test).
     await directory.revokeKey(revocableId, clock - 1000, 'acme');

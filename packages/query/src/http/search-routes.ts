@@ -284,7 +284,7 @@ export function registerSearchRoutes(app: FastifyInstance, options: SearchRoutes
         tenant,
         by,
         searchChange(SEARCH_ACTIONS.linkCreated, tenant, filters, {
-          format: String(body['format'] ?? 'csv'),
+          format: typeof body['format'] === 'string' ? body['format'] : 'csv',
           expiresAt: link.expiresAt,
         }),
       );

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomSaltSource, sealEvent, ZERO_HASH, type EventInput } from '@vigil/protocol';
 import type { EventRow } from '../store/event-columns.js';
-import { eventRow } from '../store/rows.js';
+import { eventRow, type EventFlag } from '../store/rows.js';
 import { openTestStore, type TestStore } from '../store/store.testkit.js';
 import { hourlyCounts } from '../rollups/hourly.js';
 import { LinkSigner } from '../links/signed.js';
@@ -29,7 +29,7 @@ interface Extra {
   country?: string;
   asn?: number;
   browser?: string;
-  flags?: string[];
+  flags?: EventFlag[];
   restricted?: boolean;
 }
 
@@ -99,7 +99,7 @@ function history(tenant: string, from: number, count: number): EventRow[] {
                 },
               }
             : {}),
-        } as EventInput,
+        },
         {
           country: i % 3 === 0 ? 'FR' : 'DE',
           asn: i % 2 === 0 ? 64500 : 64501,
@@ -418,9 +418,9 @@ describe('analyst search', () => {
         context: { ip: i % 2 ? '192.0.2.1' : '2001:db8::1', sessionId: `s-${i}` },
         metadata: { amount: i * 10, note: `Zoë ${i}` },
         ...extra,
-      } as EventInput);
+      });
     const plain = [base(0), base(1), base(2)];
-    const personal = base(3, { personal: ['/metadata/note', '/actor/id'] } as Partial<EventInput>);
+    const personal = base(3, { personal: ['/metadata/note', '/actor/id'] });
     const target = base(4);
     const correction = row(
       'c',
@@ -433,7 +433,7 @@ describe('analyst search', () => {
         target: { type: 'event', id: target.id },
         corrects: { event: target.id, hash: target.hash },
         metadata: { corrected: { '/outcome': 'failure' }, reason: 'test' },
-      } as EventInput,
+      },
       {},
       'vigil/admin/h/1',
     );
