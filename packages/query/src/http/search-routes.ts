@@ -15,7 +15,7 @@ import { checkFilters, type SearchFilters } from '../search/filters.js';
 import type { Store } from '../store/store.js';
 import type { ChangeRecorder } from '../system/changes.js';
 import { requireScope, tenantOf, type AuthObserver } from './auth.js';
-import { fileAnswer } from './schemas.js';
+import { fileAnswer, openAnswer } from './schemas.js';
 import {
   filterProperties,
   filtersOfQuery,
@@ -113,6 +113,17 @@ export function registerSearchRoutes(app: FastifyInstance, options: SearchRoutes
             },
           },
         },
+        response: {
+          200: openAnswer('counts by value', {
+            field: { type: 'string', description: 'the field counted by' },
+            values: {
+              type: 'array',
+              description: 'values by count, largest first ("" where an event has none)',
+            },
+            total: { type: 'integer', description: 'events matched' },
+            other: { type: 'integer', description: 'events whose value is beyond size' },
+          }),
+        },
       },
     },
     async (request) => {
@@ -132,6 +143,18 @@ export function registerSearchRoutes(app: FastifyInstance, options: SearchRoutes
         tags: ['query'],
         security: [{ bearer: [] }],
         querystring: { type: 'object', additionalProperties: false, properties: filterProperties },
+        response: {
+          200: openAnswer('counts per bucket', {
+            from: { type: 'string', description: 'start of the range (RFC 3339)' },
+            to: { type: 'string', description: 'end of the range, exclusive' },
+            bucketSeconds: { type: 'integer', description: 'width of every bucket' },
+            buckets: {
+              type: 'array',
+              description: 'every bucket, oldest first: {start, count}, empty ones too',
+            },
+            total: { type: 'integer', description: 'events in the range' },
+          }),
+        },
       },
     },
     async (request) => histogram(store, tenantOf(request), filtersOf(request), now()),
