@@ -99,8 +99,11 @@ async function call(
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  // NDJSON answers (POST /v1/verify) are read from `text`.
-  const json = text !== '' && !res.headers.get('content-type')?.includes('ndjson');
+  // NDJSON and CSV answers (POST /v1/verify, exports) are read from `text`.
+  const json =
+    text !== '' &&
+    res.headers.get('content-type')?.includes('json') === true &&
+    !res.headers.get('content-type')?.includes('ndjson');
   return { status: res.status, text, body: json ? (JSON.parse(text) as unknown) : undefined };
 }
 
@@ -282,6 +285,56 @@ const ROUTES: Record<string, RouteCase> = {
       expect(shared.map((e) => e.seq).sort()).toEqual([3, 4]);
       // A's chain on the shared name starts at seq 3 in A: a gap of A's own, nothing of B's.
       expect(shared.find((e) => e.seq === 3)?.flags).toContain('gap');
+    },
+  },
+  'GET /v1/search/facets': {
+    echoes: [B_ACTOR],
+    request: (key, _id, { query }) =>
+      call('GET', `/v1/search/facets?field=actor&actor=${B_ACTOR}${q(query, '&')}`, key),
+    async check() {
+      const res = await call('GET', '/v1/search/facets?field=stream&size=1000', A.query);
+      expectNoLeak(res, 'facets of every stream', [B_ACTOR, B.id]);
+      expect((res.body as { values: unknown[] }).values.length).toBeGreaterThan(0);
+    },
+  },
+  'GET /v1/search/histogram': {
+    echoes: [B_ACTOR],
+    request: (key, _id, { query }) =>
+      call('GET', `/v1/search/histogram?actor=${B_ACTOR}${q(query, '&')}`, key),
+    async check() {
+      const res = await call('GET', `/v1/search/histogram?actor=${B_ACTOR}`, A.query);
+      expect(res.body).toMatchObject({ total: 0 });
+    },
+  },
+  'GET /v1/search/export': {
+    echoes: [B_ACTOR],
+    request: (key, _id, { query }) =>
+      call('GET', `/v1/search/export?actor=${B_ACTOR}${q(query, '&')}`, key),
+    async check() {
+      const res = await call('GET', '/v1/search/export?format=ndjson', A.query);
+      // A's own searches are in it (meta-audit), with the filters A sent: B's names and ids
+      // that A typed in them (GET /v1/events above), and B's head A chained onto.
+      const typed = [B_ACTOR, B.id, b.victimKeyId, b.cursor, b.sharedHashes.at(-1)!];
+      expectNoLeak(res, 'export of everything', typed);
+      // A link signed for A cannot be turned into one for B.
+      const link = await call('POST', '/v1/search/export/link', A.query, {});
+      const url = (link.body as { url: string }).url.replace(`tenant=${A.id}`, `tenant=${B.id}`);
+      const forged = await call('GET', url, undefined);
+      expect(forged.status).toBe(403);
+      expectNoLeak(forged, 'a forged link');
+    },
+  },
+  'POST /v1/search/export/link': {
+    hasBody: true,
+    echoes: [B_ACTOR],
+    async request(key, _id, { query, body }) {
+      const made = await call('POST', `/v1/search/export/link${q(query)}`, key, {
+        actor: B_ACTOR,
+        ...body,
+      });
+      if (made.status !== 200) return made;
+      // Followed, the link serves A's events only.
+      return call('GET', (made.body as { url: string }).url, undefined);
     },
   },
   'GET /v1/admin/tenant': {
@@ -692,8 +745,16 @@ const ROUTES: Record<string, RouteCase> = {
 const NOT_TENANT_ROUTES = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics']);
 
 /** What B has: compared before and after A's attempts. */
+/**
+ * Events of a tenant but the meta-audit of its own searches and exports (`search.*`, recorded
+ * in its own Vigil stream each time B's key looks: B's reads, not A's doing).
+ */
+function notOwnSearches(events: readonly StoredEvent[]): StoredEvent[] {
+  return events.filter((e) => !(e.stream.startsWith('vigil/') && e.action.startsWith('search.')));
+}
+
 async function snapshotOfB(): Promise<Record<string, unknown>> {
-  const events = await allEvents(B.query);
+  const events = notOwnSearches(await allEvents(B.query));
   return {
     events: events.map((e) => `${e.id}/${e.hash}/${e.flags.join(',')}`).sort(),
     tenant: (await call('GET', '/v1/admin/tenant', B.admin)).body,
@@ -981,7 +1042,7 @@ describe('tenant isolation across every route', () => {
     );
     const after = await snapshotOfB();
     const known = new Set(before['events'] as string[]);
-    const added = (await allEvents(B.query)).filter(
+    const added = notOwnSearches(await allEvents(B.query)).filter(
       (e) => !known.has(`${e.id}/${e.hash}/${e.flags.join(',')}`),
     );
     expect(

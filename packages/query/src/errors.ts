@@ -38,6 +38,9 @@ export const QueryErrorCodes = {
   TRIAGE_UNAVAILABLE: 'VIGIL_ERR_TRIAGE_UNAVAILABLE',
   REVIEW_NOT_FOUND: 'VIGIL_ERR_REVIEW_NOT_FOUND',
   REVIEW_CLOSED: 'VIGIL_ERR_REVIEW_CLOSED',
+  // search: signed download links (links/signed.ts)
+  LINK_INVALID: 'VIGIL_ERR_LINK_INVALID',
+  LINK_EXPIRED: 'VIGIL_ERR_LINK_EXPIRED',
 } as const;
 
 export type QueryErrorCode = (typeof QueryErrorCodes)[keyof typeof QueryErrorCodes];
@@ -106,6 +109,9 @@ export const QueryErrorDescriptions: { readonly [K in QueryErrorCode]: string } 
   VIGIL_ERR_REVIEW_NOT_FOUND: "no access review campaign with that id in the key's tenant (404).",
   VIGIL_ERR_REVIEW_CLOSED:
     'the access review campaign is closed: its evidence pack is signed, it takes no more decisions; start a new one (409).',
+  VIGIL_ERR_LINK_INVALID:
+    'a download link was not signed by this server, or a byte of its path or parameters was changed; ask for a new link (403).',
+  VIGIL_ERR_LINK_EXPIRED: 'a download link is past its expiry; ask for a new link (410).',
 };
 
 export class QueryError extends VigilError {

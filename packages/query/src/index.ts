@@ -110,6 +110,21 @@ export type { SearchFilters, SearchPage } from './search/search.js';
 export { FIELD_STATES, itemOf } from './search/item.js';
 export { checkItem } from './search/check-item.js';
 export type { FieldState, SearchItem, ServerFields } from './search/item.js';
+// analyst search: facets, histogram, export, signed links, meta-audit, hourly rollups
+export { facet, histogram, bucketFor, FACET_FIELDS } from './search/aggregate.js';
+export type { FacetAnswer, FacetField, HistogramAnswer } from './search/aggregate.js';
+export { prepareExport, EXPORT_COLUMNS, EXPORT_FORMATS } from './search/export.js';
+export type {
+  ExportFormat as SearchExportFormat,
+  ExportOptions as SearchExportOptions,
+  PreparedExport as PreparedSearchExport,
+} from './search/export.js';
+export { filterSql, ipRange } from './search/filters.js';
+export { registerSearchRoutes } from './http/search-routes.js';
+export type { SearchRoutesOptions } from './http/search-routes.js';
+export { SEARCH_ACTIONS, searchChange } from './http/search-query.js';
+export { LinkSigner, LINK_PARAMS, MAX_LINK_SECONDS } from './links/signed.js';
+export type { LinkGrant, SignedLink } from './links/signed.js';
 export { MerkleStore, TreeIncompleteError, TreeInconsistentError } from './proof/tree-store.js';
 export type { StoredLeaf, NodeRow } from './proof/tree-store.js';
 export { CheckpointStore, signedForm, CHECKPOINT_KEY_PURPOSE } from './proof/checkpoint-store.js';

@@ -27,7 +27,13 @@ export interface Api {
     path: string,
     key: string,
     body?: unknown,
-  ): Promise<{ status: number; contentType: string; body: Readable }>;
+  ): Promise<{
+    status: number;
+    contentType: string;
+    body: Readable;
+    /** A response header by lower-case name ('' when absent). */
+    header(name: string): string;
+  }>;
   close(): Promise<void>;
 }
 
@@ -154,6 +160,7 @@ export async function connectApi(config: Config, url = defaultUrl(config)): Prom
           status: response.status,
           contentType: response.headers.get('content-type') ?? '',
           body: response.body ? Readable.fromWeb(response.body) : Readable.from([]),
+          header: (name: string) => response.headers.get(name) ?? '',
         };
       },
       close: () => Promise.resolve(),
@@ -192,6 +199,7 @@ export async function connectApi(config: Config, url = defaultUrl(config)): Prom
         status: response.statusCode,
         contentType: String(response.headers['content-type'] ?? ''),
         body: Readable.from([response.rawPayload]),
+        header: (name: string) => String(response.headers[name] ?? ''),
       };
     },
     close: () => running.close(),

@@ -7,6 +7,8 @@ import {
   registerAlertRoutes,
   type PrivacyService,
   registerQueryRoutes,
+  registerSearchRoutes,
+  type LinkSigner,
   registerPrivacyRoutes,
   registerAccessRoutes,
   type PrivacyRoutesOptions,
@@ -85,6 +87,8 @@ export interface AppOptions {
   readonly webhooks?: Omit<WebhookRoutesOptions, 'registry' | 'onAuthFailure'>;
   /** Access reviews (/v1/access/…); they need the privacy service and the recorder too. */
   readonly access?: { readonly policy: ReviewPolicy };
+  /** Analyst search: link signing and the meta-audit recorder (absent: the server log). */
+  readonly search?: { readonly links: LinkSigner; readonly recorder?: ChangeRecorder };
   readonly version: string;
 }
 
@@ -264,6 +268,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
               recorder.record(tenant, keyId, event).then(() => undefined),
           }
         : {}),
+      ...(options.search?.recorder ? { recorder: options.search.recorder } : {}),
+      ...(options.search ? { links: options.search.links } : {}),
+    });
+  }
+  if (options.query && options.registry && options.search) {
+    // Facets, histogram, export and its signed links; searches and exports are recorded.
+    registerSearchRoutes(app, {
+      store: options.query.store,
+      registry: options.registry,
+      onAuthFailure,
+      links: options.search.links,
+      ...(options.search.recorder ? { recorder: options.search.recorder } : {}),
     });
   }
   if (options.query && options.registry && options.privacy) {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import {
   HttpKeySource,
+  LinkSigner,
   KeyRegistry,
   TenantDirectory,
   migrate,
@@ -349,6 +350,14 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
         : {}),
       http: config.http,
       ...(store && (role === 'start' || role === 'query') ? { query: { store } } : {}),
+      ...(store && (role === 'start' || role === 'query')
+        ? {
+            search: {
+              links: LinkSigner.ofDataDir(config.dataDir),
+              ...(recorder ? { recorder } : {}),
+            },
+          }
+        : {}),
       ...(directory && recorder && (role === 'start' || role === 'collector')
         ? { admin: { directory, recorder } }
         : {}),

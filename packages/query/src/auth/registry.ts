@@ -88,6 +88,23 @@ export class KeyRegistry {
   }
 
   /**
+   * Whether key `keyId` of `tenantId` is still usable with `scope` (not revoked, not expired,
+   * tenant not suspended): what a signed link asked for by that key needs at each use.
+   */
+  usable(keyId: string, tenantId: string, scope: Scope, now = Date.now()): boolean {
+    if (this.suspended.has(tenantId)) return false;
+    for (const { key } of this.byDigest.values()) {
+      if (key.keyId !== keyId || key.tenantId !== tenantId) continue;
+      return (
+        (key.revokedAt === null || key.revokedAt > now) &&
+        (key.expiresAt === null || key.expiresAt > now) &&
+        key.scopes.includes(scope)
+      );
+    }
+    return false;
+  }
+
+  /**
    * Checks `Authorization: Bearer <key>`: the key exists, is neither expired nor revoked, the
    * client address is allowed, its tenant is not suspended, and the key has `scope` (`operator`
    * only for keys of the operator tenant). 401 when the key is not usable at all, 403 when it is

@@ -2,9 +2,19 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../store/store.js';
 import type { KeyRegistry } from '../auth/registry.js';
 import { requireScope, tenantOf, type AuthObserver } from './auth.js';
-import { INCLUDES, searchEvents, type SearchFilters } from '../search/search.js';
+import { searchEvents, type SearchFilters } from '../search/search.js';
+import type { LinkSigner } from '../links/signed.js';
+import type { ChangeRecorder } from '../system/changes.js';
+import {
+  filterProperties,
+  filtersOfQuery,
+  pageProperties,
+  recordSearch,
+  SEARCH_ACTIONS,
+  searchChange,
+} from './search-query.js';
 import { FIELD_STATES } from '../search/item.js';
-import { InvalidQueryError, QueryError, QueryErrorCodes } from '../errors.js';
+import { QueryError, QueryErrorCodes } from '../errors.js';
 import type { RecordChange } from './retention-routes.js';
 
 export interface QueryRoutesOptions {
@@ -16,50 +26,15 @@ export interface QueryRoutesOptions {
    * searches are refused, since they must not happen unrecorded.
    */
   readonly recordAccess?: RecordChange;
+  /** Records each search (meta-audit, http/search-query.ts); without it, the server log. */
+  readonly recorder?: ChangeRecorder;
+  /** Signs pagination cursors, so that a page is only reached from its recorded search. */
+  readonly links?: LinkSigner;
 }
-
-const list = (value: unknown): string[] | undefined =>
-  typeof value === 'string' && value.length > 0
-    ? value
-        .split(',')
-        .map((v) => v.trim())
-        .filter(Boolean)
-    : undefined;
-
-const str = (value: unknown): string | undefined =>
-  typeof value === 'string' && value.length > 0 ? value : undefined;
 
 const searchQuerySchema = {
   type: 'object',
-  properties: {
-    from: { type: 'string', description: 'events at or after this time (RFC 3339 UTC, ms)' },
-    to: { type: 'string', description: 'events before this time' },
-    actor: { type: 'string', description: 'actor id (plain value)' },
-    action: { type: 'string', description: 'action, or a prefix ending in * (user.*)' },
-    category: { type: 'string', description: 'comma-separated categories' },
-    outcome: { type: 'string', description: 'comma-separated outcomes' },
-    target: { type: 'string', description: 'target id' },
-    targetType: { type: 'string' },
-    stream: { type: 'string' },
-    limit: { type: 'string', description: `page size, 1-1000 (default 100)` },
-    cursor: { type: 'string', description: 'nextCursor of the previous page' },
-    order: { type: 'string', enum: ['asc', 'desc'] },
-    includeRestricted: {
-      type: 'string',
-      enum: ['true', 'false'],
-      description:
-        'also events of restricted subjects (GDPR Art. 18): needs a key with scope admin too, and is recorded',
-    },
-    original: {
-      type: 'string',
-      enum: ['true', 'false'],
-      description: 'events as recorded, without the corrections recorded for them',
-    },
-    include: {
-      type: 'string',
-      description: `comma-separated, what each item carries besides the opened event: ${INCLUDES.join(', ')} (PROTOCOL.md §20)`,
-    },
-  },
+  properties: { ...filterProperties, ...pageProperties },
   additionalProperties: false,
 } as const;
 
@@ -207,38 +182,7 @@ export function registerQueryRoutes(app: FastifyInstance, options: QueryRoutesOp
     },
     async (request) => {
       const q = request.query as Record<string, unknown>;
-      const limitText = str(q['limit']);
-      const limit = limitText === undefined ? undefined : Number(limitText);
-      if (limit !== undefined && !Number.isInteger(limit)) {
-        throw new InvalidQueryError('invalid search parameters', [
-          { path: '/limit', message: 'must be an integer' },
-        ]);
-      }
-      const order = str(q['order']);
-      const filters: Mutable<SearchFilters> = {};
-      const text = [
-        'from',
-        'to',
-        'actor',
-        'action',
-        'target',
-        'targetType',
-        'stream',
-        'cursor',
-      ] as const;
-      for (const key of text) {
-        const value = str(q[key]);
-        if (value !== undefined) filters[key] = value;
-      }
-      const category = list(q['category']);
-      if (category) filters.category = category;
-      const outcome = list(q['outcome']);
-      if (outcome) filters.outcome = outcome;
-      const include = list(q['include']);
-      if (include) filters.include = include;
-      if (limit !== undefined) filters.limit = limit;
-      if (order === 'asc' || order === 'desc') filters.order = order;
-      if (q['original'] === 'true') filters.original = true;
+      const filters: Mutable<SearchFilters> = filtersOfQuery(q);
       const tenant = tenantOf(request);
       if (q['includeRestricted'] === 'true') {
         const key = request.vigilKey;
@@ -259,7 +203,25 @@ export function registerQueryRoutes(app: FastifyInstance, options: QueryRoutesOp
           metadata: { filters: Object.keys(filters).sort() },
         });
       }
-      return searchEvents(store, tenant, filters);
+      // One meta-audit event per search: its first page. Later pages need a cursor this server
+      // signed for the same filters (search.ts), so they belong to the recorded search. A search
+      // of restricted events was recorded above, as that.
+      if (filters.cursor === undefined && filters.includeRestricted !== true) {
+        const key = request.vigilKey;
+        await recordSearch(
+          options.recorder,
+          request,
+          tenant,
+          key?.keyId ?? '',
+          searchChange(SEARCH_ACTIONS.searched, tenant, filters),
+        );
+      }
+      return searchEvents(
+        store,
+        tenant,
+        filters,
+        options.links ? { cursorMac: options.links } : {},
+      );
     },
   );
 }

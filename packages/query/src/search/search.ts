@@ -1,46 +1,21 @@
-import { applyCorrections, CATEGORIES, OUTCOMES, PATTERNS, parseTime } from '@vigil/protocol';
-import type { ErrorDetail } from '@vigil/protocol';
-import { InvalidQueryError, QueryError, QueryErrorCodes } from '../errors.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { applyCorrections } from '@vigil/protocol';
+import { QueryError, QueryErrorCodes } from '../errors.js';
 import { fromChTime, toChTime } from '../store/rows.js';
 import { DERIVED_SELECT } from '../store/derived.js';
 import type { Store } from '../store/store.js';
 import { correctionsOf } from '../privacy/corrections.js';
-import { UNRESTRICTED_SQL } from '../privacy/restrictions.js';
+import {
+  checkFilters,
+  DEFAULT_LIMIT,
+  filterSql,
+  FINAL_SETTINGS,
+  MATCH_KEYS,
+  type SearchFilters,
+} from './filters.js';
 import { ITEM_COLUMNS, itemOf, type ItemRow, type SearchItem } from './item.js';
 
-/** Filters of an event search; every one narrows the result (AND). */
-export interface SearchFilters {
-  /** Inclusive lower bound on the event time (protocol time form). */
-  readonly from?: string;
-  /** Exclusive upper bound on the event time. */
-  readonly to?: string;
-  readonly actor?: string;
-  /** Exact action, or a prefix ending in `*` (`user.*`). */
-  readonly action?: string;
-  readonly category?: readonly string[];
-  readonly outcome?: readonly string[];
-  readonly target?: string;
-  readonly targetType?: string;
-  readonly stream?: string;
-  readonly limit?: number;
-  readonly cursor?: string;
-  readonly order?: 'asc' | 'desc';
-  /**
-   * Also events of restricted subjects (GDPR Art. 18). Only for an admin path that records the
-   * access (http/routes.ts); analysts never see them.
-   */
-  readonly includeRestricted?: boolean;
-  /** Events as recorded, without the corrections recorded for them (PROTOCOL.md §18). */
-  readonly original?: boolean;
-  /**
-   * What each item carries besides the opened event (PROTOCOL.md §20): `record`, the record
-   * bytes; `disclosures`, the salts and values of its disclosed fields.
-   */
-  readonly include?: readonly string[];
-}
-
-/** What `include` may ask for. */
-export const INCLUDES = ['record', 'disclosures'] as const;
+export { checkFilters, DEFAULT_LIMIT, INCLUDES, MAX_LIMIT, type SearchFilters } from './filters.js';
 
 export interface SearchPage {
   readonly events: SearchItem[];
@@ -48,84 +23,111 @@ export interface SearchPage {
   readonly nextCursor?: string;
 }
 
-export const MAX_LIMIT = 1000;
-export const DEFAULT_LIMIT = 100;
-
+/**
+ * Where a page ended, and the search it belongs to.
+ *
+ * Why pages are stable under concurrent ingest: the order is the keyset (time, id), unique per
+ * event, and a page starts strictly after the last (time, id) of the previous one, so no event
+ * is shown twice and none stored before the first page is skipped, whatever arrives meanwhile
+ * (an OFFSET would shift). New events could still slip in between pages wherever they sort (a
+ * backfilled event, an older time); `s`, the snapshot, stops that: the first page fixes the
+ * engine's clock at that moment (or the latest `received_at` of the tenant, if a collector's
+ * clock runs ahead: snapshotOf), and every page keeps only events received (`received_at`, set
+ * by the collector) at or before it. The events a search pages through are therefore those
+ * stored when it started, less any that expire or are erased or restricted meanwhile. (An event
+ * received before the snapshot but still in the sink's batch when the first page ran can appear
+ * on a later page if it sorts after the cursor: never twice, never in place of another.)
+ * `f` binds the cursor to the filters it was issued for.
+ */
 interface Cursor {
   readonly t: number;
   readonly id: string;
+  readonly s: number;
+  readonly f: string;
 }
 
-export function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+/** Signs and checks cursors (links/signed.ts), so that only cursors this server issued are taken. */
+export interface CursorMac {
+  mac(text: string): string;
 }
 
-function decodeCursor(text: string): Cursor {
-  try {
-    const c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Partial<Cursor>;
+export interface SearchOptions {
+  readonly cursorMac?: CursorMac;
+}
+
+/** A digest of the filters that choose the events (not paging or presentation). */
+export function filtersDigest(filters: SearchFilters): string {
+  const chosen: Record<string, unknown> = {};
+  for (const key of MATCH_KEYS) if (filters[key] !== undefined) chosen[key] = filters[key];
+  chosen['order'] = filters.order ?? 'desc';
+  return createHash('sha256').update(JSON.stringify(chosen)).digest('base64url').slice(0, 22);
+}
+
+export function encodeCursor(cursor: Cursor, mac?: CursorMac): string {
+  const body = Buffer.from(JSON.stringify(cursor)).toString('base64url');
+  return mac ? `${body}.${mac.mac(body)}` : body;
+}
+
+function invalidCursor(message: string): QueryError {
+  return new QueryError(QueryErrorCodes.INVALID_CURSOR, message, {
+    status: 400,
+    details: [{ path: '/cursor', message: 'is invalid' }],
+  });
+}
+
+function decodeCursor(text: string, filters: SearchFilters, mac?: CursorMac): Cursor {
+  let body = text;
+  if (mac) {
+    const dot = text.lastIndexOf('.');
+    const given = dot < 0 ? '' : text.slice(dot + 1);
+    body = dot < 0 ? '' : text.slice(0, dot);
+    const expected = mac.mac(body);
     if (
-      typeof c.t === 'number' &&
-      Number.isFinite(c.t) &&
-      typeof c.id === 'string' &&
-      /^[0-9a-f-]{36}$/.test(c.id)
-    ) {
-      return { t: c.t, id: c.id };
-    }
+      given.length !== expected.length ||
+      !timingSafeEqual(Buffer.from(given), Buffer.from(expected))
+    )
+      throw invalidCursor('cursor is not one this server issued; start again without it');
+  }
+  let c: Partial<Cursor> | undefined;
+  try {
+    c = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Partial<Cursor>;
   } catch {
-    // fall through
+    c = undefined;
   }
-  throw new QueryError(
-    QueryErrorCodes.INVALID_CURSOR,
-    'cursor is not one this server issued; start again without it',
-    {
-      status: 400,
-      details: [{ path: '/cursor', message: 'is invalid' }],
-    },
+  if (
+    c &&
+    typeof c.t === 'number' &&
+    Number.isFinite(c.t) &&
+    typeof c.s === 'number' &&
+    Number.isFinite(c.s) &&
+    typeof c.f === 'string' &&
+    typeof c.id === 'string' &&
+    /^[0-9a-f-]{36}$/.test(c.id)
+  ) {
+    if (c.f !== filtersDigest(filters))
+      throw invalidCursor(
+        'the cursor belongs to a search with other filters; start again without it',
+      );
+    return { t: c.t, id: c.id, s: c.s, f: c.f };
+  }
+  throw invalidCursor('cursor is not one this server issued; start again without it');
+}
+
+/**
+ * The snapshot a search starts from, epoch ms: the engine's clock, or the latest `received_at`
+ * of the tenant when that is later (a collector's clock ahead of the store's must not hide the
+ * events it received from every page). Events received after it are left out of the search.
+ */
+export async function snapshotOf(store: Store, tenantId: string): Promise<number> {
+  const [row] = await store.query<{ ms: string | number }>(
+    `SELECT greatest(toUnixTimestamp64Milli(now64(3)), toUnixTimestamp64Milli(max(received_at))) AS ms
+     FROM ${store.table('events')} WHERE tenant_id = {tenant:String}`,
+    { tenant: tenantId },
   );
+  return Number(row?.ms);
 }
 
-/** Checks the filters and lists every problem, so a caller fixes them all at once. */
-export function checkFilters(f: SearchFilters): void {
-  const details: ErrorDetail[] = [];
-  for (const key of ['from', 'to'] as const) {
-    const value = f[key];
-    if (value !== undefined && parseTime(value) === undefined) {
-      details.push({
-        path: `/${key}`,
-        message: 'must be RFC 3339 UTC with milliseconds, like 2026-11-23T10:50:48.123Z',
-      });
-    }
-  }
-  for (const c of f.category ?? []) {
-    if (!(CATEGORIES as readonly string[]).includes(c))
-      details.push({ path: '/category', message: `${c} is not one of: ${CATEGORIES.join(', ')}` });
-  }
-  for (const o of f.outcome ?? []) {
-    if (!(OUTCOMES as readonly string[]).includes(o))
-      details.push({ path: '/outcome', message: `${o} is not one of: ${OUTCOMES.join(', ')}` });
-  }
-  if (f.action !== undefined) {
-    const exact = f.action.endsWith('*') ? f.action.slice(0, -1).replace(/\.$/, '') : f.action;
-    if (!/^[a-z][a-z0-9_.]*$/.test(exact) || exact.length > 128) {
-      details.push({
-        path: '/action',
-        message: 'must be an action like user.login, or a prefix like user.*',
-      });
-    }
-  }
-  if (f.limit !== undefined && (!Number.isInteger(f.limit) || f.limit < 1 || f.limit > MAX_LIMIT)) {
-    details.push({ path: '/limit', message: `must be an integer from 1 to ${MAX_LIMIT}` });
-  }
-  for (const i of f.include ?? []) {
-    if (!(INCLUDES as readonly string[]).includes(i))
-      details.push({ path: '/include', message: `${i} is not one of: ${INCLUDES.join(', ')}` });
-  }
-  if (f.stream !== undefined && !PATTERNS.stream.test(f.stream))
-    details.push({ path: '/stream', message: 'is not a stream id' });
-  if (details.length > 0) throw new InvalidQueryError('invalid search parameters', details);
-}
-
-interface EventRowOut extends ItemRow {
+export interface EventRowOut extends ItemRow {
   event_id: string;
   time: string;
 }
@@ -139,62 +141,51 @@ export async function searchEvents(
   store: Store,
   tenantId: string,
   filters: SearchFilters,
+  options: SearchOptions = {},
 ): Promise<SearchPage> {
   checkFilters(filters);
   const limit = filters.limit ?? DEFAULT_LIMIT;
+  const cursor =
+    filters.cursor === undefined
+      ? undefined
+      : decodeCursor(filters.cursor, filters, options.cursorMac);
+  const snapshot = cursor?.s ?? (await snapshotOf(store, tenantId));
+  const page = await fetchRows(store, tenantId, filters, snapshot, limit, cursor);
+  const items = await itemsOf(store, tenantId, filters, page.rows);
+  const last = page.rows[page.rows.length - 1];
+  return page.more && last
+    ? {
+        events: items,
+        nextCursor: encodeCursor(
+          { t: fromChTime(last.time), id: last.event_id, s: snapshot, f: filtersDigest(filters) },
+          options.cursorMac,
+        ),
+      }
+    : { events: items };
+}
+
+/** Where a page of rows starts: strictly after this (time, id) in the search's order. */
+export interface RowPosition {
+  readonly t: number;
+  readonly id: string;
+}
+
+/** One page of rows of a search (checkFilters first), and whether more follow. */
+export async function fetchRows(
+  store: Store,
+  tenantId: string,
+  filters: SearchFilters,
+  snapshot: number,
+  limit: number,
+  after?: RowPosition,
+): Promise<{ rows: EventRowOut[]; more: boolean }> {
   const desc = (filters.order ?? 'desc') === 'desc';
-  // Expired rows stay on disk until ClickHouse merges their part; they are gone for searches
-  // from the moment they expire (unless a legal hold keeps them).
-  const where: string[] = ['tenant_id = {tenant:String}', '(expires_at > now() OR legal_hold = 1)'];
-  // A restricted subject's events are kept but not shown (GDPR Art. 18(1)).
-  if (filters.includeRestricted !== true) where.push(UNRESTRICTED_SQL);
-  const params: Record<string, unknown> = { tenant: tenantId, limit: limit + 1 };
-  if (filters.from !== undefined) {
-    where.push('time >= {from:DateTime64(3)}');
-    params['from'] = toChTime(filters.from);
-  }
-  if (filters.to !== undefined) {
-    where.push('time < {to:DateTime64(3)}');
-    params['to'] = toChTime(filters.to);
-  }
-  if (filters.actor !== undefined) {
-    where.push('actor_id = {actor:String}');
-    params['actor'] = filters.actor;
-  }
-  if (filters.action !== undefined) {
-    if (filters.action.endsWith('*')) {
-      where.push('startsWith(action, {actionPrefix:String})');
-      params['actionPrefix'] = filters.action.slice(0, -1);
-    } else {
-      where.push('action = {action:String}');
-      params['action'] = filters.action;
-    }
-  }
-  if (filters.category && filters.category.length > 0) {
-    where.push('category IN {category:Array(String)}');
-    params['category'] = filters.category;
-  }
-  if (filters.outcome && filters.outcome.length > 0) {
-    where.push('outcome IN {outcome:Array(String)}');
-    params['outcome'] = filters.outcome;
-  }
-  if (filters.target !== undefined) {
-    where.push('target_id = {target:String}');
-    params['target'] = filters.target;
-  }
-  if (filters.targetType !== undefined) {
-    where.push('target_type = {targetType:String}');
-    params['targetType'] = filters.targetType;
-  }
-  if (filters.stream !== undefined) {
-    where.push('stream = {stream:String}');
-    params['stream'] = filters.stream;
-  }
-  if (filters.cursor !== undefined) {
-    const c = decodeCursor(filters.cursor);
+  const { where, params } = filterSql(tenantId, filters, snapshot);
+  params['limit'] = limit + 1;
+  if (after !== undefined) {
     where.push(`(time, id) ${desc ? '<' : '>'} ({ct:DateTime64(3)}, {cid:UUID})`);
-    params['ct'] = toChTime(new Date(c.t).toISOString());
-    params['cid'] = c.id;
+    params['ct'] = toChTime(new Date(after.t).toISOString());
+    params['cid'] = after.id;
   }
   const dir = desc ? 'DESC' : 'ASC';
   const rows = await store.query<EventRowOut>(
@@ -204,17 +195,23 @@ export async function searchEvents(
      ORDER BY time ${dir}, id ${dir}
      LIMIT {limit:UInt32}`,
     params,
+    FINAL_SETTINGS,
   );
   const more = rows.length > limit;
-  const page = more ? rows.slice(0, limit) : rows;
+  return { rows: more ? rows.slice(0, limit) : rows, more };
+}
+
+/** The items of rows, with corrections applied unless the search asked for the original. */
+export async function itemsOf(
+  store: Store,
+  tenantId: string,
+  filters: SearchFilters,
+  rows: readonly EventRowOut[],
+): Promise<SearchItem[]> {
   const include = new Set(filters.include ?? []);
   const options = { record: include.has('record'), disclosures: include.has('disclosures') };
-  const items = page.map((row) => itemOf(row, options));
-  const events = filters.original === true ? items : await corrected(store, tenantId, page, items);
-  const last = page[page.length - 1];
-  return more && last
-    ? { events, nextCursor: encodeCursor({ t: fromChTime(last.time), id: last.event_id }) }
-    : { events };
+  const items = rows.map((row) => itemOf(row, options));
+  return filters.original === true ? items : corrected(store, tenantId, rows, items);
 }
 
 /**
@@ -229,10 +226,19 @@ async function corrected(
   rows: readonly EventRowOut[],
   items: SearchItem[],
 ): Promise<SearchItem[]> {
+  // Corrections are rare: which of these events have any is asked first without FINAL, where
+  // the skip index on corrects_id (migration 5) answers without reading the tenant's rows, and
+  // only those are looked up in full. Most pages and export batches stop here.
+  const candidates = await store.query<{ cid: string }>(
+    `SELECT DISTINCT corrects_id AS cid FROM ${store.table('events')}
+     WHERE tenant_id = {tenant:String} AND corrects_id IN {ids:Array(String)}`,
+    { tenant: tenantId, ids: rows.map((r) => r.event_id) },
+  );
+  if (candidates.length === 0) return items;
   const byEvent = await correctionsOf(
     store,
     tenantId,
-    rows.map((r) => r.event_id),
+    candidates.map((c) => c.cid),
   );
   if (byEvent.size === 0) return items;
   return items.map((item, i) => {
