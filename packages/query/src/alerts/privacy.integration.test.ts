@@ -19,6 +19,7 @@ import type {
 } from '../system/changes.js';
 import { AlertStore } from './store.js';
 import { AlertTriage } from './triage.js';
+import { DeliveryOutbox } from '../webhooks/outbox.js';
 
 /**
  * Personal data in alerts (issue 11 item 8) through the real routes: erasure deletes the alerts
@@ -177,6 +178,22 @@ describe('personal data in alerts', () => {
       },
     );
 
+    // Webhook deliveries of the alerts, as sent (or waiting to be): the body names the person.
+    const outbox = new DeliveryOutbox(ts.store, { maxPending: 100 });
+    const delivery = (tenant: string, alertId: string) => ({
+      tenant,
+      webhookId: 'wh_1',
+      eventId: `${alertId}.1`,
+      eventType: 'alert.raised',
+      body: JSON.stringify({ alert: { id: alertId, entity: { 'actor.id': SUBJECT } } }),
+    });
+    await outbox.enqueue([
+      delivery('acme', 'about'),
+      delivery('acme', 'spray'),
+      delivery('acme', 'unrelated'),
+      delivery('globex', 'globex-about'),
+    ]);
+
     const exported = await app.inject({
       method: 'POST',
       url: '/v1/admin/subjects/export',
@@ -249,6 +266,14 @@ describe('personal data in alerts', () => {
       { s: SUBJECT, ip: SUBJECT_IP },
     );
     expect(Number(left[0]?.n)).toBe(0);
+    // The deliveries of the erased and rewritten alerts are gone, pending ones too; others stay.
+    const deliveries = await ts.store.query<{ tenant_id: string; event_id: string }>(
+      `SELECT tenant_id, event_id FROM ${ts.store.table('webhook_deliveries')} ORDER BY tenant_id, event_id`,
+    );
+    expect(deliveries).toEqual([
+      { tenant_id: 'acme', event_id: 'unrelated.1' },
+      { tenant_id: 'globex', event_id: 'globex-about.1' },
+    ]);
   });
 
   it('hides the alerts of a restricted person until the restriction is lifted', async () => {

@@ -168,9 +168,9 @@ WHERE tenant_id = {tenant:String}
   async applyErasure(
     plan: AlertErasurePlan,
     needles: ReadonlySet<string>,
-  ): Promise<{ deleted: number; rewritten: number; notes: number }> {
+  ): Promise<{ deleted: number; rewritten: number; notes: number; deliveries: number }> {
     const ids = [...plan.deleted, ...plan.rewritten.map((r) => String(r['id']))];
-    if (ids.length === 0) return { deleted: 0, rewritten: 0, notes: 0 };
+    if (ids.length === 0) return { deleted: 0, rewritten: 0, notes: 0, deliveries: 0 };
     const settings: ClickHouseSettings = { mutations_sync: '2' };
     const params = { tenant: plan.tenant, ids, deleted: [...plan.deleted] };
     await this.store.command(
@@ -214,7 +214,40 @@ WHERE tenant_id = {tenant:String} AND alert_id IN {ids:Array(String)}
         { ...params, needles: quoted },
         settings,
       );
-    return { deleted: plan.deleted.length, rewritten: plan.rewritten.length, notes: n };
+    const deliveries = await this.eraseDeliveries(plan.tenant, ids, settings);
+    return {
+      deleted: plan.deleted.length,
+      rewritten: plan.rewritten.length,
+      notes: n,
+      deliveries,
+    };
+  }
+
+  /**
+   * Webhook deliveries of the affected alerts (webhooks/outbox.ts) hold the alert as it was
+   * sent, the person's values with it: every one is deleted, those still waiting to be sent
+   * too (an erased person's values must not leave Vigil afterwards; the receiver already holds
+   * what was delivered before). A delivery's event id is `<alert id>.<version>`.
+   */
+  private async eraseDeliveries(
+    tenant: string,
+    ids: readonly string[],
+    settings: ClickHouseSettings,
+  ): Promise<number> {
+    const where = `tenant_id = {tenant:String} AND splitByChar('.', event_id)[1] IN {ids:Array(String)}`;
+    const params = { tenant, ids };
+    const [row] = await this.store.query<{ n: number | string }>(
+      `SELECT uniqExact(id) AS n FROM ${this.store.table('webhook_deliveries')} WHERE ${where}`,
+      params,
+    );
+    const n = Number(row?.n ?? 0);
+    if (n > 0)
+      await this.store.command(
+        alterTable(this.store, 'webhook_deliveries', `DELETE WHERE ${where}`),
+        params,
+        settings,
+      );
+    return n;
   }
 
   /** The alerts an export of the person lists: those that name them or their events. */
