@@ -226,6 +226,11 @@ class GroupTable {
     this.map.delete(key);
   }
 
+  /** The least recently updated group (then along its links). */
+  first(): Group | undefined {
+    return this.head;
+  }
+
   /** Removes the least recently updated group. */
   evictOldest(): void {
     const oldest = this.head;
@@ -505,17 +510,22 @@ export class DetectionEngine {
         const keepFrom = horizon - span;
         if (!groups.hasEmpty && groups.low >= keepFrom) continue;
         let low = Infinity;
-        for (const [key, group] of groups.map) {
-          const cut = lowerBound(group.entries, keepFrom);
-          if (cut > 0) {
-            group.entries.splice(0, cut);
-            this.shifted(group, cut);
-          }
-          if (group.alerts.some((a) => a.last + span < keepFrom)) {
-            group.alerts = group.alerts.filter((a) => a.last + span >= keepFrom);
-          }
-          if (group.entries.length === 0 && group.alerts.length === 0) {
-            groups.remove(key);
+        // Along the recency list (the order groups are visited in changes nothing: each is
+        // trimmed on its own), the next group read before this one may be removed.
+        let next: Group | undefined;
+        for (let group = groups.first(); group !== undefined; group = next) {
+          next = group[NEXT];
+          const entries = group.entries;
+          // Usually a minute's worth of entries or none: counted from the front, then searched.
+          let cut = 0;
+          while (cut < 8 && cut < entries.length && (entries[cut] as Entry).t < keepFrom) cut++;
+          if (cut === 8) cut = lowerBound(entries, keepFrom);
+          if (cut > 0) this.dropFront(group, cut);
+          let stale = false;
+          for (const a of group.alerts) if (a.last + span < keepFrom) stale = true;
+          if (stale) group.alerts = group.alerts.filter((a) => a.last + span >= keepFrom);
+          if (entries.length === 0 && group.alerts.length === 0) {
+            groups.remove(group[KEY]);
             continue;
           }
           const first = group.entries[0];
@@ -627,9 +637,17 @@ export class DetectionEngine {
     return b.match === 'new' ? verdict === 'new' : verdict !== 'usual';
   }
 
-  /** `drop` entries left the front of the group: the distinct-count cache's indices move. */
-  private shifted(group: Group, drop: number): void {
-    group[STEPS] = undefined;
+  /** Removes the group's `drop` oldest entries; the derived counts follow. */
+  private dropFront(group: Group, drop: number): void {
+    const entries = group.entries;
+    const steps = group[STEPS];
+    if (steps !== undefined) {
+      for (let i = 0; i < drop; i++) {
+        const st = (entries[i] as Entry).step;
+        steps[st] = (steps[st] as number) - 1;
+      }
+    }
+    entries.splice(0, drop);
     const c = group[DISTINCT];
     if (c === undefined) return;
     if (c.start < drop) {
@@ -730,8 +748,7 @@ export class DetectionEngine {
     if (steps !== undefined) steps[entry.step] = (steps[entry.step] as number) + 1;
     if (entries.length > this.maxEntries) {
       const drop = entries.length - this.maxEntries;
-      entries.splice(0, drop);
-      this.shifted(group, drop);
+      this.dropFront(group, drop);
       this.counters.evictedEntries += drop;
       if (at < drop) return undefined; // the new entry itself was the oldest
       at -= drop;
