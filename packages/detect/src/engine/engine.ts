@@ -149,6 +149,14 @@ const KEY = Symbol('key');
 const START = Symbol('start');
 const DISTINCT = Symbol('distinct');
 const STEPS = Symbol('steps');
+const SHARE = Symbol('share');
+
+/** Entries of the share step among entries `start`…`end` of a group (see shareCount). */
+interface ShareCache {
+  start: number;
+  end: number;
+  n: number;
+}
 
 /** Distinct values counted over entries `start`…`end` of a group (see distinctInOrder). */
 interface DistinctCache {
@@ -173,6 +181,7 @@ class Group {
    * window, temporal rules' entries per step in the whole group. */
   [DISTINCT]: DistinctCache | undefined = undefined;
   [STEPS]: number[] | undefined = undefined;
+  [SHARE]: ShareCache | undefined = undefined;
   constructor(
     public entity: Record<string, string>,
     public entries: Entry[],
@@ -181,13 +190,56 @@ class Group {
 }
 
 /**
- * The groups of one rule in one tenant: a map by key, and a doubly linked list from the least to
- * the most recently updated (moving a group to the end is two pointer updates, where re-inserting
- * it in the Map hashed its key twice per event and rule). The list order is what a snapshot
- * writes and what eviction takes from.
+ * The groups of one tenant by entity key, a slot per rule: the rules that group by the same field
+ * (most group by the actor) find their groups with one Map lookup per event, where a Map per rule
+ * took one lookup per rule. The last key looked up is remembered (the rules of one event ask in
+ * turn). Not state: rebuilt with the tables on restore.
+ */
+class EntityIndex {
+  private readonly map = new Map<string, (Group | undefined)[]>();
+  private lastKey: string | undefined;
+  private lastSlots: (Group | undefined)[] | undefined;
+
+  constructor(private readonly width: number) {}
+
+  get(key: string): (Group | undefined)[] | undefined {
+    if (key === this.lastKey) return this.lastSlots;
+    const slots = this.map.get(key);
+    this.lastKey = key;
+    this.lastSlots = slots;
+    return slots;
+  }
+
+  set(key: string, ri: number, group: Group): void {
+    let slots = this.get(key);
+    if (slots === undefined) {
+      slots = new Array<Group | undefined>(this.width).fill(undefined);
+      this.map.set(key, slots);
+      this.lastKey = key;
+      this.lastSlots = slots;
+    }
+    slots[ri] = group;
+  }
+
+  clear(key: string, ri: number): void {
+    const slots = this.get(key);
+    if (slots === undefined) return;
+    slots[ri] = undefined;
+    for (let i = 0; i < slots.length; i++) if (slots[i] !== undefined) return;
+    this.map.delete(key);
+    this.lastKey = undefined;
+    this.lastSlots = undefined;
+  }
+}
+
+/**
+ * The groups of one rule in one tenant: found through the tenant's EntityIndex, and a doubly
+ * linked list from the least to the most recently updated (moving a group to the end is two
+ * pointer updates, where re-inserting it in a Map hashed its key twice per event and rule). The
+ * list order is what a snapshot writes and what eviction takes from.
  */
 class GroupTable {
-  readonly map = new Map<string, Group>();
+  private count = 0;
   private head: Group | undefined;
   private tail: Group | undefined;
   /**
@@ -202,13 +254,23 @@ class GroupTable {
     if (t < this.low) this.low = t;
   }
 
+  constructor(
+    private readonly index: EntityIndex,
+    private readonly ri: number,
+  ) {}
+
   get size(): number {
-    return this.map.size;
+    return this.count;
+  }
+
+  get(key: string): Group | undefined {
+    return this.index.get(key)?.[this.ri];
   }
 
   add(key: string, group: Group): void {
     group[KEY] = key;
-    this.map.set(key, group);
+    this.index.set(key, this.ri, group);
+    this.count++;
     this.append(group);
   }
 
@@ -220,10 +282,11 @@ class GroupTable {
   }
 
   remove(key: string): void {
-    const group = this.map.get(key);
+    const group = this.get(key);
     if (group === undefined) return;
     this.unlink(group);
-    this.map.delete(key);
+    this.index.clear(key, this.ri);
+    this.count--;
   }
 
   /** The least recently updated group (then along its links). */
@@ -324,6 +387,29 @@ function upperBound(entries: readonly Entry[], t: number): number {
  * given last for the group is tried first and moved forward (windows of events arriving in order
  * start where the previous one did or a little later), checked, and a binary search otherwise.
  */
+/**
+ * Entries of step `step` among `entries[start…end]`, counted incrementally across events (a
+ * tenant-wide window holds hundreds of entries and slides by one or two per event): entries
+ * appended since are added, those left behind the start removed; an insertion inside the range
+ * is counted when it happens (apply), one before it moves the range (dropFront too).
+ */
+function shareCount(
+  group: Group,
+  entries: readonly Entry[],
+  start: number,
+  end: number,
+  step: number,
+): number {
+  let c = group[SHARE];
+  if (c === undefined || c.start > start || c.end < start - 1 || c.end > end) {
+    c = { start, end: start - 1, n: 0 };
+    group[SHARE] = c;
+  }
+  while (c.end < end) if ((entries[++c.end] as Entry).step === step) c.n++;
+  for (; c.start < start; c.start++) if ((entries[c.start] as Entry).step === step) c.n--;
+  return c.n;
+}
+
 function windowStart(group: Group, entries: readonly Entry[], bound: number, end: number): number {
   let h = group[START];
   if (h <= end && h >= 0) {
@@ -366,6 +452,8 @@ export class DetectionEngine {
   private readonly minSums: readonly number[];
   /** Not state (rebuilt on restore): per tenant, the group table of each rule by index. */
   private groupsByTenant = new Map<string, (GroupTable | undefined)[]>();
+  /** Not state (rebuilt on restore): per tenant, the groups of every rule by entity key. */
+  private indexes = new Map<string, EntityIndex>();
   private counters: EngineStats = {
     events: 0,
     droppedLate: 0,
@@ -583,12 +671,13 @@ export class DetectionEngine {
     // JSON turns -Infinity into null.
     this.watermark = typeof snapshot.watermark === 'number' ? snapshot.watermark : NO_WATERMARK;
     this.counters = { ...snapshot.stats };
+    this.indexes = new Map();
     this.state = new Map(
       snapshot.state.map(([tenant, rules]) => [
         tenant,
         new Map(
           rules.map(([ruleId, groups]) => {
-            const table = new GroupTable();
+            const table = new GroupTable(this.indexOf(tenant), ids.indexOf(ruleId));
             for (const [key, g] of structuredClone(groups)) {
               table.add(key, new Group(g.entity, g.entries.map(entryFrom), g.alerts));
             }
@@ -648,6 +737,14 @@ export class DetectionEngine {
       }
     }
     entries.splice(0, drop);
+    const sc = group[SHARE];
+    if (sc !== undefined) {
+      if (sc.start < drop) group[SHARE] = undefined;
+      else {
+        sc.start -= drop;
+        sc.end -= drop;
+      }
+    }
     const c = group[DISTINCT];
     if (c === undefined) return;
     if (c.start < drop) {
@@ -671,9 +768,16 @@ export class DetectionEngine {
     let rules = this.state.get(tenant);
     if (rules === undefined) this.state.set(tenant, (rules = new Map<string, GroupTable>()));
     groups = rules.get(ruleId);
-    if (groups === undefined) rules.set(ruleId, (groups = new GroupTable()));
+    if (groups === undefined)
+      rules.set(ruleId, (groups = new GroupTable(this.indexOf(tenant), ri)));
     byRule[ri] = groups;
     return groups;
+  }
+
+  private indexOf(tenant: string): EntityIndex {
+    let index = this.indexes.get(tenant);
+    if (index === undefined) this.indexes.set(tenant, (index = new EntityIndex(this.rules.length)));
+    return index;
   }
 
   private apply(
@@ -687,7 +791,7 @@ export class DetectionEngine {
     values: readonly string[] | undefined,
   ): AlertUpdate | undefined {
     const groups = this.groupsOf(event.tenant, ri);
-    let group = groups.map.get(groupKey);
+    let group = groups.get(groupKey);
     if (group === undefined) {
       if (groups.size >= this.maxGroups) {
         groups.evictOldest();
@@ -746,6 +850,16 @@ export class DetectionEngine {
     }
     const steps = group[STEPS];
     if (steps !== undefined) steps[entry.step] = (steps[entry.step] as number) + 1;
+    const sc = group[SHARE];
+    if (sc !== undefined && at !== entries.length - 1) {
+      if (at <= sc.start) {
+        sc.start++;
+        sc.end++;
+      } else if (at <= sc.end) {
+        sc.end++;
+        if (entry.step === rule.share?.step) sc.n++;
+      }
+    }
     if (entries.length > this.maxEntries) {
       const drop = entries.length - this.maxEntries;
       this.dropFront(group, drop);
@@ -856,10 +970,6 @@ export class DetectionEngine {
         override === undefined ? (this.minSums[ri] as number) : mins.reduce((a, b) => a + b, 0);
     }
     const share = rule.share;
-    // The share step's events in entries shareFrom…shareTo (a window sliding right).
-    let shareFrom = 0;
-    let shareTo = -1;
-    let shareN = 0;
     for (let end = from; end < to; end++) {
       const start = windowStart(group, entries, (entries[end] as Entry).t - span, end);
       if ((entries[start] as Entry).t > entry.t) continue;
@@ -874,16 +984,7 @@ export class DetectionEngine {
         if (share !== undefined) {
           // The share, and enough counted events for the distinct count, before any window is
           // built: a busy office address or tenant is refused here without allocating.
-          if (start > shareTo || start < shareFrom) {
-            shareFrom = start;
-            shareTo = start - 1;
-            shareN = 0;
-          }
-          for (; shareFrom < start; shareFrom++) {
-            if ((entries[shareFrom] as Entry).step === share.step) shareN--;
-          }
-          for (; shareTo < end;) if ((entries[++shareTo] as Entry).step === share.step) shareN++;
-          const n = shareN;
+          const n = shareCount(group, entries, start, end, share.step);
           if (n < share.min * size || n < min) continue;
         }
       }
