@@ -150,6 +150,7 @@ const START = Symbol('start');
 const DISTINCT = Symbol('distinct');
 const STEPS = Symbol('steps');
 const SHARE = Symbol('share');
+const LAST = Symbol('last');
 
 /** Entries of the share step among entries `start`…`end` of a group (see shareCount). */
 interface ShareCache {
@@ -182,11 +183,16 @@ class Group {
   [DISTINCT]: DistinctCache | undefined = undefined;
   [STEPS]: number[] | undefined = undefined;
   [SHARE]: ShareCache | undefined = undefined;
+  /** The latest entry time while there are entries (read without touching the entries). */
+  [LAST] = -Infinity;
   constructor(
     public entity: Record<string, string>,
     public entries: Entry[],
     public alerts: OpenAlert[],
-  ) {}
+  ) {
+    const last = entries[entries.length - 1];
+    if (last !== undefined) this[LAST] = last.t;
+  }
 }
 
 /**
@@ -811,8 +817,8 @@ export class DetectionEngine {
     // An event seen before (a replay after a restart, an at-least-once redelivery) counts once.
     // An event later than the window's last (the common case) cannot be one: no search.
     const n = entries.length;
-    const pos =
-      n === 0 || (entries[n - 1] as Entry).t < event.time ? n : lowerBound(entries, event.time);
+    const later = n === 0 || group[LAST] < event.time;
+    const pos = later ? n : lowerBound(entries, event.time);
     for (let i = pos; i < entries.length && (entries[i] as Entry).t === event.time; i++) {
       if ((entries[i] as Entry).id === event.id) return undefined;
     }
@@ -829,6 +835,7 @@ export class DetectionEngine {
       (entries[at] as Entry).id < event.id
     )
       at++;
+    if (later) group[LAST] = entry.t;
     if (at === entries.length) entries.push(entry);
     else {
       entries.splice(at, 0, entry);
@@ -868,7 +875,7 @@ export class DetectionEngine {
       at -= drop;
     }
 
-    const trigger = this.evaluate(rule, ri, settings, group, entry, at);
+    const trigger = this.evaluate(rule, ri, settings, group, entry, at, later);
     if (trigger === undefined) return undefined;
     return this.raise(rule, event.tenant, groups, group, entry, trigger);
   }
@@ -935,6 +942,7 @@ export class DetectionEngine {
     group: Group,
     entry: Entry,
     at: number,
+    later: boolean,
   ): Trigger | undefined {
     const entries = group.entries;
     const span = rule.timespanMs;
@@ -943,8 +951,7 @@ export class DetectionEngine {
     // Every window holding the entry can be slid right until it ends on an entry at or after it,
     // so the windows ending on those entries are the only ones to check (one when in order).
     // The entry last and strictly later than the one before (the common case): no search.
-    const last = entries.length - 1;
-    const fast = at === last && (at === 0 || (entries[at - 1] as Entry).t < entry.t);
+    const fast = later;
     const from = fast ? at : lowerBound(entries, entry.t);
     const to = fast ? entries.length : upperBound(entries, entry.t + span);
     const inOrder = to === entries.length && entries[to - 1] === entry;
