@@ -396,8 +396,8 @@ function upperBound(entries: readonly Entry[], t: number): number {
 /**
  * Entries of step `step` among `entries[start…end]`, counted incrementally across events (a
  * tenant-wide window holds hundreds of entries and slides by one or two per event): entries
- * appended since are added, those left behind the start removed; an insertion inside the range
- * is counted when it happens (apply), one before it moves the range (dropFront too).
+ * appended since are added, those left behind the start removed; an insertion into the range
+ * drops the count (apply), entries leaving the front move it (dropFront).
  */
 function shareCount(
   group: Group,
@@ -857,16 +857,10 @@ export class DetectionEngine {
     }
     const steps = group[STEPS];
     if (steps !== undefined) steps[entry.step] = (steps[entry.step] as number) + 1;
+    // An insertion into the share count's range: counted again (the evaluation of an
+    // out-of-order entry recounts from its own window anyway).
     const sc = group[SHARE];
-    if (sc !== undefined && at !== entries.length - 1) {
-      if (at <= sc.start) {
-        sc.start++;
-        sc.end++;
-      } else if (at <= sc.end) {
-        sc.end++;
-        if (entry.step === rule.share?.step) sc.n++;
-      }
-    }
+    if (sc !== undefined && at <= sc.end) group[SHARE] = undefined;
     if (entries.length > this.maxEntries) {
       const drop = entries.length - this.maxEntries;
       this.dropFront(group, drop);
