@@ -113,7 +113,8 @@ function formatter(zone: string): Intl.DateTimeFormat {
 }
 
 /** Local wall-clock parts of `ms` in `zone`; the last answer is kept (events come in runs). */
-let lastKey = '';
+let lastZone = '';
+let lastMinute = NaN;
 let lastParts: LocalTime = { hour: 0, minute: 0, weekday: 1 };
 export interface LocalTime {
   readonly hour: number;
@@ -124,8 +125,9 @@ export interface LocalTime {
 
 export function localTime(ms: number, zone: string): LocalTime {
   // Offsets change on whole quarter hours at the latest, so a minute bucket is exact.
-  const key = `${zone}|${Math.floor(ms / 60_000)}`;
-  if (key === lastKey) return lastParts;
+  // Compared as zone and minute: a key string built per call allocated on every event.
+  const minuteOf = Math.floor(ms / 60_000);
+  if (minuteOf === lastMinute && zone === lastZone) return lastParts;
   let hour = 0;
   let minute = 0;
   let weekday = 1;
@@ -134,7 +136,8 @@ export function localTime(ms: number, zone: string): LocalTime {
     else if (part.type === 'minute') minute = Number(part.value);
     else if (part.type === 'weekday') weekday = WEEKDAYS[part.value] ?? 1;
   }
-  lastKey = key;
+  lastZone = zone;
+  lastMinute = minuteOf;
   lastParts = { hour, minute, weekday };
   return lastParts;
 }

@@ -451,3 +451,111 @@ describe('DetectionEngine overrides', () => {
     expect(calls.sort()).toEqual(['asns:u1:7922', 'countries:u1:US', 'last:u1']);
   });
 });
+
+describe('incremental window bookkeeping (counts kept between events)', () => {
+  const [DISTINCT_RULE] = loadRules([
+    {
+      file: 'distinct.yaml',
+      text: `
+id: test.distinct
+title: four accounts from one address
+description: four distinct accounts in 10 minutes
+severity: low
+attack: [T1110]
+source: test
+detection:
+  login: { action: user.login }
+  condition: login
+correlation:
+  type: value_count
+  group-by: [context.ip]
+  timespan: 10m
+  condition: { gte: 4, field: actor.id }
+`,
+    },
+  ]);
+  const [ORDERED_RULE] = loadRules([
+    {
+      file: 'ordered.yaml',
+      text: `
+id: test.ordered
+title: a then b
+description: a step a, then a step b, within an hour
+severity: low
+attack: [T1556]
+source: test
+detection:
+  a: { action: step.a }
+  b: { action: step.b }
+  condition: a or b
+correlation:
+  type: temporal_ordered
+  rules: [a, b]
+  group-by: [actor.id]
+  timespan: 1h
+`,
+    },
+  ]);
+  const login = (user: string, time: number): DetectionEvent =>
+    ev({ actor: { type: 'user', id: user }, time });
+  const step = (action: string, time: number): DetectionEvent =>
+    ev({ action, category: 'test', time });
+
+  it('counts a distinct value that arrived out of order once an in-order event completes the window', () => {
+    const engine = new DetectionEngine({ rules: [DISTINCT_RULE!] });
+    const out: AlertUpdate[] = [];
+    // Four events of two accounts, in order: their distinct values are counted (2 < 4).
+    for (const [user, at] of [
+      ['u1', 0],
+      ['u2', 10_000],
+      ['u2', 20_000],
+      ['u1', 30_000],
+    ] as const) {
+      out.push(...engine.process(login(user, T0 + at)));
+    }
+    out.push(...engine.process(login('u3', T0 + 15_000))); // inserted inside the counted range
+    expect(out).toEqual([]);
+    out.push(...engine.process(login('u4', T0 + 40_000))); // in order: 4 accounts
+    expect(out).toHaveLength(1);
+    expect(out[0]?.alert.evidence).toMatchObject({ count: 6, distinct: 4 });
+    expect(out[0]?.alert.eventCount).toBe(6);
+  });
+
+  it('moves the counted range when an event older than it is inserted', () => {
+    const engine = new DetectionEngine({ rules: [DISTINCT_RULE!] });
+    const out: AlertUpdate[] = [];
+    out.push(...engine.process(login('u1', T0)));
+    out.push(...engine.process(login('u2', T0 + 9 * MIN))); // window T0 … T0+9min
+    out.push(...engine.process(login('u3', T0 + 11 * MIN))); // window starts after u1
+    out.push(...engine.process(login('u1', T0 - 1_000))); // before everything counted
+    expect(out).toEqual([]);
+    // u1 (T0 − 1 s and T0) is out of the window ending here: u2, u3, u4 are 3 accounts.
+    out.push(...engine.process(login('u4', T0 + 12 * MIN)));
+    expect(out).toEqual([]);
+    out.push(...engine.process(login('u5', T0 + 12 * MIN + 1)));
+    expect(out).toHaveLength(1);
+    expect(out[0]?.alert.evidence).toMatchObject({ count: 4, distinct: 4 });
+  });
+
+  it('keeps the per-step totals of a temporal rule through later steps, evictions and sweeps', () => {
+    const engine = new DetectionEngine({ rules: [ORDERED_RULE!], maxEntriesPerGroup: 3 });
+    const out: AlertUpdate[] = [];
+    out.push(...engine.process(step('step.b', T0))); // totals known: no a yet
+    out.push(...engine.process(step('step.a', T0 + 1_000))); // a after b: not in order
+    expect(out).toEqual([]);
+    out.push(...engine.process(step('step.b', T0 + 2_000)));
+    expect(out.map((u) => u.status)).toEqual(['new']);
+    // Two more b evict the oldest entries (b, then a): no a is left.
+    out.push(...engine.process(step('step.b', T0 + 3_000)));
+    out.push(...engine.process(step('step.b', T0 + 4_000)));
+    expect(engine.stats().evictedEntries).toBe(2);
+    // A quiet day: the window is swept, then a and b again raise a new alert.
+    engine.advanceWatermark(T0 + 3 * HOUR);
+    const again = [
+      ...engine.process(step('step.a', T0 + 3 * HOUR + 1_000)),
+      ...engine.process(step('step.b', T0 + 3 * HOUR + 2_000)),
+    ];
+    expect(again.map((u) => u.status)).toEqual(['new']);
+    expect(again[0]?.alert.eventCount).toBe(2);
+  });
+});

@@ -100,17 +100,35 @@ interface Geo {
   ip?: string;
 }
 
+/**
+ * One event in a window. Every entry has every field, in this order (absent ones undefined, which
+ * JSON leaves out): objects of one shape keep the engine's property accesses monomorphic.
+ */
 interface Entry {
   t: number;
   id: string;
   step: number;
   /** value_count's value, or temporal_ordered's `differ` value. */
-  v?: string;
-  also?: (string | null)[];
-  ev?: (string | null)[];
-  geo?: Geo;
+  v: string | undefined;
+  also: (string | null)[] | undefined;
+  geo: Geo | undefined;
+  ev: (string | null)[] | undefined;
   /** Key of the alert this entry was counted in. */
-  a?: string;
+  a: string | undefined;
+}
+
+/** An entry of the shape above from a checkpoint's (where JSON dropped the absent fields). */
+function entryFrom(e: Partial<Entry> & { t: number; id: string; step: number }): Entry {
+  return {
+    t: e.t,
+    id: e.id,
+    step: e.step,
+    v: e.v,
+    also: e.also,
+    geo: e.geo,
+    ev: e.ev,
+    a: e.a,
+  };
 }
 
 interface OpenAlert {
@@ -128,25 +146,106 @@ interface OpenAlert {
 const PREV = Symbol('prev');
 const NEXT = Symbol('next');
 const KEY = Symbol('key');
+const START = Symbol('start');
+const DISTINCT = Symbol('distinct');
+const STEPS = Symbol('steps');
+const SHARE = Symbol('share');
+const LAST = Symbol('last');
 
-interface Group {
-  entity: Record<string, string>;
-  entries: Entry[];
-  alerts: OpenAlert[];
-  /** Links of the table's recency list and the group's key (symbols: never in a snapshot). */
-  [PREV]?: Group | undefined;
-  [NEXT]?: Group | undefined;
-  [KEY]?: string;
+/** Entries of the share step among entries `start`…`end` of a group (see shareCount). */
+interface ShareCache {
+  start: number;
+  end: number;
+  n: number;
+}
+
+/** Distinct values counted over entries `start`…`end` of a group (see distinctInOrder). */
+interface DistinctCache {
+  start: number;
+  end: number;
+  counts: Map<string, number>;
 }
 
 /**
- * The groups of one rule in one tenant: a map by key, and a doubly linked list from the least to
- * the most recently updated (moving a group to the end is two pointer updates, where re-inserting
- * it in the Map hashed its key twice per event and rule). The list order is what a snapshot
- * writes and what eviction takes from.
+ * One entity's window and open alerts. A class, so that every group has one shape (fields added
+ * to literals in varying order made every access polymorphic); its symbol-keyed fields are not
+ * state and never in a snapshot (structuredClone and JSON skip them).
+ */
+class Group {
+  /** Links of the table's recency list and the group's key. */
+  [PREV]: Group | undefined = undefined;
+  [NEXT]: Group | undefined = undefined;
+  [KEY] = '';
+  /** Where the group's last window started (a search hint). */
+  [START] = 0;
+  /** Derived from the entries, rebuilt on demand: value_count's distinct values of the last
+   * window, temporal rules' entries per step in the whole group. */
+  [DISTINCT]: DistinctCache | undefined = undefined;
+  [STEPS]: number[] | undefined = undefined;
+  [SHARE]: ShareCache | undefined = undefined;
+  /** The latest entry time while there are entries (read without touching the entries). */
+  [LAST] = -Infinity;
+  constructor(
+    public entity: Record<string, string>,
+    public entries: Entry[],
+    public alerts: OpenAlert[],
+  ) {
+    const last = entries[entries.length - 1];
+    if (last !== undefined) this[LAST] = last.t;
+  }
+}
+
+/**
+ * The groups of one tenant by entity key, a slot per rule: the rules that group by the same field
+ * (most group by the actor) find their groups with one Map lookup per event, where a Map per rule
+ * took one lookup per rule. The last key looked up is remembered (the rules of one event ask in
+ * turn). Not state: rebuilt with the tables on restore.
+ */
+class EntityIndex {
+  private readonly map = new Map<string, (Group | undefined)[]>();
+  private lastKey: string | undefined;
+  private lastSlots: (Group | undefined)[] | undefined;
+
+  constructor(private readonly width: number) {}
+
+  get(key: string): (Group | undefined)[] | undefined {
+    if (key === this.lastKey) return this.lastSlots;
+    const slots = this.map.get(key);
+    this.lastKey = key;
+    this.lastSlots = slots;
+    return slots;
+  }
+
+  set(key: string, ri: number, group: Group): void {
+    let slots = this.get(key);
+    if (slots === undefined) {
+      slots = new Array<Group | undefined>(this.width).fill(undefined);
+      this.map.set(key, slots);
+      this.lastKey = key;
+      this.lastSlots = slots;
+    }
+    slots[ri] = group;
+  }
+
+  clear(key: string, ri: number): void {
+    const slots = this.get(key);
+    if (slots === undefined) return;
+    slots[ri] = undefined;
+    for (let i = 0; i < slots.length; i++) if (slots[i] !== undefined) return;
+    this.map.delete(key);
+    this.lastKey = undefined;
+    this.lastSlots = undefined;
+  }
+}
+
+/**
+ * The groups of one rule in one tenant: found through the tenant's EntityIndex, and a doubly
+ * linked list from the least to the most recently updated (moving a group to the end is two
+ * pointer updates, where re-inserting it in a Map hashed its key twice per event and rule). The
+ * list order is what a snapshot writes and what eviction takes from.
  */
 class GroupTable {
-  readonly map = new Map<string, Group>();
+  private count = 0;
   private head: Group | undefined;
   private tail: Group | undefined;
   /**
@@ -161,13 +260,23 @@ class GroupTable {
     if (t < this.low) this.low = t;
   }
 
+  constructor(
+    private readonly index: EntityIndex,
+    private readonly ri: number,
+  ) {}
+
   get size(): number {
-    return this.map.size;
+    return this.count;
+  }
+
+  get(key: string): Group | undefined {
+    return this.index.get(key)?.[this.ri];
   }
 
   add(key: string, group: Group): void {
     group[KEY] = key;
-    this.map.set(key, group);
+    this.index.set(key, this.ri, group);
+    this.count++;
     this.append(group);
   }
 
@@ -179,22 +288,28 @@ class GroupTable {
   }
 
   remove(key: string): void {
-    const group = this.map.get(key);
+    const group = this.get(key);
     if (group === undefined) return;
     this.unlink(group);
-    this.map.delete(key);
+    this.index.clear(key, this.ri);
+    this.count--;
+  }
+
+  /** The least recently updated group (then along its links). */
+  first(): Group | undefined {
+    return this.head;
   }
 
   /** Removes the least recently updated group. */
   evictOldest(): void {
     const oldest = this.head;
-    if (oldest !== undefined) this.remove(oldest[KEY] as string);
+    if (oldest !== undefined) this.remove(oldest[KEY]);
   }
 
   /** [key, group] from the least to the most recently updated. */
   ordered(): [string, Group][] {
     const out: [string, Group][] = [];
-    for (let g = this.head; g !== undefined; g = g[NEXT]) out.push([g[KEY] as string, g]);
+    for (let g = this.head; g !== undefined; g = g[NEXT]) out.push([g[KEY], g]);
     return out;
   }
 
@@ -273,6 +388,49 @@ function upperBound(entries: readonly Entry[], t: number): number {
   return lo;
 }
 
+/**
+ * First index of `entries` whose time is ≥ `bound`, searched no further than `end`: the answer
+ * given last for the group is tried first and moved forward (windows of events arriving in order
+ * start where the previous one did or a little later), checked, and a binary search otherwise.
+ */
+/**
+ * Entries of step `step` among `entries[start…end]`, counted incrementally across events (a
+ * tenant-wide window holds hundreds of entries and slides by one or two per event): entries
+ * appended since are added, those left behind the start removed; an insertion into the range
+ * drops the count (apply), entries leaving the front move it (dropFront).
+ */
+function shareCount(
+  group: Group,
+  entries: readonly Entry[],
+  start: number,
+  end: number,
+  step: number,
+): number {
+  let c = group[SHARE];
+  if (c === undefined || c.start > start || c.end < start - 1 || c.end > end) {
+    c = { start, end: start - 1, n: 0 };
+    group[SHARE] = c;
+  }
+  while (c.end < end) if ((entries[++c.end] as Entry).step === step) c.n++;
+  for (; c.start < start; c.start++) if ((entries[c.start] as Entry).step === step) c.n--;
+  return c.n;
+}
+
+function windowStart(group: Group, entries: readonly Entry[], bound: number, end: number): number {
+  let h = group[START];
+  if (h <= end && h >= 0) {
+    const limit = Math.min(end, h + 8);
+    while (h < limit && (entries[h] as Entry).t < bound) h++;
+    if ((entries[h] as Entry).t >= bound && (h === 0 || (entries[h - 1] as Entry).t < bound)) {
+      group[START] = h;
+      return h;
+    }
+  }
+  h = lowerBound(entries, bound);
+  group[START] = h;
+  return h;
+}
+
 interface Trigger {
   /** Entries of the window that satisfied the rule, in time order. */
   readonly window: readonly Entry[];
@@ -293,11 +451,6 @@ export class DetectionEngine {
   private watermark = NO_WATERMARK;
   private state = new Map<string, Map<string, GroupTable>>();
   private alertKeys = new Map<string, number>();
-  /** Not part of the state: derived from it, rebuilt on demand (so never in a snapshot). */
-  private distinct = new WeakMap<
-    Group,
-    { rule: CompiledRule; start: number; end: number; counts: Map<string, number> }
-  >();
   private lastSweep = NO_WATERMARK;
   private readonly byAction = new Map<string, readonly number[]>();
   /** Per rule (by index): the step minimums without a threshold override, and their sum. */
@@ -305,6 +458,8 @@ export class DetectionEngine {
   private readonly minSums: readonly number[];
   /** Not state (rebuilt on restore): per tenant, the group table of each rule by index. */
   private groupsByTenant = new Map<string, (GroupTable | undefined)[]>();
+  /** Not state (rebuilt on restore): per tenant, the groups of every rule by entity key. */
+  private indexes = new Map<string, EntityIndex>();
   private counters: EngineStats = {
     events: 0,
     droppedLate: 0,
@@ -449,17 +604,22 @@ export class DetectionEngine {
         const keepFrom = horizon - span;
         if (!groups.hasEmpty && groups.low >= keepFrom) continue;
         let low = Infinity;
-        for (const [key, group] of groups.map) {
-          const cut = lowerBound(group.entries, keepFrom);
-          if (cut > 0) {
-            group.entries.splice(0, cut);
-            this.shifted(group, cut);
-          }
-          if (group.alerts.some((a) => a.last + span < keepFrom)) {
-            group.alerts = group.alerts.filter((a) => a.last + span >= keepFrom);
-          }
-          if (group.entries.length === 0 && group.alerts.length === 0) {
-            groups.remove(key);
+        // Along the recency list (the order groups are visited in changes nothing: each is
+        // trimmed on its own), the next group read before this one may be removed.
+        let next: Group | undefined;
+        for (let group = groups.first(); group !== undefined; group = next) {
+          next = group[NEXT];
+          const entries = group.entries;
+          // Usually a minute's worth of entries or none: counted from the front, then searched.
+          let cut = 0;
+          while (cut < 8 && cut < entries.length && (entries[cut] as Entry).t < keepFrom) cut++;
+          if (cut === 8) cut = lowerBound(entries, keepFrom);
+          if (cut > 0) this.dropFront(group, cut);
+          let stale = false;
+          for (const a of group.alerts) if (a.last + span < keepFrom) stale = true;
+          if (stale) group.alerts = group.alerts.filter((a) => a.last + span >= keepFrom);
+          if (entries.length === 0 && group.alerts.length === 0) {
+            groups.remove(group[KEY]);
             continue;
           }
           const first = group.entries[0];
@@ -517,20 +677,22 @@ export class DetectionEngine {
     // JSON turns -Infinity into null.
     this.watermark = typeof snapshot.watermark === 'number' ? snapshot.watermark : NO_WATERMARK;
     this.counters = { ...snapshot.stats };
+    this.indexes = new Map();
     this.state = new Map(
       snapshot.state.map(([tenant, rules]) => [
         tenant,
         new Map(
           rules.map(([ruleId, groups]) => {
-            const table = new GroupTable();
-            for (const [key, group] of structuredClone(groups)) table.add(key, group);
+            const table = new GroupTable(this.indexOf(tenant), ids.indexOf(ruleId));
+            for (const [key, g] of structuredClone(groups)) {
+              table.add(key, new Group(g.entity, g.entries.map(entryFrom), g.alerts));
+            }
             return [ruleId, table];
           }),
         ),
       ]),
     );
     this.alertKeys = new Map(snapshot.alertKeys);
-    this.distinct = new WeakMap();
     this.groupsByTenant = new Map();
     this.lastSweep = typeof snapshot.lastSweep === 'number' ? snapshot.lastSweep : NO_WATERMARK;
   }
@@ -570,13 +732,30 @@ export class DetectionEngine {
     return b.match === 'new' ? verdict === 'new' : verdict !== 'usual';
   }
 
-  /** `drop` entries left the front of the group: the distinct-count cache's indices move. */
-  private shifted(group: Group, drop: number): void {
-    const c = this.distinct.get(group);
+  /** Removes the group's `drop` oldest entries; the derived counts follow. */
+  private dropFront(group: Group, drop: number): void {
+    const entries = group.entries;
+    const steps = group[STEPS];
+    if (steps !== undefined) {
+      for (let i = 0; i < drop; i++) {
+        const st = (entries[i] as Entry).step;
+        steps[st] = (steps[st] as number) - 1;
+      }
+    }
+    entries.splice(0, drop);
+    const sc = group[SHARE];
+    if (sc !== undefined) {
+      if (sc.start < drop) group[SHARE] = undefined;
+      else {
+        sc.start -= drop;
+        sc.end -= drop;
+      }
+    }
+    const c = group[DISTINCT];
     if (c === undefined) return;
     if (c.start < drop) {
       // Entries still counted are gone: simplest to rebuild on next use.
-      this.distinct.delete(group);
+      group[DISTINCT] = undefined;
       return;
     }
     c.start -= drop;
@@ -595,9 +774,16 @@ export class DetectionEngine {
     let rules = this.state.get(tenant);
     if (rules === undefined) this.state.set(tenant, (rules = new Map<string, GroupTable>()));
     groups = rules.get(ruleId);
-    if (groups === undefined) rules.set(ruleId, (groups = new GroupTable()));
+    if (groups === undefined)
+      rules.set(ruleId, (groups = new GroupTable(this.indexOf(tenant), ri)));
     byRule[ri] = groups;
     return groups;
+  }
+
+  private indexOf(tenant: string): EntityIndex {
+    let index = this.indexes.get(tenant);
+    if (index === undefined) this.indexes.set(tenant, (index = new EntityIndex(this.rules.length)));
+    return index;
   }
 
   private apply(
@@ -611,7 +797,7 @@ export class DetectionEngine {
     values: readonly string[] | undefined,
   ): AlertUpdate | undefined {
     const groups = this.groupsOf(event.tenant, ri);
-    let group = groups.map.get(groupKey);
+    let group = groups.get(groupKey);
     if (group === undefined) {
       if (groups.size >= this.maxGroups) {
         groups.evictOldest();
@@ -621,7 +807,7 @@ export class DetectionEngine {
       const names = rule.groupByNames;
       if (values === undefined) entity[names[0] as string] = groupKey;
       else for (let g = 0; g < names.length; g++) entity[names[g] as string] = values[g] as string;
-      group = { entity, entries: [], alerts: [] };
+      group = new Group(entity, [], []);
       groups.add(groupKey, group);
     } else {
       groups.touch(group);
@@ -629,7 +815,10 @@ export class DetectionEngine {
 
     const entries = group.entries;
     // An event seen before (a replay after a restart, an at-least-once redelivery) counts once.
-    const pos = lowerBound(entries, event.time);
+    // An event later than the window's last (the common case) cannot be one: no search.
+    const n = entries.length;
+    const later = n === 0 || group[LAST] < event.time;
+    const pos = later ? n : lowerBound(entries, event.time);
     for (let i = pos; i < entries.length && (entries[i] as Entry).t === event.time; i++) {
       if ((entries[i] as Entry).id === event.id) return undefined;
     }
@@ -646,20 +835,41 @@ export class DetectionEngine {
       (entries[at] as Entry).id < event.id
     )
       at++;
+    if (later) group[LAST] = entry.t;
     if (at === entries.length) entries.push(entry);
     else {
       entries.splice(at, 0, entry);
-      this.distinct.delete(group);
+      // The distinct values counted move or count the new entry (kept: rebuilding them costs a
+      // pass over a tenant-wide window, and arrival order is rarely exact).
+      const c = group[DISTINCT];
+      if (c !== undefined) {
+        if (at <= c.start) {
+          c.start++;
+          c.end++;
+        } else if (at <= c.end) {
+          c.end++;
+          if (rule.share === undefined || entry.step === rule.share.step) {
+            const v = entry.v as string;
+            c.counts.set(v, (c.counts.get(v) ?? 0) + 1);
+          }
+        }
+      }
     }
+    const steps = group[STEPS];
+    if (steps !== undefined) steps[entry.step] = (steps[entry.step] as number) + 1;
+    // An insertion into the share count's range: counted again (the evaluation of an
+    // out-of-order entry recounts from its own window anyway).
+    const sc = group[SHARE];
+    if (sc !== undefined && at <= sc.end) group[SHARE] = undefined;
     if (entries.length > this.maxEntries) {
       const drop = entries.length - this.maxEntries;
-      entries.splice(0, drop);
-      this.shifted(group, drop);
+      this.dropFront(group, drop);
       this.counters.evictedEntries += drop;
       if (at < drop) return undefined; // the new entry itself was the oldest
+      at -= drop;
     }
 
-    const trigger = this.evaluate(rule, ri, settings, group, entry);
+    const trigger = this.evaluate(rule, ri, settings, group, entry, at, later);
     if (trigger === undefined) return undefined;
     return this.raise(rule, event.tenant, groups, group, entry, trigger);
   }
@@ -670,7 +880,16 @@ export class DetectionEngine {
     zone: string,
     step: number,
   ): Entry | undefined {
-    const entry: Entry = { t: event.time, id: event.id, step };
+    const entry: Entry = {
+      t: event.time,
+      id: event.id,
+      step,
+      v: undefined,
+      also: undefined,
+      geo: undefined,
+      ev: undefined,
+      a: undefined,
+    };
     if (rule.type === 'value_count') {
       const v = str((rule.valueField as NonNullable<CompiledRule['valueField']>)(event, zone));
       if (v === undefined) return undefined; // absent values are not a distinct value
@@ -716,28 +935,44 @@ export class DetectionEngine {
     settings: TenantSettings,
     group: Group,
     entry: Entry,
+    at: number,
+    later: boolean,
   ): Trigger | undefined {
     const entries = group.entries;
     const span = rule.timespanMs;
     const override = this.threshold(rule, settings);
-    if (rule.type === 'geo_velocity') return this.velocity(rule, override, entries, entry);
+    if (rule.type === 'geo_velocity') return this.velocity(rule, override, entries, entry, at);
     // Every window holding the entry can be slid right until it ends on an entry at or after it,
     // so the windows ending on those entries are the only ones to check (one when in order).
-    const from = lowerBound(entries, entry.t);
-    const to = upperBound(entries, entry.t + span);
+    // The entry last and strictly later than the one before (the common case): no search.
+    const fast = later;
+    const from = fast ? at : lowerBound(entries, entry.t);
+    const to = fast ? entries.length : upperBound(entries, entry.t + span);
     const inOrder = to === entries.length && entries[to - 1] === entry;
     const temporal = rule.type === 'temporal' || rule.type === 'temporal_ordered';
     let minSize = 0;
     if (temporal) {
+      const mins =
+        override === undefined ? (this.mins[ri] as number[]) : this.stepMins(rule, override);
+      // No window holds more of a step than the whole group: a step short of its count there
+      // (an MFA change never seen, too few failures) refuses every window at once.
+      let steps = group[STEPS];
+      if (steps === undefined) {
+        steps = new Array<number>(rule.steps.length).fill(0);
+        for (let i = 0; i < entries.length; i++) {
+          const st = (entries[i] as Entry).step;
+          steps[st] = (steps[st] as number) + 1;
+        }
+        group[STEPS] = steps;
+      }
+      for (let i = 0; i < mins.length; i++)
+        if ((steps[i] as number) < (mins[i] as number)) return undefined;
       minSize =
-        override === undefined
-          ? (this.minSums[ri] as number)
-          : this.stepMins(rule, override).reduce((a, b) => a + b, 0);
+        override === undefined ? (this.minSums[ri] as number) : mins.reduce((a, b) => a + b, 0);
     }
     const share = rule.share;
     for (let end = from; end < to; end++) {
-      const last = entries[end] as Entry;
-      const start = lowerBound(entries, last.t - span);
+      const start = windowStart(group, entries, (entries[end] as Entry).t - span, end);
       if ((entries[start] as Entry).t > entry.t) continue;
       const size = end - start + 1;
       // Cheap refusals before any window is built (the common case on the hot path).
@@ -750,8 +985,7 @@ export class DetectionEngine {
         if (share !== undefined) {
           // The share, and enough counted events for the distinct count, before any window is
           // built: a busy office address or tenant is refused here without allocating.
-          let n = 0;
-          for (let i = start; i <= end; i++) if ((entries[i] as Entry).step === share.step) n++;
+          const n = shareCount(group, entries, start, end, share.step);
           if (n < share.min * size || n < min) continue;
         }
       }
@@ -785,11 +1019,13 @@ export class DetectionEngine {
     entries: readonly Entry[],
     start: number,
   ): number {
-    let c = this.distinct.get(group);
+    let c = group[DISTINCT];
     const end = entries.length - 1;
-    if (c === undefined || c.rule !== rule || c.end !== end - 1 || c.start > start) {
-      c = { rule, start, end: start - 1, counts: new Map() };
-      this.distinct.set(group, c);
+    // Entries appended since the last count are added (an insertion inside the counted range
+    // was counted when it happened, see apply); a window starting earlier is counted again.
+    if (c === undefined || c.start > start || c.end < start - 1 || c.end >= end) {
+      c = { start, end: start - 1, counts: new Map() };
+      group[DISTINCT] = c;
     }
     const only = rule.share?.step;
     for (let i = c.end + 1; i <= end; i++) {
@@ -906,13 +1142,13 @@ export class DetectionEngine {
     override: number | undefined,
     entries: readonly Entry[],
     entry: Entry,
+    at: number,
   ): Trigger | undefined {
     const maxSpeed = override ?? rule.maxSpeedKmh;
-    const at = entries.indexOf(entry);
     const g = entry.geo as Geo;
     let best: { other: Entry; km: number; speed: number } | undefined;
     // The neighbours in event time (an out-of-order login sits between two others).
-    for (const j of [at - 1, at + 1]) {
+    for (let j = at - 1; j <= at + 1; j += 2) {
       const other = entries[j];
       if (other === undefined || other.geo === undefined) continue;
       if (Math.abs(other.t - entry.t) > rule.timespanMs) continue;

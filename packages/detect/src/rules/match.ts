@@ -79,7 +79,32 @@ type Scalar = string | number | boolean;
 type ValueTest = (value: Scalar, event: DetectionEvent, zone: string) => boolean;
 
 function lower(v: Scalar, cased: boolean): string {
-  return cased ? String(v) : String(v).toLowerCase();
+  return cased ? String(v) : lowerCase(String(v));
+}
+
+/**
+ * `s.toLowerCase()`, without allocating a copy when `s` is ASCII without a capital (event
+ * values mostly are: V8 copies the string even when nothing changes, and this ran several times
+ * per event and rule).
+ */
+export function lowerCase(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || (c >= 65 && c <= 90)) return s.toLowerCase();
+  }
+  return s;
+}
+
+/** Whether one matcher holds (a loop: a callback closing over the event allocates per call). */
+function anyOf(ms: readonly Matcher[], e: DetectionEvent, zone: string): boolean {
+  for (let i = 0; i < ms.length; i++) if ((ms[i] as Matcher)(e, zone)) return true;
+  return false;
+}
+
+/** Whether every matcher holds. */
+function allOf(ms: readonly Matcher[], e: DetectionEvent, zone: string): boolean {
+  for (let i = 0; i < ms.length; i++) if (!(ms[i] as Matcher)(e, zone)) return false;
+  return true;
 }
 
 /** Sigma matches strings case-insensitively unless `|cased`; numbers compare as numbers. */
@@ -194,8 +219,13 @@ function fieldCondition(
   const set = plain ? new Set(patterns.map((p) => String(p).toLowerCase())) : undefined;
   const all = mods.has('all');
   const one = (v: Scalar, e: DetectionEvent, zone: string): boolean => {
-    if (set !== undefined) return typeof v === 'string' && set.has(v.toLowerCase());
-    return all ? tests.every((t) => t(v, e, zone)) : tests.some((t) => t(v, e, zone));
+    if (set !== undefined) return typeof v === 'string' && set.has(lowerCase(v));
+    if (all) {
+      for (let i = 0; i < tests.length; i++) if (!(tests[i] as ValueTest)(v, e, zone)) return false;
+      return true;
+    }
+    for (let i = 0; i < tests.length; i++) if ((tests[i] as ValueTest)(v, e, zone)) return true;
+    return false;
   };
   return (e, zone) => {
     const v = get(e, zone);
@@ -221,10 +251,7 @@ export function compileSelection(
   if (Array.isArray(body)) {
     if (body.length === 0) problems.push({ path: at, message: 'an empty selection' });
     const alts = body.map((b, i) => compileSelection(b, [...at, i], problems));
-    return withActions(
-      (e, zone) => alts.some((m) => m(e, zone)),
-      eitherActions(alts.map(actionsOf)),
-    );
+    return withActions((e, zone) => anyOf(alts, e, zone), eitherActions(alts.map(actionsOf)));
   }
   if (body === null || typeof body !== 'object') {
     problems.push({ path: at, message: 'a selection is a map of fields or a list of maps' });
@@ -282,7 +309,7 @@ export function compileCondition(
       terms.push(term(depth));
     }
     if (terms.length === 1) return terms[0] as Matcher;
-    return withActions((e, z) => terms.some((t) => t(e, z)), eitherActions(terms.map(actionsOf)));
+    return withActions((e, z) => anyOf(terms, e, z), eitherActions(terms.map(actionsOf)));
   };
   const term = (depth: number): Matcher => {
     const factors = [factor(depth)];
@@ -292,7 +319,7 @@ export function compileCondition(
     }
     if (factors.length === 1) return factors[0] as Matcher;
     return withActions(
-      (e, z) => factors.every((f) => f(e, z)),
+      (e, z) => allOf(factors, e, z),
       factors.map(actionsOf).reduce(bothActions, undefined),
     );
   };
@@ -315,11 +342,8 @@ export function compileCondition(
       const ms = pick(pattern);
       if (ms.length === 0) return fail(`no selection matches "${pattern}"`);
       return t === '1'
-        ? withActions((e, z) => ms.some((m) => m(e, z)), eitherActions(ms.map(actionsOf)))
-        : withActions(
-            (e, z) => ms.every((m) => m(e, z)),
-            ms.map(actionsOf).reduce(bothActions, undefined),
-          );
+        ? withActions((e, z) => anyOf(ms, e, z), eitherActions(ms.map(actionsOf)))
+        : withActions((e, z) => allOf(ms, e, z), ms.map(actionsOf).reduce(bothActions, undefined));
     }
     if (t === 'and' || t === 'or' || t === ')') return fail(`unexpected "${t}"`);
     const m = selections.get(t);
