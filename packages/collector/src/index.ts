@@ -134,7 +134,7 @@ export type {
 export { AlertStoreOutput } from './detector/outputs.js';
 export type { AlertOutput } from './detector/outputs.js';
 export { Watermark } from './detector/watermark.js';
-export { loadDetectorRules, loadDetectorOverrides } from './detector/setup.js';
+export { loadDetectorRules, loadDetectorOverrides, rulesUsingAsn } from './detector/setup.js';
 export { RekeyStage } from './detector/rekey/rekey-stage.js';
 export type { RekeyObserver, RekeyStageOptions, RekeyStats } from './detector/rekey/rekey-stage.js';
 export { EngineStage, partitionCheckpointName } from './detector/rekey/engine-stage.js';

@@ -76,6 +76,8 @@ export interface EnrichConfig {
     readonly enabled: boolean;
     readonly cityDb: readonly string[];
     readonly asnDb: readonly string[];
+    /** Without asnDb: the bundled IP-to-ASN table, or none (absent: none). */
+    readonly asn?: 'off' | 'bundled';
   };
   readonly userAgent: { readonly enabled: boolean };
 }

@@ -439,6 +439,7 @@ function build(role: Role, f: Flat): Config {
         enabled: f['geoip.enabled'] as boolean,
         cityDb: (f['geoip.cityDb'] as string[]).map((p) => resolve(p)),
         asnDb: (f['geoip.asnDb'] as string[]).map((p) => resolve(p)),
+        asn: f['geoip.asn'] as 'off' | 'bundled',
       },
       userAgent: { enabled: f['userAgent.enabled'] as boolean },
     },

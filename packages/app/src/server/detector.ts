@@ -13,6 +13,7 @@ import {
   openLog,
   overridesFor,
   partitionCheckpointName,
+  rulesUsingAsn,
   RekeyRouter,
   RekeyStage,
   TableCheckpointStore,
@@ -62,6 +63,15 @@ export function openDetector(deps: DetectorDeps): DetectorHandle {
     });
   // Built once now so that overrides naming unknown rules stop the start, not the first batch.
   engine();
+  if (deps.enrichment?.enabled.asn !== true) {
+    const disabled = rulesUsingAsn(rules);
+    deps.metrics.detectorAsnRulesDisabled.set(disabled.length);
+    if (disabled.length > 0)
+      logger.warn(
+        { rules: disabled },
+        'no ASN data (geoip.asn=off and no geoip.asnDb): the asn.* conditions of these rules never match',
+      );
+  }
   if (settings.mode === 'rekey') return new RekeyDetector(deps, rules, overrides);
   const checkpoints =
     config.store.kind === 'chdb'

@@ -27,6 +27,7 @@ export class Metrics {
   readonly webhookDeliveries: Counter<'outcome'>;
   readonly webhookQueueDepth: Gauge;
   readonly webhookDeadLetters: Gauge;
+  readonly detectorAsnRulesDisabled: Gauge;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'vigil_process_' });
@@ -125,6 +126,11 @@ export class Metrics {
     this.webhookDeadLetters = new Gauge({
       name: 'vigil_webhook_dead_letters',
       help: 'Webhook deliveries in the dead-letter list (all tenants), as the dispatcher last counted.',
+      registers: r,
+    });
+    this.detectorAsnRulesDisabled = new Gauge({
+      name: 'vigil_detector_asn_rules_disabled',
+      help: 'Detection rules whose asn.* conditions cannot match because no ASN data is configured (geoip.asn=off, no geoip.asnDb); named in a warning at detector start.',
       registers: r,
     });
   }

@@ -64,3 +64,26 @@ export function loadDetectorOverrides(file: string | undefined): DetectOverrides
     );
   return value as DetectOverrides;
 }
+
+/**
+ * Ids of the rules whose conditions read `asn.*` (detection, correlation, baseline fields, or a
+ * skip_asns list); evidence lists are not conditions. Without ASN data these conditions never
+ * match (or never differ), so the detector reports them as disabled.
+ */
+export function rulesUsingAsn(rules: readonly CompiledRule[]): string[] {
+  const uses = (value: unknown, depth: number): boolean => {
+    if (depth > 32) return false;
+    if (typeof value === 'string') return value === 'asn' || value.startsWith('asn.');
+    if (Array.isArray(value)) return value.some((v) => uses(v, depth + 1));
+    if (typeof value === 'object' && value !== null)
+      return Object.entries(value).some(
+        ([key, v]) =>
+          key !== 'evidence' &&
+          (key.startsWith('asn.') ||
+            (key === 'skip_asns' && Array.isArray(v) && v.length > 0) ||
+            uses(v, depth + 1)),
+      );
+    return false;
+  };
+  return rules.filter((rule) => uses(rule.spec, 0)).map((rule) => rule.id);
+}

@@ -69,7 +69,7 @@ describe('EnrichmentPlugin', () => {
       config(true, true, ['/nonexistent/GeoLite2-City.mmdb']),
       logger,
     );
-    expect(plugin.enabled).toEqual({ geo: false, userAgent: true });
+    expect(plugin.enabled).toEqual({ geo: false, asn: false, userAgent: true });
     expect(warnings).toHaveLength(2); // the file, then "geo enrichment is off"
     const r = row('::ffff:8.8.8.8', CHROME);
     plugin.decorate(r);
@@ -97,4 +97,25 @@ describe('EnrichmentPlugin', () => {
     expect(a).toMatchObject({ geo_country: '', ua_browser: 'Chrome' });
     expect(b.ua_browser).toBe('Chrome');
   });
+
+  it('takes AS numbers from the bundled table when geoip.asn is bundled and asnDb is empty', async () => {
+    const { logger, warnings } = capture();
+    const plugin = await openEnrichment(
+      {
+        geoip: { enabled: true, cityDb: [], asnDb: [], asn: 'bundled' },
+        userAgent: { enabled: false },
+      },
+      logger,
+    );
+    expect(warnings).toEqual([]);
+    expect(plugin.enabled).toMatchObject({ geo: true, asn: true });
+    const r = row('::ffff:8.8.8.8');
+    plugin.decorate(r);
+    expect(r).toMatchObject({ geo_country: 'US', geo_asn: 15169, geo_as_org: 'Google LLC' });
+    const v6 = row('2001:4860:4860::8888');
+    plugin.decorate(v6);
+    expect(v6.geo_asn).toBe(15169);
+    const off = await openEnrichment(config(true, false), logger);
+    expect(off.enabled.asn).toBe(false);
+  }, 60_000);
 });

@@ -1,5 +1,6 @@
 import type { EventRow } from '@vigil/query';
 import type { EnrichConfig } from '../stage-config.js';
+import { bundledAsnTable, type AsnTable } from './asn-table.js';
 import { emptyGeo, GeoIp, type GeoFields } from './geoip.js';
 import type { SinkPlugin } from './plugins.js';
 import { UserAgentParser, type UserAgentFields } from './user-agent.js';
@@ -48,8 +49,12 @@ export class EnrichmentPlugin implements SinkPlugin {
     this.logger = options.logger;
   }
 
-  get enabled(): { geo: boolean; userAgent: boolean } {
-    return { geo: this.geo !== undefined, userAgent: this.userAgent !== undefined };
+  get enabled(): { geo: boolean; asn: boolean; userAgent: boolean } {
+    return {
+      geo: this.geo !== undefined,
+      asn: this.geo?.hasAsn ?? false,
+      userAgent: this.userAgent !== undefined,
+    };
   }
 
   decorate(row: EventRow): void {
@@ -102,10 +107,23 @@ export async function openEnrichment(
   config: EnrichConfig,
   logger: EnrichmentLogger,
 ): Promise<EnrichmentPlugin> {
+  let asnTable: AsnTable | undefined;
+  // geoip.asnDb files take precedence over the bundled table.
+  if (config.geoip.enabled && config.geoip.asnDb.length === 0 && config.geoip.asn === 'bundled') {
+    try {
+      asnTable = await bundledAsnTable();
+    } catch (error) {
+      logger.warn(
+        { err: error },
+        'the bundled ASN data (@ip-location-db/asn) cannot be read; continuing without AS numbers',
+      );
+    }
+  }
   const geo = config.geoip.enabled
     ? await GeoIp.open({
         cityDbs: config.geoip.cityDb,
         asnDbs: config.geoip.asnDb,
+        asnTable,
         warn: (obj, msg) => logger.warn(obj, msg),
       })
     : undefined;

@@ -3,6 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { dirname, join } from 'node:path';
 import { open, type Reader, type Response } from 'maxmind';
 import { ERASED_VALUES, GEO_COLUMNS, type GeoColumns } from '@vigil/query';
+import type { AsnTable } from './asn-table.js';
 import { Lru } from './lru.js';
 
 /**
@@ -28,6 +29,8 @@ export interface GeoIpOptions {
   readonly cityDbs: readonly string[];
   /** ASN databases; empty: none. */
   readonly asnDbs: readonly string[];
+  /** A CSV range table (the bundled one, asn-table.ts), asked when no ASN database knows. */
+  readonly asnTable?: AsnTable | undefined;
   /** Addresses whose result is kept (and decoded records per database, maxmind's LRU). */
   readonly cacheSize?: number;
   readonly warn: GeoLogger;
@@ -58,6 +61,7 @@ export class GeoIp {
     private readonly asn: readonly Db[],
     private readonly warn: GeoLogger,
     cacheSize: number,
+    private readonly asnTable: AsnTable | undefined,
   ) {
     this.results = new Lru(cacheSize);
   }
@@ -98,11 +102,16 @@ export class GeoIp {
     };
     const city = await load(cityPaths, 'city');
     const asn = await load(options.asnDbs, 'ASN');
-    if (city.length === 0 && asn.length === 0) {
+    if (city.length === 0 && asn.length === 0 && options.asnTable === undefined) {
       options.warn({}, 'no GeoIP database could be opened: geo enrichment is off');
       return undefined;
     }
-    return new GeoIp(city, asn, options.warn, cacheSize);
+    return new GeoIp(city, asn, options.warn, cacheSize, options.asnTable);
+  }
+
+  /** Whether AS numbers can be known (an ASN database or table is in use). */
+  get hasAsn(): boolean {
+    return this.asn.length > 0 || this.asnTable !== undefined;
   }
 
   /** The databases in use (for logs). */
@@ -128,11 +137,11 @@ export class GeoIp {
     const v6 = ip === address && isIPv6(ip);
     if (!v6 && !isIPv4(ip)) return undefined;
     const city = this.find(this.city, ip, v6);
-    const asn = this.find(this.asn, ip, v6);
-    if (city === undefined && asn === undefined) return undefined;
+    const asnRecord = this.find(this.asn, ip, v6);
+    const a = asnRecord !== undefined ? asnFields(asnRecord) : this.asnTable?.lookup(ip);
+    if (city === undefined && a === undefined) return undefined;
     const out = city === undefined ? emptyGeo() : cityFields(city);
-    if (asn !== undefined) {
-      const a = asnFields(asn);
+    if (a !== undefined) {
       out.geo_asn = a.asn;
       out.geo_as_org = a.org;
     }
