@@ -2,7 +2,13 @@ import { InvalidQueryError } from '../errors.js';
 import { csvHeader, csvTime, csvTimeHeader } from '../export/csv.js';
 import { csvRecords } from './csv-records.js';
 import type { Store } from '../store/store.js';
-import { checkFilters, filterSql, FINAL_SETTINGS, type SearchFilters } from './filters.js';
+import {
+  checkFilters,
+  filterSql,
+  FINAL_SETTINGS,
+  keysetSql,
+  type SearchFilters,
+} from './filters.js';
 import type { SearchItem } from './item.js';
 import { DERIVED_SELECT } from '../store/derived.js';
 import { fromChTime } from '../store/rows.js';
@@ -311,7 +317,7 @@ async function* csvBatches(
     params['guard'] = GUARD;
     params['corrected'] = corrected;
     if (after !== undefined) {
-      where.push(`(time, id) ${desc ? '<' : '>'} ({ct:DateTime64(3)}, {cid:UUID})`);
+      where.push(keysetSql(desc, 'ct', 'cid'));
       params['ct'] = after.t;
       params['cid'] = after.id;
     }
@@ -325,9 +331,7 @@ async function* csvBatches(
       { ...params, offset: size - 1 },
       FINAL_SETTINGS,
     );
-    const bounded = end
-      ? [...where, `(time, id) ${desc ? '>=' : '<='} ({bt:DateTime64(3)}, {bid:UUID})`]
-      : where;
+    const bounded = end ? [...where, keysetSql(!desc, 'bt', 'bid', true)] : where;
     if (end) {
       params['bt'] = end.bt;
       params['bid'] = end.bid;
