@@ -275,6 +275,10 @@ const FAST_LINE = `concat(${FAST_CELLS.map(([cell, kind]) =>
       : `'"', if(has({guard:Array(String)}, substring(${cell}, 1, 1)), '''', ''), replaceAll(${cell}, '"', '""'), '"'`,
 ).join(", ',', ")}, '\\r\\n')`;
 
+/** Whether a row needs the item view: personal metadata (a commitment), or a correction. */
+const SLOW_SQL = `(arrayExists(p -> startsWith(p, '/metadata/'), personal)
+  OR has({corrected:Array(String)}, toString(id)))`;
+
 /** The first characters safeCell guards against (export/csv.ts). */
 const GUARD = ['=', '+', '-', '@', '\t', '\r'];
 
@@ -336,11 +340,39 @@ async function* csvBatches(
       params['bt'] = end.bt;
       params['bid'] = end.bid;
     }
+    const order = `ORDER BY time ${dir}, id ${dir} LIMIT {limit:UInt32}`;
+    if (end) {
+      // Most batches have no row that needs the item view: then the engine's text is the
+      // batch's CSV as it is (FORMAT RawBLOB writes the values one after the other, nothing
+      // between), and Node neither parses nor joins 50 000 rows. Which batches, and how many
+      // rows, is counted first over the same range from narrow columns. Measured on 1 000 000
+      // events: ≈ 0.4 s of a 1.1 s batch was Node reading JSONCompactEachRow and joining.
+      const [tally] = await store.query<{ n: string | number; slow: string | number }>(
+        `SELECT count() AS n, countIf(slow) AS slow FROM (
+           SELECT ${SLOW_SQL} AS slow FROM ${table} FINAL WHERE ${bounded.join(' AND ')} ${order})`,
+        params,
+        FINAL_SETTINGS,
+      );
+      if (Number(tally?.slow ?? 1) === 0) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of await store.stream(
+          `SELECT ${FAST_LINE} FROM ${table} FINAL WHERE ${bounded.join(' AND ')} ${order}
+           FORMAT RawBLOB`,
+          params,
+          FINAL_SETTINGS,
+        ))
+          chunks.push(chunk);
+        const n = Number(tally?.n ?? 0);
+        written += n;
+        yield { text: Buffer.concat(chunks).toString('utf8'), rows: n };
+        // The range ends at `end` whatever it held (a row restricted meanwhile is not written).
+        after = { t: end.bt, id: end.bid };
+        continue;
+      }
+    }
     const rows = await fastRows(
       store,
-      `SELECT arrayExists(p -> startsWith(p, '/metadata/'), personal)
-           OR has({corrected:Array(String)}, toString(id)) AS slow,
-         toString(id), toString(hash), ${FAST_LINE}, toString(time)
+      `SELECT ${SLOW_SQL} AS slow, toString(id), toString(hash), ${FAST_LINE}, toString(time)
        FROM ${table} FINAL WHERE ${bounded.join(' AND ')}
        ORDER BY time ${dir}, id ${dir} LIMIT {limit:UInt32} FORMAT JSONCompactEachRow`,
       params,
