@@ -150,7 +150,10 @@ describe('searchEvents', () => {
     }
     // And it selects the rows the tuple comparison alone selects.
     const after = await searchEvents(ts.store, 'a', { limit: 10 });
-    const next = await searchEvents(ts.store, 'a', { limit: 100, cursor: after.nextCursor });
+    const next = await searchEvents(ts.store, 'a', {
+      limit: 100,
+      cursor: String(after.nextCursor),
+    });
     expect(next.events.map((e) => e.event['id'])).toEqual(
       Array.from(
         { length: 15 },
