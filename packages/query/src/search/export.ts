@@ -2,7 +2,13 @@ import { InvalidQueryError } from '../errors.js';
 import { csvHeader, csvTime, csvTimeHeader } from '../export/csv.js';
 import { csvRecords } from './csv-records.js';
 import type { Store } from '../store/store.js';
-import { checkFilters, filterSql, FINAL_SETTINGS, type SearchFilters } from './filters.js';
+import {
+  checkFilters,
+  filterSql,
+  FINAL_SETTINGS,
+  keysetSql,
+  type SearchFilters,
+} from './filters.js';
 import type { SearchItem } from './item.js';
 import { DERIVED_SELECT } from '../store/derived.js';
 import { fromChTime } from '../store/rows.js';
@@ -269,6 +275,10 @@ const FAST_LINE = `concat(${FAST_CELLS.map(([cell, kind]) =>
       : `'"', if(has({guard:Array(String)}, substring(${cell}, 1, 1)), '''', ''), replaceAll(${cell}, '"', '""'), '"'`,
 ).join(", ',', ")}, '\\r\\n')`;
 
+/** Whether a row needs the item view: personal metadata (a commitment), or a correction. */
+const SLOW_SQL = `(arrayExists(p -> startsWith(p, '/metadata/'), personal)
+  OR has({corrected:Array(String)}, toString(id)))`;
+
 /** The first characters safeCell guards against (export/csv.ts). */
 const GUARD = ['=', '+', '-', '@', '\t', '\r'];
 
@@ -311,7 +321,7 @@ async function* csvBatches(
     params['guard'] = GUARD;
     params['corrected'] = corrected;
     if (after !== undefined) {
-      where.push(`(time, id) ${desc ? '<' : '>'} ({ct:DateTime64(3)}, {cid:UUID})`);
+      where.push(keysetSql(desc, 'ct', 'cid'));
       params['ct'] = after.t;
       params['cid'] = after.id;
     }
@@ -325,18 +335,44 @@ async function* csvBatches(
       { ...params, offset: size - 1 },
       FINAL_SETTINGS,
     );
-    const bounded = end
-      ? [...where, `(time, id) ${desc ? '>=' : '<='} ({bt:DateTime64(3)}, {bid:UUID})`]
-      : where;
+    const bounded = end ? [...where, keysetSql(!desc, 'bt', 'bid', true)] : where;
     if (end) {
       params['bt'] = end.bt;
       params['bid'] = end.bid;
     }
+    const order = `ORDER BY time ${dir}, id ${dir} LIMIT {limit:UInt32}`;
+    if (end) {
+      // Most batches have no row that needs the item view: then the engine's text is the
+      // batch's CSV as it is (FORMAT RawBLOB writes the values one after the other, nothing
+      // between), and Node neither parses nor joins 50 000 rows. Which batches, and how many
+      // rows, is counted first over the same range from narrow columns. Measured on 1 000 000
+      // events: ≈ 0.4 s of a 1.1 s batch was Node reading JSONCompactEachRow and joining.
+      const [tally] = await store.query<{ n: string | number; slow: string | number }>(
+        `SELECT count() AS n, countIf(slow) AS slow FROM (
+           SELECT ${SLOW_SQL} AS slow FROM ${table} FINAL WHERE ${bounded.join(' AND ')} ${order})`,
+        params,
+        FINAL_SETTINGS,
+      );
+      if (Number(tally?.slow ?? 1) === 0) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of await store.stream(
+          `SELECT ${FAST_LINE} FROM ${table} FINAL WHERE ${bounded.join(' AND ')} ${order}
+           FORMAT RawBLOB`,
+          params,
+          FINAL_SETTINGS,
+        ))
+          chunks.push(chunk);
+        const n = Number(tally?.n ?? 0);
+        written += n;
+        yield { text: Buffer.concat(chunks).toString('utf8'), rows: n };
+        // The range ends at `end` whatever it held (a row restricted meanwhile is not written).
+        after = { t: end.bt, id: end.bid };
+        continue;
+      }
+    }
     const rows = await fastRows(
       store,
-      `SELECT arrayExists(p -> startsWith(p, '/metadata/'), personal)
-           OR has({corrected:Array(String)}, toString(id)) AS slow,
-         toString(id), toString(hash), ${FAST_LINE}, toString(time)
+      `SELECT ${SLOW_SQL} AS slow, toString(id), toString(hash), ${FAST_LINE}, toString(time)
        FROM ${table} FINAL WHERE ${bounded.join(' AND ')}
        ORDER BY time ${dir}, id ${dir} LIMIT {limit:UInt32} FORMAT JSONCompactEachRow`,
       params,

@@ -332,3 +332,16 @@ export function filterSql(tenantId: string, f: SearchFilters, snapshot?: number)
   }
   return { where, params };
 }
+
+/**
+ * The keyset condition "strictly after (or, `inclusive`, at or after) the row (time, id) in
+ * the search's order", on the parameters named `t` (DateTime64(3)) and `id` (UUID). The tuple
+ * comparison alone is exact but the engine's key analysis does not use it (EXPLAIN indexes = 1
+ * showed every granule of the tenant read), so a plain bound on `time` comes with it: it
+ * selects the same rows and lets the sorting key skip the parts and granules before the cursor.
+ * Measured on 1 000 000 events: the CSV export's batches read the whole tenant without it.
+ */
+export function keysetSql(desc: boolean, t: string, id: string, inclusive = false): string {
+  const op = `${desc ? '<' : '>'}${inclusive ? '=' : ''}`;
+  return `time ${desc ? '<=' : '>='} {${t}:DateTime64(3)} AND (time, id) ${op} ({${t}:DateTime64(3)}, {${id}:UUID})`;
+}

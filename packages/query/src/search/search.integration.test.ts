@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomSaltSource, sealEvent, ZERO_HASH, type EventInput } from '@vigil/protocol';
 import { openTestStore, type TestStore } from '../store/store.testkit.js';
 import { eventRow } from '../store/rows.js';
+import { keysetSql } from './filters.js';
 import { searchEvents } from './search.js';
 
 const salts = randomSaltSource();
@@ -122,5 +123,42 @@ describe('searchEvents', () => {
       target: "') OR ('1'='1",
     });
     expect(events.events).toHaveLength(0);
+  });
+  it('bounds a keyset by time so that the sorting key skips what is before the cursor', async () => {
+    // The plan of the condition a page or export batch after a cursor adds: the primary key's
+    // condition must bound `time` (a tuple comparison alone reads every granule of the tenant).
+    for (const [desc, inclusive] of [
+      [true, false],
+      [false, false],
+      [true, true],
+      [false, true],
+    ] as const) {
+      const plan = await ts.store.query<Record<string, string>>(
+        `EXPLAIN indexes = 1 SELECT id FROM ${ts.store.table('events')}
+         WHERE tenant_id = {tenant:String} AND ${keysetSql(desc, 'ct', 'cid', inclusive)}`,
+        {
+          tenant: 'a',
+          ct: new Date(T0 + 10 * 60_000).toISOString().replace('T', ' ').slice(0, 23),
+          cid: '0193a4b2-6c1e-7000-8000-000000000010',
+        },
+      );
+      const lines = plan.map((r) => String(Object.values(r)[0]));
+      const key = lines.findIndex((l) => l.trim() === 'PrimaryKey');
+      expect(key).toBeGreaterThan(-1);
+      const condition = lines.slice(key).find((l) => l.trim().startsWith('Condition:'));
+      expect(condition).toMatch(/\(time in /);
+    }
+    // And it selects the rows the tuple comparison alone selects.
+    const after = await searchEvents(ts.store, 'a', { limit: 10 });
+    const next = await searchEvents(ts.store, 'a', {
+      limit: 100,
+      cursor: String(after.nextCursor),
+    });
+    expect(next.events.map((e) => e.event['id'])).toEqual(
+      Array.from(
+        { length: 15 },
+        (_, i) => `0193a4b2-6c1e-7000-8000-${String(14 - i).padStart(12, '0')}`,
+      ),
+    );
   });
 });

@@ -10,6 +10,7 @@ import {
   DEFAULT_LIMIT,
   filterSql,
   FINAL_SETTINGS,
+  keysetSql,
   MATCH_KEYS,
   type SearchFilters,
 } from './filters.js';
@@ -183,7 +184,7 @@ export async function fetchRows(
   const { where, params } = filterSql(tenantId, filters, snapshot);
   params['limit'] = limit + 1;
   if (after !== undefined) {
-    where.push(`(time, id) ${desc ? '<' : '>'} ({ct:DateTime64(3)}, {cid:UUID})`);
+    where.push(keysetSql(desc, 'ct', 'cid'));
     params['ct'] = toChTime(new Date(after.t).toISOString());
     params['cid'] = after.id;
   }
