@@ -132,7 +132,7 @@ class Streams {
   async append(inputs: Omit<EventInput, 'id'>[]): Promise<void> {
     const byStream = new Map<string, SealedEvent[]>();
     for (const input of inputs) {
-      const stream = `user-${(input.actor as { id: string }).id}`;
+      const stream = `user-${(input['actor'] as { id: string }).id}`;
       const head = this.heads.get(stream) ?? { seq: 0, prev: ZERO_HASH };
       const e = sealEvent(
         { ...input, id: id() } as EventInput & { id: string; time: string },
@@ -315,7 +315,7 @@ describe('the live detector with the stored baselines', () => {
     for (let i = 0; i < 30; i++)
       events.push(login('mallory', BASE + 5 * DAY + 10 * HOUR + i * 1000, 'failure', BR));
     await new Restrictions(ts.store, privacy).place(tenant, { id: 'mallory' }, 'legal claim', 'k1');
-    await streams.append(events.sort((a, b) => (a.time as string).localeCompare(b.time as string)));
+    await streams.append(events.sort((a, b) => String(a['time']).localeCompare(String(b['time']))));
     await sinkAll(log, tenant, events.length);
     // The generation as of day 3 answers for days 3-7, for the detector and the backtest alike.
     await refreshBaselines(tenant, BASE + 3 * DAY);

@@ -29,7 +29,10 @@ export class DetectorRestrictions {
 
   /** Reads the active restrictions of the batch's tenants. */
   async prepare(tenants: readonly string[]): Promise<void> {
-    this.active = tenants.length === 0 ? new Map() : await this.restrictions.active(tenants);
+    this.active =
+      tenants.length === 0
+        ? new Map<string, ActiveRestriction[]>()
+        : await this.restrictions.active(tenants);
   }
 
   /** Whether an event of `tenant` is a restricted person's (counted). */
