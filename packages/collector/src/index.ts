@@ -125,6 +125,8 @@ export type {
   DetectorLogger,
 } from './detector/runner.js';
 export { DetectionReader, SeenHeads } from './detector/events.js';
+export { DetectorRestrictions } from './detector/restrictions.js';
+export { restrictionsCovering } from './sink/privacy.js';
 export { FileCheckpointStore, TableCheckpointStore } from './detector/checkpoint.js';
 export type {
   CheckpointFormat,

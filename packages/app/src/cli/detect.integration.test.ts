@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,11 +20,18 @@ const DAY = 86_400_000;
 let from = 0;
 
 async function detect(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  return detectWith({}, ...argv);
+}
+
+async function detectWith(
+  env: Record<string, string>,
+  ...argv: string[]
+): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
   const args = parseCommandLine(['--data-dir', dir, ...argv], detectCommand.flags);
   const code = await detectCommand.run(args, {
-    env: {},
+    env,
     print: (line) => out.push(line),
     printError: (line) => err.push(line),
   });
@@ -73,6 +80,44 @@ describe('vigil detect', () => {
     const rows = parse(readFileSync(file, 'utf8'), { columns: true }) as Record<string, string>[];
     expect(rows.map((r) => r['rule_id'])).toContain('auth.brute_force_account');
     expect(rows.every((r) => r['tenant'] === 'acme')).toBe(true);
+  });
+
+  it("uses the detector's overrides file (YAML) unless --overrides names another", async () => {
+    const yaml = join(dir, 'overrides.yaml');
+    writeFileSync(
+      yaml,
+      '# the detector reads YAML\ntenants:\n  acme:\n    disable: [auth.brute_force_account]\n',
+    );
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const range = ['--from', iso(from), '--to', iso(from + 2 * DAY), '--tenant', 'acme'];
+    const rulesIn = (file: string) =>
+      (JSON.parse(readFileSync(file, 'utf8')) as { alerts: { ruleId: string }[] }).alerts.map(
+        (a) => a.ruleId,
+      );
+    const out = join(dir, 'with-overrides.json');
+    const configured = await detectWith(
+      { VIGIL_DETECT_OVERRIDES_FILE: yaml },
+      'backtest',
+      ...range,
+      '--out',
+      out,
+    );
+    expect(configured.code).toBe(0);
+    expect(rulesIn(out)).not.toContain('auth.brute_force_account');
+    // An explicit --overrides (JSON here) takes the place of the configured file.
+    const json = join(dir, 'empty-overrides.json');
+    writeFileSync(json, '{"tenants": {}}');
+    const explicit = await detectWith(
+      { VIGIL_DETECT_OVERRIDES_FILE: yaml },
+      'backtest',
+      ...range,
+      '--overrides',
+      json,
+      '--out',
+      out,
+    );
+    expect(explicit.code).toBe(0);
+    expect(rulesIn(out)).toContain('auth.brute_force_account');
   });
 
   it('refreshes the baselines once per time', async () => {

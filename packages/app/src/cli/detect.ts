@@ -1,6 +1,6 @@
 import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { once } from 'node:events';
-import { builtinRules, loadRules, readRuleDir, type CompiledRule } from '@vigil/detect';
+import { loadRules, readRuleDir, type CompiledRule } from '@vigil/detect';
 import {
   BaselineRefresher,
   checkBacktestRequest,
@@ -12,7 +12,12 @@ import {
   timeZonesOf,
   type Store,
 } from '@vigil/query';
-import { ConfigError, openMasterKey } from '@vigil/collector';
+import {
+  ConfigError,
+  loadDetectorOverrides,
+  loadDetectorRules,
+  openMasterKey,
+} from '@vigil/collector';
 import type { Config } from '../config/config.js';
 import { defaultUrl, explainLockedStore } from './api.js';
 import type { ParsedArgs } from './args.js';
@@ -30,8 +35,10 @@ backtest   runs a rule pack (default: the built-in pack) over the stored events 
            in the range (as it stands at --to). Each event meets the baseline generation the
            live detector used at its time. Progress goes to stderr.
              --tenant    one tenant (default: every tenant of the store)
-             --rules     a rule file or a directory of *.yaml files
-             --overrides per-tenant overrides (thresholds, allow-lists, time zones), JSON
+             --rules     a rule file or a directory of *.yaml files (default: the
+                         detector's, detect.rulesDir, else the built-in pack)
+             --overrides per-tenant overrides (thresholds, allow-lists, time zones), YAML
+                         or JSON (default: the detector's, detect.overridesFile)
              --format    json (default: one document with a summary), ndjson (one alert
                          per line, the summary last) or csv
              --out       write to FILE instead of stdout
@@ -43,8 +50,9 @@ baselines refresh
 Both read the store directly (the embedded store only while no server holds it).
 `;
 
-function readRules(path: string | undefined): CompiledRule[] {
-  if (path === undefined) return builtinRules();
+/** --rules, else the detector's rules (detect.rulesDir, else the built-in pack). */
+function readRules(path: string | undefined, config: Config): CompiledRule[] {
+  if (path === undefined) return loadDetectorRules(config.detect.rulesDir);
   try {
     if (statSync(path).isDirectory()) return loadRules(readRuleDir(path));
     return loadRules([{ file: path, text: readFileSync(path, 'utf8') }]);
@@ -53,13 +61,12 @@ function readRules(path: string | undefined): CompiledRule[] {
   }
 }
 
-function readOverrides(path: string | undefined): unknown {
-  if (path === undefined) return undefined;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as unknown;
-  } catch (error) {
-    throw new ConfigError(`--overrides ${path}: ${(error as Error).message}`);
-  }
+/**
+ * --overrides, else the detector's (detect.overridesFile), read as the detector reads them
+ * (YAML or JSON, validated).
+ */
+function readOverrides(path: string | undefined, config: Config): unknown {
+  return loadDetectorOverrides(path ?? config.detect.overridesFile);
 }
 
 function tenantFlags(args: ParsedArgs): string[] | undefined {
@@ -100,14 +107,14 @@ async function backtest(args: ParsedArgs, context: CliContext): Promise<number> 
       );
     }
   })();
-  const rules = readRules(stringFlag(args, 'rules'));
-  const overrides = readOverrides(stringFlag(args, 'overrides'));
+  const config = configFor('start', args, context.env);
+  const rules = readRules(stringFlag(args, 'rules'), config);
+  const overrides = readOverrides(stringFlag(args, 'overrides'), config);
   const tenants = tenantFlags(args);
   if (tenants !== undefined && tenants.length > 1)
     throw new ConfigError('vigil detect backtest takes one --tenant (or none: every tenant)');
   const tenant = tenants?.[0];
   const out = stringFlag(args, 'out');
-  const config = configFor('start', args, context.env);
   const result = await withStore(config, (store) => {
     const privacy = privacyOf(config, store);
     return runBacktest({
@@ -146,15 +153,15 @@ async function refreshBaselines(args: ParsedArgs, context: CliContext): Promise<
   if (!Number.isFinite(asOf))
     throw new ConfigError('--as-of must be a time such as 2026-11-23T00:00:00.000Z');
   const list = tenantFlags(args);
-  const overrides = readOverrides(stringFlag(args, 'overrides'));
   const config = configFor('start', args, context.env);
+  const overrides = readOverrides(stringFlag(args, 'overrides'), config);
   const b = config.baselines;
   const report = await withStore(config, (store) =>
     new BaselineRefresher(store, {
       historyMs: b.historyMs,
       keepMs: b.keepMs,
       activationMs: b.activationMs,
-      timeZone: timeZonesOf(overrides, builtinRules()),
+      timeZone: timeZonesOf(overrides, loadDetectorRules(config.detect.rulesDir)),
     }).refresh(asOf, list),
   );
   context.print(JSON.stringify(report));

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DetectionEngine, type CompiledRule, type DetectOverrides } from '@vigil/detect';
-import { AlertStore, type Store } from '@vigil/query';
+import { AlertStore, StoreBaselines, type PrivacyService, type Store } from '@vigil/query';
 import {
   AlertStoreOutput,
+  DetectorRestrictions,
   DetectorRunner,
   EngineStage,
   FileCheckpointStore,
@@ -32,6 +33,11 @@ export interface DetectorDeps {
   readonly enrichment: EnrichmentPlugin | undefined;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /**
+   * The privacy service of the role: the baselines find pseudonymised actors by their
+   * pseudonyms, and the events of restricted people are skipped.
+   */
+  readonly privacy?: PrivacyService | undefined;
   /** Further alert outputs after the AlertStore (webhooks). */
   readonly outputs?: readonly AlertOutput[];
 }
@@ -55,11 +61,18 @@ export function openDetector(deps: DetectorDeps): DetectorHandle {
   const settings = config.detect;
   const rules = loadDetectorRules(settings.rulesDir);
   const overrides = loadDetectorOverrides(settings.overridesFile);
+  // The stored baselines (detect.baselines.*): the generation that answers for each event's
+  // time, as a backtest over the same events uses.
+  const baselines = new StoreBaselines(store, {
+    ...(deps.privacy ? { privacy: deps.privacy } : {}),
+    maxEntitiesPerTenant: config.baselines.maxEntitiesPerTenant,
+  });
   const engine = (): DetectionEngine =>
     new DetectionEngine({
       rules,
       ...(overrides !== undefined ? { overrides } : {}),
       latenessMs: settings.latenessMs,
+      baseline: baselines,
     });
   // Built once now so that overrides naming unknown rules stop the start, not the first batch.
   engine();
@@ -96,6 +109,8 @@ export function openDetector(deps: DetectorDeps): DetectorHandle {
     ],
     checkpoints,
     enrichment: deps.enrichment,
+    baselines,
+    ...(deps.privacy ? { restrictions: new DetectorRestrictions(store, deps.privacy) } : {}),
     logger: logger.child({ component: 'detector' }),
     observer: deps.metrics.detectorObserver(),
   });

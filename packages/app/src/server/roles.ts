@@ -7,6 +7,7 @@ import {
   TenantDirectory,
   migrate,
   openStore,
+  timeZonesOf,
   type RecordChange,
   type Store,
 } from '@vigil/query';
@@ -17,6 +18,7 @@ import { Admission } from '@vigil/collector';
 import type { Log } from '@vigil/collector';
 import { openLog } from '@vigil/collector';
 import { SinkRunner } from '@vigil/collector';
+import { loadDetectorOverrides, loadDetectorRules } from '@vigil/collector';
 import { defaultSinkPlugins } from './default-plugins.js';
 import { openCheckpointing, type Checkpointing } from '@vigil/collector';
 import { buildApp, type ReadyReport } from './app.js';
@@ -215,8 +217,19 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
       sink = runner;
     }
     // Detection baselines, recomputed on a schedule where the store is written.
+    // Each tenant's `hours` are counted in its time zone from the detect overrides.
     if (store && (role === 'start' || role === 'sink'))
-      closers.push(startBaselineRefresh(config, store, logger));
+      closers.push(
+        startBaselineRefresh(
+          config,
+          store,
+          logger,
+          timeZonesOf(
+            loadDetectorOverrides(config.detect.overridesFile),
+            loadDetectorRules(config.detect.rulesDir),
+          ),
+        ),
+      );
 
     // Alert webhooks: the detector's second output (after the alerts table) queues deliveries
     // in the store's outbox; the dispatcher sends from it where the detector runs, and in
@@ -239,6 +252,7 @@ export async function runRole(config: Config, io: RoleIo): Promise<RunningRole> 
         enrichment,
         metrics,
         logger,
+        privacy,
         ...(webhooks ? { outputs: [webhooks.output] } : {}),
       });
       // Not awaited, like the sink: /readyz reports it until it runs.

@@ -69,6 +69,13 @@ export interface ReadRecord {
   /** The collector's clock when it took the events (epoch ms). */
   readonly receivedAt: number;
   readonly events: DetectionEvent[];
+  /** Each event's record and disclosures, in the order of `events` (for the restriction test). */
+  readonly sources: EventSource[];
+}
+
+export interface EventSource {
+  readonly record: EventRecord;
+  readonly disclosures: Disclosures | undefined;
 }
 
 export interface DetectionReaderOptions {
@@ -115,6 +122,7 @@ export class DetectionReader {
     const tenant = message.tenant;
     const backfillBefore = formatTime(message.backfillBefore);
     const events: DetectionEvent[] = [];
+    const sources: EventSource[] = [];
     const meta = (index: number, flags: EventFlag[]) => ({
       tenantId: tenant,
       receivedAt: message.receivedAt,
@@ -152,9 +160,12 @@ export class DetectionReader {
         }
         const row = eventRow(e, parsed, e.disclosures, meta(index, flags));
         const event = this.open(tenant, row, e.record, e.disclosures);
-        if (event) events.push(event);
+        if (event) {
+          events.push(event);
+          sources.push({ record: parsed, disclosures: e.disclosures });
+        }
       });
-      return { tenant, receivedAt: message.receivedAt, events };
+      return { tenant, receivedAt: message.receivedAt, events, sources };
     }
     const stream = keyStream(message.keyId);
     message.events.forEach((e, index) => {
@@ -171,9 +182,12 @@ export class DetectionReader {
         source: 'unchained',
       });
       const event = this.open(tenant, row, sealed.event.record, sealed.event.disclosures);
-      if (event) events.push(event);
+      if (event) {
+        events.push(event);
+        sources.push({ record: sealed.record, disclosures: sealed.event.disclosures });
+      }
     });
-    return { tenant, receivedAt: message.receivedAt, events };
+    return { tenant, receivedAt: message.receivedAt, events, sources };
   }
 
   private open(

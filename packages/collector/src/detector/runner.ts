@@ -1,7 +1,9 @@
-import type { AlertUpdate, DetectionEngine, EngineStats } from '@vigil/detect';
+import type { AlertUpdate, DetectionEngine, DetectionEvent, EngineStats } from '@vigil/detect';
+import type { StoreBaselines } from '@vigil/query';
 import type { ConsumedBatch, Log, LogConsumer } from '../log/log.js';
 import type { CheckpointStore, DetectorCheckpoint } from './checkpoint.js';
-import { DetectionReader, SeenHeads } from './events.js';
+import { DetectionReader, SeenHeads, type EventSource } from './events.js';
+import type { DetectorRestrictions } from './restrictions.js';
 import type { AlertOutput } from './outputs.js';
 import { Watermark } from './watermark.js';
 import type { EnrichmentPlugin } from '../sink/enrich.js';
@@ -54,6 +56,14 @@ export interface DetectorRunnerOptions {
   readonly checkpoints: CheckpointStore;
   /** The sink's enrichment, configured as the sink's. */
   readonly enrichment?: EnrichmentPlugin | undefined;
+  /**
+   * The stored baselines, the same object the engine was given as its `baseline`: prepared
+   * for each batch's tenants and event times, and set to each event's time before the engine
+   * sees it (detect/baseline-lookup.ts in @vigil/query).
+   */
+  readonly baselines?: StoreBaselines | undefined;
+  /** Skips the events of restricted people (GDPR Art. 18), as the backtest and search do. */
+  readonly restrictions?: DetectorRestrictions | undefined;
   readonly logger: DetectorLogger;
   readonly observer?: DetectorObserver;
   readonly clock?: () => number;
@@ -263,13 +273,18 @@ export class DetectorRunner {
     const updates: AlertUpdate[] = [];
     let maxTime = -Infinity;
     let skipped = 0;
+    // Read first, then prepare what the events need (baselines of their tenants and times,
+    // restrictions), then detect: the engine's lookups are synchronous.
+    const events: DetectionEvent[] = [];
+    const sources: EventSource[] = [];
     for (const record of batch.records) {
       // Already in the restored state (a crash between checkpoint and commit).
       if (record.offset < from) continue;
       try {
         const read = reader.read(record);
-        for (const event of read.events) {
-          for (const update of engine.process(event)) updates.push(update);
+        for (const [i, event] of read.events.entries()) {
+          events.push(event);
+          sources.push(read.sources[i] as EventSource);
           const t = Math.min(event.time, read.receivedAt);
           if (t > maxTime) maxTime = t;
         }
@@ -282,6 +297,29 @@ export class DetectorRunner {
           'detector skipped a log record it cannot read',
         );
       }
+    }
+    const { baselines, restrictions } = this.options;
+    if (events.length > 0 && (baselines || restrictions)) {
+      const spans = new Map<string, [number, number]>();
+      for (const e of events) {
+        const s = spans.get(e.tenant);
+        if (s === undefined) spans.set(e.tenant, [e.time, e.time]);
+        else {
+          if (e.time < s[0]) s[0] = e.time;
+          if (e.time > s[1]) s[1] = e.time;
+        }
+      }
+      if (baselines)
+        for (const [tenant, [lo, hi]] of spans) await baselines.prepare(tenant, lo, hi);
+      await restrictions?.prepare([...spans.keys()]);
+    }
+    for (const [i, event] of events.entries()) {
+      if (restrictions) {
+        const source = sources[i] as EventSource;
+        if (restrictions.restricted(event.tenant, source.record, source.disclosures)) continue;
+      }
+      baselines?.at(event.time);
+      for (const update of engine.process(event)) updates.push(update);
     }
     const last = batch.records.at(-1);
     if (last) {

@@ -72,6 +72,24 @@ function partyDigests(
 }
 
 /**
+ * The ids of the active restrictions that cover an event (one of its parties' digests is one of
+ * theirs): the sink's `restricted_by`, and the events the detector skips.
+ */
+export function restrictionsCovering(
+  key: Buffer,
+  record: EventRecord,
+  disclosures: Disclosures,
+  restrictions: readonly ActiveRestriction[],
+): string[] {
+  const digests = partyDigests(key, record.personal ?? [], disclosures);
+  const all = [...digests.values()].flatMap((s) => [...s]);
+  return restrictions
+    .filter((r) => all.some((d) => r.digests.has(d)))
+    .map((r) => r.id)
+    .sort();
+}
+
+/**
  * The paths an erasure marker erases from an event received at `receivedAt`: the fields of the
  * parties it names (and their context and committed metadata, as an erasure in the store does),
  * and corrected values that are one of its digests.
@@ -262,11 +280,6 @@ export class PrivacyPlugin implements SinkPlugin {
     disclosures: Disclosures,
     restrictions: readonly ActiveRestriction[],
   ): string[] {
-    const digests = partyDigests(this.key(tenant), record.personal ?? [], disclosures);
-    const all = [...digests.values()].flatMap((s) => [...s]);
-    return restrictions
-      .filter((r) => all.some((d) => r.digests.has(d)))
-      .map((r) => r.id)
-      .sort();
+    return restrictionsCovering(this.key(tenant), record, disclosures, restrictions);
   }
 }
