@@ -184,7 +184,7 @@ describe('personal data in alerts', () => {
       tenant,
       webhookId: 'wh_1',
       eventId: `${alertId}.1`,
-      eventType: 'alert.raised',
+      eventType: 'alert.new' as const,
       body: JSON.stringify({ alert: { id: alertId, entity: { 'actor.id': SUBJECT } } }),
     });
     await outbox.enqueue([
