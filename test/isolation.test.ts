@@ -698,6 +698,17 @@ const ROUTES: Record<string, RouteCase> = {
         ...body,
       }),
   },
+  // A backtest over the day around B's events: A's key runs it over A's events only.
+  'POST /v1/detect/backtest': {
+    hasBody: true,
+    request: (key, _id, { query, body }) =>
+      call('POST', `/v1/detect/backtest${q(query)}`, key, {
+        from: new Date(Date.now() - 86_400_000).toISOString(),
+        to: new Date(Date.now() + 86_400_000).toISOString(),
+        format: 'ndjson',
+        ...body,
+      }),
+  },
   'POST /v1/admin/holds/{id}/release': {
     hasBody: true,
     ids: () => ({ b: b.holdId, absent: 'hold_0123456789abcdef' }),
