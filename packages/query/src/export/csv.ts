@@ -2,8 +2,9 @@ import { stringify } from 'csv-stringify/sync';
 
 /**
  * The one CSV writer of Vigil's exports (subject export, access reviews, search exports): RFC
- * 4180 records written by `csv-stringify`, with what a spreadsheet needs on top of it — a guard
- * against formula injection, an optional UTF-8 byte order mark, and one format for times.
+ * 4180 records (the header line by `csv-stringify`, the records by csvRecord below, byte for byte
+ * what csv-stringify writes), with what a spreadsheet needs on top of it — a guard against
+ * formula injection, an optional UTF-8 byte order mark, and one format for times.
  */
 
 /**
@@ -18,9 +19,15 @@ export function safeCell(value: unknown): string {
       : typeof value === 'string'
         ? value
         : JSON.stringify(value);
-  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  // The first character by code, not a regular expression: this runs for every cell of every export.
+  const first = text.charCodeAt(0);
+  return first === 61 || first === 43 || first === 45 || first === 64 || first === 9 || first === 13
+    ? `'${text}`
+    : text;
 }
 
+const ISO_MIN = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+const ISO_MAX = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
 /**
@@ -30,6 +37,11 @@ const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
  */
 export function csvTime(ms: number | undefined | null): string {
   if (ms === undefined || ms === null || !Number.isFinite(ms)) return '';
+  // Years 0000–9999 from toISOString (one string, where the pads below make twelve); others as before.
+  if (ms >= ISO_MIN && ms <= ISO_MAX) {
+    const iso = new Date(ms).toISOString();
+    return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+  }
   const d = new Date(ms);
   return (
     `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
@@ -53,13 +65,28 @@ export function csvHeader(columns: readonly string[], options: CsvOptions = {}):
 }
 
 /**
- * Records of a CSV file: every cell through safeCell, every text cell quoted (so ids that look
- * like numbers stay text), CRLF line ends as RFC 4180 says.
+ * One record of a CSV file (CRLF-terminated): every cell through safeCell, every cell quoted (so
+ * ids that look like numbers stay text; RFC 4180 §2.5-2.7: a quote inside is doubled).
+ *
+ * Written by hand rather than through csv-stringify (which writes the header line above, and is
+ * the reference the tests compare these bytes with on hostile cells): csv-stringify cost ≈ 3 µs
+ * per cell measured on the 2-core development VM (76 µs per 24-cell row, against ≈ 5 µs for this
+ * loop), and in an access review of 70 000 rights its 27 MB took 4–5 s of a 8–16 s review, with
+ * the arrays of cells it copies feeding a garbage collector that already took a third of the CPU.
+ * Exports of a million rows need ≥ 200 000 rows/s.
  */
+export function csvRecord(row: readonly unknown[]): string {
+  let line = '';
+  for (let i = 0; i < row.length; i++) {
+    const cell = safeCell(row[i]);
+    line += (i === 0 ? '"' : ',"') + (cell.includes('"') ? cell.replaceAll('"', '""') : cell) + '"';
+  }
+  return line + '\r\n';
+}
+
+/** Records of a CSV file: csvRecord of each row, concatenated ('' for no rows). */
 export function csvRows(rows: readonly (readonly unknown[])[]): string {
-  if (rows.length === 0) return '';
-  return stringify(
-    rows.map((row) => row.map(safeCell)),
-    { record_delimiter: 'windows', quoted_string: true },
-  );
+  let out = '';
+  for (const row of rows) out += csvRecord(row);
+  return out;
 }
