@@ -77,11 +77,17 @@ export function csvHeader(columns: readonly string[], options: CsvOptions = {}):
  */
 export function csvRecord(row: readonly unknown[]): string {
   let line = '';
-  for (let i = 0; i < row.length; i++) {
-    const cell = safeCell(row[i]);
-    line += (i === 0 ? '"' : ',"') + (cell.includes('"') ? cell.replaceAll('"', '""') : cell) + '"';
-  }
+  for (let i = 0; i < row.length; i++) line += (i === 0 ? '' : ',') + csvCell(row[i]);
   return line + '\r\n';
+}
+
+/**
+ * One cell as csvRecord writes it: through safeCell, quoted, quotes doubled. For writers that
+ * build a record from known fields without an array of cells (access/export.ts).
+ */
+export function csvCell(value: unknown): string {
+  const cell = safeCell(value);
+  return '"' + (cell.includes('"') ? cell.replaceAll('"', '""') : cell) + '"';
 }
 
 /** Records of a CSV file: csvRecord of each row, concatenated ('' for no rows). */
