@@ -1,5 +1,12 @@
 import { formatTime, parseTime } from '@vigil/protocol';
-import { csvCell, csvHeader, csvTime, csvTimeHeader, type CsvOptions } from '../export/csv.js';
+import {
+  csvCell,
+  csvHeader,
+  csvTime,
+  csvTimeHeader,
+  TextBuilder,
+  type CsvOptions,
+} from '../export/csv.js';
 import type { ReviewRow, ReviewSnapshot, Use } from './review.js';
 
 /**
@@ -106,14 +113,17 @@ function reviewRecord(r: ReviewRow, asOf: string, trackingSince: string): string
 }
 
 export function reviewCsv(snapshot: ReviewSnapshot, options: CsvOptions = {}): string {
-  let text = csvHeader(
-    REVIEW_COLUMNS.map(([name]) => name),
-    options,
+  const text = new TextBuilder();
+  text.append(
+    csvHeader(
+      REVIEW_COLUMNS.map(([name]) => name),
+      options,
+    ),
   );
   const asOf = csvCell(csvTime(snapshot.asOf));
   const trackingSince = csvCell(csvTime(snapshot.trackingSince));
-  for (const r of snapshot.rows) text += reviewRecord(r, asOf, trackingSince);
-  return text;
+  for (const r of snapshot.rows) text.append(reviewRecord(r, asOf, trackingSince));
+  return text.toString();
 }
 
 const iso = (ms: number | null | undefined): string | null =>

@@ -89,7 +89,7 @@ describe('CSV writer', () => {
     expect(csvRows([])).toBe(reference([]));
   });
 
-  it('writes times as the pads did, inside and outside the years toISOString writes', () => {
+  it('writes times as the pads did, in the four-digit years and outside them', () => {
     const padded = (ms: number): string => {
       const d = new Date(ms);
       const p = (n: number, w = 2): string => String(n).padStart(w, '0');
@@ -105,6 +105,8 @@ describe('CSV writer', () => {
       Date.UTC(9999, 11, 31, 23, 59, 59, 999),
       Date.UTC(10000, 0, 1),
       -62_167_219_200_000,
+      Date.UTC(999, 11, 31, 23, 59, 59),
+      Date.UTC(1000, 0, 1),
       8.64e15,
     ])
       expect(csvTime(ms)).toBe(padded(ms));
