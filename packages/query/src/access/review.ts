@@ -115,6 +115,8 @@ const DAY = 86_400_000;
 
 export class AccessReviewer {
   private readonly restrictions: Restrictions;
+  /** The flags the policy reports (built once, not per row). */
+  private readonly enabled: ReadonlySet<ReviewFlag>;
 
   constructor(
     private readonly store: Store,
@@ -122,6 +124,7 @@ export class AccessReviewer {
     private readonly policy: ReviewPolicy,
   ) {
     this.restrictions = new Restrictions(store, privacy);
+    this.enabled = new Set(policy.flags);
   }
 
   /** The grants held at `asOf` (epoch ms), with use and flags. */
@@ -202,6 +205,8 @@ export class AccessReviewer {
     const trackingSince = await this.trackingSince(tenant);
     const usage = await this.usage(tenant, t, formOf, grants);
 
+    const mfaRecorded = Number(mfaTracked?.n ?? 0) > 0;
+    const noData = untracked(trackingSince, asOf);
     const held = new Map<string, Set<string>>();
     for (const g of grants) {
       const set = held.get(g.sk) ?? new Set<string>();
@@ -230,14 +235,12 @@ export class AccessReviewer {
       }
       const grantedAt = fromChTime(g.at);
       const u = usage.of(g, erased);
-      const window = (found: number | undefined): Use => {
-        if (erased || trackingSince === null || trackingSince > asOf) return { state: 'no_data' };
-        return found !== undefined ? { state: 'used', at: found } : { state: 'not_used' };
-      };
+      const window = (found: number | undefined): Use =>
+        erased || noData ? NO_DATA : found !== undefined ? { state: 'used', at: found } : NOT_USED;
       const lastLogin = window(u.login);
       const lastResourceAction = window(u.resource);
       const mapped = this.policy.permissionActions[g.rn] !== undefined;
-      const lastPermissionUse = mapped ? window(u.permission) : { state: 'no_data' as const };
+      const lastPermissionUse = mapped ? window(u.permission) : NO_DATA;
       const measure = mapped ? 'permission' : g.rt !== '' ? 'resource' : 'any';
       const lastUsed = {
         ...(measure === 'permission'
@@ -259,7 +262,7 @@ export class AccessReviewer {
         expiresAt,
         leftAt: s && Number(s.leaves) > 0 ? fromChTime(s.left_at) : null,
         others: held.get(g.sk) ?? new Set(),
-        mfa: Number(mfaTracked?.n ?? 0) > 0 ? (s && Number(s.mfas) > 0 ? s.mfa_last : '') : null,
+        mfa: mfaRecorded ? (s && Number(s.mfas) > 0 ? s.mfa_last : '') : null,
       });
       rows.push({
         subjectKey: g.sk,
@@ -312,7 +315,12 @@ export class AccessReviewer {
     of(
       g: GrantRow,
       erased: boolean,
-    ): { login?: number; resource?: number; permission?: number; any?: number };
+    ): {
+      login?: number | undefined;
+      resource?: number | undefined;
+      permission?: number | undefined;
+      any?: number | undefined;
+    };
   }> {
     const forms = [...formOf.keys()];
     const login = new Map<string, number>();
@@ -386,12 +394,10 @@ export class AccessReviewer {
             if (matchesPattern(action, patterns) && (permission === undefined || at > permission))
               permission = at;
         return {
-          ...(login.has(g.sk) ? { login: login.get(g.sk) as number } : {}),
-          ...(any.has(g.sk) ? { any: any.get(g.sk) as number } : {}),
-          ...(g.rt !== '' && resource.has(`${g.sk}\u0000${g.rt}/${g.ri}`)
-            ? { resource: resource.get(`${g.sk}\u0000${g.rt}/${g.ri}`) as number }
-            : {}),
-          ...(permission !== undefined ? { permission } : {}),
+          login: login.get(g.sk),
+          any: any.get(g.sk),
+          resource: g.rt !== '' ? resource.get(`${g.sk}\u0000${g.rt}/${g.ri}`) : undefined,
+          permission,
         };
       },
     };
@@ -412,7 +418,7 @@ export class AccessReviewer {
     mfa: string | null;
   }): { flags: ReviewFlag[]; explanations: string[] } {
     const p = this.policy;
-    const enabled = new Set(p.flags);
+    const enabled = this.enabled;
     const out: [ReviewFlag, string][] = [];
     const days = (ms: number): number => Math.floor(ms / DAY);
     const { lastUsed, asOf } = input;
@@ -470,6 +476,15 @@ export class AccessReviewer {
       .sort((a, b) => REVIEW_FLAGS.indexOf(a[0]) - REVIEW_FLAGS.indexOf(b[0]));
     return { flags: kept.map(([f]) => f), explanations: kept.map(([, e]) => e) };
   }
+}
+
+/** Shared by every row that has them: a Use is never modified. */
+const NO_DATA: Use = { state: 'no_data' };
+const NOT_USED: Use = { state: 'not_used' };
+
+/** No use can be known: the tenant has no events, or none retained from before T. */
+function untracked(trackingSince: number | null, asOf: number): boolean {
+  return trackingSince === null || trackingSince > asOf;
 }
 
 /** Epoch ms as a ClickHouse DateTime64(3) parameter. */
