@@ -191,7 +191,7 @@ export class AccessReviewer {
     };
     // ASOF LEFT JOIN (ClickHouse docs, "ASOF JOIN"): for each grant, the revocation of the same
     // right with the smallest time at or after the grant's; `found` is 0 where there is none.
-    const grants = await compactRows(
+    const grants = await compactRows<GrantRow>(
       this.store,
       GRANT_COLUMNS,
       `SELECT g.subject_key AS sk, g.subject_type AS st, g.right_kind AS rk, g.right_name AS rn,
