@@ -1,6 +1,14 @@
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { parseAsOf, REVIEW_COLUMNS, reviewCsv, reviewFile, reviewNdjson } from './export.js';
+import { csvHeader, csvRows } from '../export/csv.js';
+import {
+  parseAsOf,
+  REVIEW_COLUMNS,
+  reviewCells,
+  reviewCsv,
+  reviewFile,
+  reviewNdjson,
+} from './export.js';
 import type { ReviewRow, ReviewSnapshot } from './review.js';
 
 const T = Date.UTC(2026, 2, 31, 23, 59, 59, 999);
@@ -79,6 +87,43 @@ describe('access review files', () => {
     // Ids are quoted, so a spreadsheet keeps the leading zeros.
     expect(text).toContain('"00123"');
     expect(text.split('\r\n')).toHaveLength(snapshot.rows.length + 2);
+  });
+
+  it('writes the bytes of the shared writer over reviewCells, on hostile rows', () => {
+    const hostile: ReviewSnapshot = {
+      ...snapshot,
+      trackingSince: null,
+      rows: [
+        ...snapshot.rows,
+        row({
+          subjectKey: '"key"',
+          subjectType: '=cmd',
+          subjectName: 'a,"b"\r\nc',
+          resourceType: '',
+          resourceId: '-1',
+          grantedBy: '@x',
+          ticket: '"',
+          reason: 'line\nbreak, "quoted"',
+          expiresAt: Date.UTC(2026, 1, 1, 12),
+          grantEvent: '',
+          lastLogin: { state: 'no_data' },
+          lastResourceAction: { state: 'used', at: Date.UTC(2025, 11, 31, 23, 59, 59, 999) },
+          lastPermissionUse: { state: 'used', at: 0 },
+          lastUsed: { state: 'used', at: 0, measure: 'permission' },
+          flags: [],
+          explanations: [],
+        }),
+        row({ explanations: ['=1 "a"', '+b'], flags: ['sod_conflict', 'mfa_missing'] }),
+      ],
+    };
+    for (const s of [snapshot, hostile])
+      for (const bom of [false, true])
+        expect(reviewCsv(s, { bom })).toBe(
+          csvHeader(
+            REVIEW_COLUMNS.map(([c]) => c),
+            { bom },
+          ) + csvRows(s.rows.map((r) => reviewCells(r, s))),
+        );
   });
 
   it('starts with a UTF-8 byte order mark only when asked to', () => {

@@ -1,5 +1,12 @@
 import { formatTime, parseTime } from '@vigil/protocol';
-import { csvHeader, csvRows, csvTime, csvTimeHeader, type CsvOptions } from '../export/csv.js';
+import {
+  csvCell,
+  csvHeader,
+  csvTime,
+  csvTimeHeader,
+  TextBuilder,
+  type CsvOptions,
+} from '../export/csv.js';
 import type { ReviewRow, ReviewSnapshot, Use } from './review.js';
 
 /**
@@ -84,13 +91,39 @@ export function reviewCells(
   ];
 }
 
-export function reviewCsv(snapshot: ReviewSnapshot, options: CsvOptions = {}): string {
+/**
+ * One record of the review CSV: the bytes csvRows(reviewCells(r, s)) writes (a test compares
+ * them), built from the row's fields without the array of 28 cells and its copies. `asOf` and
+ * `trackingSince` are the quoted cells of the snapshot's times, the same on every row. Times,
+ * states, measures and flags are cells Vigil writes (digits, spaces, dashes, colons and words
+ * that need no formula guard and hold no quote); text from events goes through csvCell.
+ */
+function reviewRecord(r: ReviewRow, asOf: string, trackingSince: string): string {
+  const time = (ms: number | null | undefined): string => `"${csvTime(ms)}"`;
+  const use = (u: Use): string => `${u.state === 'used' ? time(u.at) : '""'},"${u.state}"`;
   return (
+    `${asOf},${csvCell(r.subjectKey)},"${r.subjectState}",${csvCell(r.subjectType)},` +
+    `${csvCell(r.subjectId)},${csvCell(r.subjectName)},${csvCell(r.rightKind)},${csvCell(r.right)},` +
+    `${csvCell(r.resourceType)},${csvCell(r.resourceId)},${time(r.grantedAt)},` +
+    `${csvCell(r.grantedBy)},${csvCell(r.ticket)},${csvCell(r.reason)},${time(r.expiresAt)},` +
+    `${csvCell(r.grantEvent)},${use(r.lastLogin)},${use(r.lastResourceAction)},` +
+    `${use(r.lastPermissionUse)},${use(r.lastUsed)},"${r.lastUsed.measure}",${trackingSince},` +
+    `"${r.flags.join(' ')}",${csvCell(r.explanations.join(' | '))}\r\n`
+  );
+}
+
+export function reviewCsv(snapshot: ReviewSnapshot, options: CsvOptions = {}): string {
+  const text = new TextBuilder();
+  text.append(
     csvHeader(
       REVIEW_COLUMNS.map(([name]) => name),
       options,
-    ) + csvRows(snapshot.rows.map((r) => reviewCells(r, snapshot)))
+    ),
   );
+  const asOf = csvCell(csvTime(snapshot.asOf));
+  const trackingSince = csvCell(csvTime(snapshot.trackingSince));
+  for (const r of snapshot.rows) text.append(reviewRecord(r, asOf, trackingSince));
+  return text.toString();
 }
 
 const iso = (ms: number | null | undefined): string | null =>

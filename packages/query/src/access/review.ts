@@ -99,6 +99,49 @@ interface GrantRow {
   ex: string | null;
 }
 
+/** The columns of the grant query, in its order. */
+const GRANT_COLUMNS = [
+  'sk',
+  'st',
+  'rk',
+  'rn',
+  'rt',
+  'ri',
+  'at',
+  'ev',
+  'gk',
+  'gi',
+  'ticket',
+  'reason',
+  'ex',
+] as const satisfies readonly (keyof GrantRow)[];
+
+/**
+ * The rows of a statement ending in `FORMAT JSONCompactEachRow` as objects with `columns` as
+ * keys. The grant query answers one row per right held (70 000 in the benchmark); the client's
+ * json() reads JSONEachRow through a stream transform with a string and a closure per row, most
+ * of the ≈ 1 s of CPU per review spent reading rows (bench/README.md, "Access reviews"). Here the
+ * whole answer is one JSON.parse: JSON text holds no raw newline inside a value, so newlines
+ * separate the rows.
+ */
+async function compactRows<T>(
+  store: Store,
+  columns: readonly (keyof T & string)[],
+  sql: string,
+  params: Record<string, unknown>,
+): Promise<T[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.stream(sql, params)) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8').trimEnd();
+  if (text === '') return [];
+  const arrays = JSON.parse(`[${text.replaceAll('\n', ',')}]`) as unknown[][];
+  return arrays.map((values) => {
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < columns.length; i++) row[columns[i] as string] = values[i];
+    return row as T;
+  });
+}
+
 interface SubjectRow {
   sk: string;
   erased: number | string;
@@ -115,6 +158,8 @@ const DAY = 86_400_000;
 
 export class AccessReviewer {
   private readonly restrictions: Restrictions;
+  /** The flags the policy reports (built once, not per row). */
+  private readonly enabled: ReadonlySet<ReviewFlag>;
 
   constructor(
     private readonly store: Store,
@@ -122,6 +167,7 @@ export class AccessReviewer {
     private readonly policy: ReviewPolicy,
   ) {
     this.restrictions = new Restrictions(store, privacy);
+    this.enabled = new Set(policy.flags);
   }
 
   /** The grants held at `asOf` (epoch ms), with use and flags. */
@@ -145,7 +191,9 @@ export class AccessReviewer {
     };
     // ASOF LEFT JOIN (ClickHouse docs, "ASOF JOIN"): for each grant, the revocation of the same
     // right with the smallest time at or after the grant's; `found` is 0 where there is none.
-    const grants = await this.store.query<GrantRow>(
+    const grants = await compactRows<GrantRow>(
+      this.store,
+      GRANT_COLUMNS,
       `SELECT g.subject_key AS sk, g.subject_type AS st, g.right_kind AS rk, g.right_name AS rn,
               g.resource_type AS rt, g.resource_id AS ri, toString(g.at) AS at, toString(g.event_id) AS ev,
               g.granted_by_key AS gk, g.granted_by_id AS gi, g.ticket AS ticket, g.reason AS reason,
@@ -157,7 +205,8 @@ export class AccessReviewer {
        ON g.subject_key = r.subject_key AND g.right_kind = r.right_kind AND g.right_name = r.right_name
           AND g.resource_type = r.resource_type AND g.resource_id = r.resource_id AND g.at <= r.at
        WHERE r.found = 0 OR r.at > {t:DateTime64(3, 'UTC')}
-       ORDER BY sk, rk, rn, rt, ri, g.at, ev`,
+       ORDER BY sk, rk, rn, rt, ri, g.at, ev
+       FORMAT JSONCompactEachRow`,
       params,
     );
     const keys = [...new Set(grants.map((g) => g.sk))];
@@ -202,6 +251,8 @@ export class AccessReviewer {
     const trackingSince = await this.trackingSince(tenant);
     const usage = await this.usage(tenant, t, formOf, grants);
 
+    const mfaRecorded = Number(mfaTracked?.n ?? 0) > 0;
+    const noData = untracked(trackingSince, asOf);
     const held = new Map<string, Set<string>>();
     for (const g of grants) {
       const set = held.get(g.sk) ?? new Set<string>();
@@ -230,14 +281,12 @@ export class AccessReviewer {
       }
       const grantedAt = fromChTime(g.at);
       const u = usage.of(g, erased);
-      const window = (found: number | undefined): Use => {
-        if (erased || trackingSince === null || trackingSince > asOf) return { state: 'no_data' };
-        return found !== undefined ? { state: 'used', at: found } : { state: 'not_used' };
-      };
+      const window = (found: number | undefined): Use =>
+        erased || noData ? NO_DATA : found !== undefined ? { state: 'used', at: found } : NOT_USED;
       const lastLogin = window(u.login);
       const lastResourceAction = window(u.resource);
       const mapped = this.policy.permissionActions[g.rn] !== undefined;
-      const lastPermissionUse = mapped ? window(u.permission) : { state: 'no_data' as const };
+      const lastPermissionUse = mapped ? window(u.permission) : NO_DATA;
       const measure = mapped ? 'permission' : g.rt !== '' ? 'resource' : 'any';
       const lastUsed = {
         ...(measure === 'permission'
@@ -259,7 +308,7 @@ export class AccessReviewer {
         expiresAt,
         leftAt: s && Number(s.leaves) > 0 ? fromChTime(s.left_at) : null,
         others: held.get(g.sk) ?? new Set(),
-        mfa: Number(mfaTracked?.n ?? 0) > 0 ? (s && Number(s.mfas) > 0 ? s.mfa_last : '') : null,
+        mfa: mfaRecorded ? (s && Number(s.mfas) > 0 ? s.mfa_last : '') : null,
       });
       rows.push({
         subjectKey: g.sk,
@@ -312,7 +361,12 @@ export class AccessReviewer {
     of(
       g: GrantRow,
       erased: boolean,
-    ): { login?: number; resource?: number; permission?: number; any?: number };
+    ): {
+      login?: number | undefined;
+      resource?: number | undefined;
+      permission?: number | undefined;
+      any?: number | undefined;
+    };
   }> {
     const forms = [...formOf.keys()];
     const login = new Map<string, number>();
@@ -386,12 +440,10 @@ export class AccessReviewer {
             if (matchesPattern(action, patterns) && (permission === undefined || at > permission))
               permission = at;
         return {
-          ...(login.has(g.sk) ? { login: login.get(g.sk) as number } : {}),
-          ...(any.has(g.sk) ? { any: any.get(g.sk) as number } : {}),
-          ...(g.rt !== '' && resource.has(`${g.sk}\u0000${g.rt}/${g.ri}`)
-            ? { resource: resource.get(`${g.sk}\u0000${g.rt}/${g.ri}`) as number }
-            : {}),
-          ...(permission !== undefined ? { permission } : {}),
+          login: login.get(g.sk),
+          any: any.get(g.sk),
+          resource: g.rt !== '' ? resource.get(`${g.sk}\u0000${g.rt}/${g.ri}`) : undefined,
+          permission,
         };
       },
     };
@@ -412,7 +464,7 @@ export class AccessReviewer {
     mfa: string | null;
   }): { flags: ReviewFlag[]; explanations: string[] } {
     const p = this.policy;
-    const enabled = new Set(p.flags);
+    const enabled = this.enabled;
     const out: [ReviewFlag, string][] = [];
     const days = (ms: number): number => Math.floor(ms / DAY);
     const { lastUsed, asOf } = input;
@@ -470,6 +522,15 @@ export class AccessReviewer {
       .sort((a, b) => REVIEW_FLAGS.indexOf(a[0]) - REVIEW_FLAGS.indexOf(b[0]));
     return { flags: kept.map(([f]) => f), explanations: kept.map(([, e]) => e) };
   }
+}
+
+/** Shared by every row that has them: a Use is never modified. */
+const NO_DATA: Use = { state: 'no_data' };
+const NOT_USED: Use = { state: 'not_used' };
+
+/** No use can be known: the tenant has no events, or none retained from before T. */
+function untracked(trackingSince: number | null, asOf: number): boolean {
+  return trackingSince === null || trackingSince > asOf;
 }
 
 /** Epoch ms as a ClickHouse DateTime64(3) parameter. */
