@@ -1,6 +1,5 @@
 import { InvalidQueryError } from '../errors.js';
-import { csvHeader, csvTime, csvTimeHeader } from '../export/csv.js';
-import { csvRecords } from './csv-records.js';
+import { csvHeader, csvRows, csvTime, csvTimeHeader } from '../export/csv.js';
 import type { Store } from '../store/store.js';
 import {
   checkFilters,
@@ -261,7 +260,7 @@ const FAST_CELLS: readonly (readonly [expression: string, kind: 'safe' | 'json' 
 ];
 
 /**
- * One CSV record per row, built by the engine exactly as csvRecords (csv-records.ts) and the
+ * One CSV record per row, built by the engine exactly as csvRows (export/csv.ts) and the
  * shared writer build it: each cell through the formula guard of safeCell (a leading
  * apostrophe before = + - @ TAB CR, tested on the first byte: all six are ASCII), quoted,
  * quotes doubled, CRLF. Building it there keeps a million rows from becoming 24 million
@@ -393,7 +392,7 @@ async function* csvBatches(
     let text = '';
     for (const r of rows) {
       const item = Number(r[0]) === 1 ? items.get(`${r[1]}/${r[2]}`) : undefined;
-      text += item ? csvRecords([csvRecord(item)]) : r[3];
+      text += item ? csvRows([csvRecord(item)]) : r[3];
     }
     written += rows.length;
     yield { text, rows: rows.length };
